@@ -1,0 +1,58 @@
+"""Helpers shared by the benchmark scripts: argument parsing, timing and the JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import torch  # noqa: E402
+import transformers  # noqa: E402
+
+transformers.utils.logging.set_verbosity_error()
+transformers.utils.logging.disable_progress_bar()
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--json", type=Path, default=None, help="Also write the figures to this JSON file.")
+    p.add_argument("--model", default="embedded", help="Model to benchmark (hub id, path or 'embedded').")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def best_time(fn: Callable[[], Any], repeats: int = 3, warmup: int = 1) -> float:
+    """The fastest of ``repeats`` timed calls after ``warmup`` untimed ones (seconds)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def environment() -> dict[str, Any]:
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or "cpu",
+    }
+
+
+def report(figures: dict[str, Any], json_path: Path | None) -> None:
+    """Print the figures one per line and, if asked, write them as JSON."""
+    for key, value in figures.items():
+        print(f"{key:>32}: {value:.4g}" if isinstance(value, float) else f"{key:>32}: {value}")
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps({**figures, "environment": environment()}, indent=2), encoding="utf-8")

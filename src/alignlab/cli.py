@@ -1,0 +1,313 @@
+"""The ``alignlab`` command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+
+from alignlab.config import BaseBuildConfig, ExperimentConfig, load_config, save_config
+from alignlab.errors import AlignlabError
+from alignlab.log import console, logger, setup_logging
+
+app = typer.Typer(
+    help="Train and compare LLM alignment algorithms (DPO family, PPO-RLHF, GRPO, RLOO).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+base_app = typer.Typer(help="The embedded base model.", no_args_is_help=True)
+data_app = typer.Typer(help="Preference data.", no_args_is_help=True)
+train_app = typer.Typer(help="Train one method.", no_args_is_help=True)
+app.add_typer(base_app, name="base")
+app.add_typer(data_app, name="data")
+app.add_typer(train_app, name="train")
+
+DEFAULT_CONFIG = Path("configs/default.yaml")
+ConfigArg = typer.Option(None, "--config", "-c", help="Experiment YAML (default: built-in defaults).")
+SetOpt = typer.Option(None, "--set", "-s", help="Override a setting, e.g. --set dpo.beta=0.5 (repeatable).")
+
+
+def _load(config_path: Optional[Path], overrides: Optional[list[str]]) -> ExperimentConfig:
+    return load_config(config_path, overrides or [])
+
+
+# --------------------------------------------------------------------------------------------
+# base, data
+# --------------------------------------------------------------------------------------------
+
+
+@base_app.command("build")
+def base_build(
+    name: str = typer.Option("embedded", "--name", help="Which embedded model: embedded (English) or embedded-zh."),
+    out: Path = typer.Option(None, "--out", help="Where to write the model (default: the package's assets)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Build settings YAML (default: NAME's)."),
+    overrides: Optional[list[str]] = SetOpt,
+) -> None:
+    """Generate the corpus, train the tokenizer and pretrain an embedded base model."""
+    from alignlab.base import ASSETS_DIR, EMBEDDED_MODELS
+    from alignlab.base.pretrain import build_base_model
+    from alignlab.config import with_settings
+
+    if name not in EMBEDDED_MODELS:
+        raise AlignlabError(f"--name: unknown embedded model '{name}'; known: {', '.join(EMBEDDED_MODELS)}")
+    if config is not None:
+        build_config = load_config(config, overrides or [], cls=BaseBuildConfig)
+    else:
+        from alignlab.config import parse_overrides
+
+        build_config = with_settings(EMBEDDED_MODELS[name], parse_overrides(overrides or []), f"--name {name}")
+    target = out or ASSETS_DIR / name
+    report = build_base_model(build_config, target)
+    logger.info("built %s: %.2fM parameters in %.0f s", target, report["parameters"] / 1e6, report["build_time_s"])
+    for language, figures in report["heldout"].items():
+        logger.info("held-out %s: %s", language, {k: round(v, 3) for k, v in figures.items()})
+    for row in report["samples"]:
+        console.print(f"[bold]{row['prompt']}[/bold]{row['completion']}", highlight=False)
+
+
+@data_app.command("prefs")
+def data_prefs(
+    out: Path = typer.Option(..., "--out", help="Preference JSONL to write."),
+    config: Optional[Path] = ConfigArg,
+    seed: int = typer.Option(0, help="Sampling seed."),
+    overrides: Optional[list[str]] = SetOpt,
+) -> None:
+    """Sample completions from the base policy and label pairs with the task's gold reward."""
+    from alignlab.pipeline import make_preference_file
+
+    cfg = _load(config, overrides)
+    pairs = make_preference_file(cfg, out, seed)
+    logger.info("wrote %d preference pairs to %s", len(pairs), out)
+
+
+# --------------------------------------------------------------------------------------------
+# train
+# --------------------------------------------------------------------------------------------
+
+OutOpt = typer.Option(..., "--out", help="Run directory (model, checkpoints, logs).")
+ResumeOpt = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint.")
+SeedOpt = typer.Option(0, "--seed", help="Seed of everything in the run.")
+InitOpt = typer.Option(None, "--init", help="Start from this model instead of the configured base.")
+DataOpt = typer.Option(None, "--data", help="Preference JSONL (default: the task's own preferences).")
+RewardModelOpt = typer.Option(None, "--reward-model", help="Reward model directory (from `alignlab train rm`).")
+
+
+def _run_config(out: Path, resume: bool, config: Optional[Path], overrides: Optional[list[str]]) -> ExperimentConfig:
+    """The run's config: the one saved in ``out`` when resuming, else the given one."""
+    if resume:
+        saved = out / "config.yaml"
+        if not saved.is_file():
+            raise AlignlabError(f"--resume: '{out}' holds no run (no config.yaml)")
+        return load_config(saved, overrides or [])
+    return _load(config, overrides)
+
+
+def _start_run(out: Path, cfg: ExperimentConfig, resume: bool) -> None:
+    """Create the run directory and save the config, once the inputs have been validated."""
+    from alignlab.trainers.common import prepare_out_dir
+
+    if not resume:
+        prepare_out_dir(out, resume=False)
+        save_config(cfg, out / "config.yaml")
+
+
+@train_app.command("sft")
+def train_sft_cmd(
+    out: Path = OutOpt,
+    data: Optional[Path] = DataOpt,
+    config: Optional[Path] = ConfigArg,
+    seed: int = SeedOpt,
+    resume: bool = ResumeOpt,
+    init: Optional[str] = InitOpt,
+    overrides: Optional[list[str]] = SetOpt,
+) -> None:
+    """Supervised fine-tuning on the chosen responses of a preference file."""
+    from alignlab.pipeline import load_preferences
+    from alignlab.trainers.sft import train_sft
+
+    cfg = _run_config(out, resume, config, overrides)
+    pairs = load_preferences(cfg, data, seed)
+    _start_run(out, cfg, resume)
+    summary = train_sft(cfg, [(p.prompt, p.chosen) for p in pairs], out, seed, resume, init)
+    logger.info("SFT done: %s", summary["final_eval"])
+
+
+@train_app.command("rm")
+def train_rm_cmd(
+    out: Path = OutOpt,
+    data: Optional[Path] = DataOpt,
+    config: Optional[Path] = ConfigArg,
+    seed: int = SeedOpt,
+    resume: bool = ResumeOpt,
+    init: Optional[str] = InitOpt,
+    overrides: Optional[list[str]] = SetOpt,
+) -> None:
+    """Train a Bradley-Terry reward model on preference pairs."""
+    from alignlab.pipeline import load_preferences
+    from alignlab.tasks import load_task
+    from alignlab.trainers.reward import train_reward_model
+
+    cfg = _run_config(out, resume, config, overrides)
+    pairs = load_preferences(cfg, data, seed)
+    prompts = load_task(cfg.task).train_prompts
+    _start_run(out, cfg, resume)
+    summary = train_reward_model(cfg, pairs, prompts, out, seed, resume, init)
+    logger.info("reward model done: %s", summary["final_eval"])
+
+
+@train_app.command("dpo")
+def train_dpo_cmd(
+    out: Path = OutOpt,
+    data: Optional[Path] = DataOpt,
+    config: Optional[Path] = ConfigArg,
+    seed: int = SeedOpt,
+    resume: bool = ResumeOpt,
+    init: Optional[str] = InitOpt,
+    overrides: Optional[list[str]] = SetOpt,
+) -> None:
+    """DPO (or IPO, hinge, robust: --set dpo.loss_type=ipo) on preference pairs."""
+    from alignlab.pipeline import load_preferences
+    from alignlab.trainers.dpo import train_dpo
+
+    cfg = _run_config(out, resume, config, overrides)
+    pairs = load_preferences(cfg, data, seed)
+    _start_run(out, cfg, resume)
+    summary = train_dpo(cfg, pairs, out, seed, resume, init)
+    logger.info("DPO done: %s", summary["final_eval"])
+
+
+def _online(method: str, out: Path, config, seed, resume, init, reward_model, overrides) -> None:
+    from alignlab.pipeline import train_online
+    from alignlab.tasks import load_task
+
+    cfg = _run_config(out, resume, config, overrides)
+    task = load_task(cfg.task)
+    if reward_model is not None and not (Path(reward_model) / "config.json").is_file():
+        raise AlignlabError(f"--reward-model: '{reward_model}' is not a model directory (no config.json)")
+    _start_run(out, cfg, resume)
+    summary = train_online(method, cfg, task, out, seed, resume, reward_model, init)
+    final = summary["final"]
+    logger.info(
+        "%s done: gold reward %.3f, KL %.3f", method, final.get("reward/gold", float("nan")), final.get("objective/kl", 0.0)
+    )
+
+
+@train_app.command("ppo")
+def train_ppo_cmd(
+    out: Path = OutOpt,
+    config: Optional[Path] = ConfigArg,
+    seed: int = SeedOpt,
+    resume: bool = ResumeOpt,
+    init: Optional[str] = InitOpt,
+    reward_model: Optional[str] = RewardModelOpt,
+    overrides: Optional[list[str]] = SetOpt,
+) -> None:
+    """PPO on a reward model (or on the gold reward: --set ppo.reward_source=gold)."""
+    _online("ppo", out, config, seed, resume, init, reward_model, overrides)
+
+
+@train_app.command("grpo")
+def train_grpo_cmd(
+    out: Path = OutOpt,
+    config: Optional[Path] = ConfigArg,
+    seed: int = SeedOpt,
+    resume: bool = ResumeOpt,
+    init: Optional[str] = InitOpt,
+    reward_model: Optional[str] = RewardModelOpt,
+    overrides: Optional[list[str]] = SetOpt,
+) -> None:
+    """GRPO: group-relative advantages, no critic."""
+    _online("grpo", out, config, seed, resume, init, reward_model, overrides)
+
+
+@train_app.command("rloo")
+def train_rloo_cmd(
+    out: Path = OutOpt,
+    config: Optional[Path] = ConfigArg,
+    seed: int = SeedOpt,
+    resume: bool = ResumeOpt,
+    init: Optional[str] = InitOpt,
+    reward_model: Optional[str] = RewardModelOpt,
+    overrides: Optional[list[str]] = SetOpt,
+) -> None:
+    """RLOO: leave-one-out baseline, no critic."""
+    _online("rloo", out, config, seed, resume, init, reward_model, overrides)
+
+
+# --------------------------------------------------------------------------------------------
+# compare, eval, report
+# --------------------------------------------------------------------------------------------
+
+
+@app.command()
+def compare(
+    config: Optional[Path] = typer.Argument(None, help="Experiment YAML (default: configs/default.yaml)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default: runs/<name>-<timestamp>)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory."),
+    overrides: Optional[list[str]] = SetOpt,
+) -> None:
+    """Run the whole experiment: every method over its sweep and seeds, then evaluation and report."""
+    from alignlab.compare import run_comparison
+
+    if resume is not None:
+        cfg_path = resume / "config.yaml"
+        if not cfg_path.is_file():
+            raise AlignlabError(f"--resume: '{resume}' holds no comparison run (no config.yaml)")
+        run_comparison(load_config(cfg_path, overrides or []), resume, resume=True)
+        return
+    path = config if config is not None else _default_config()
+    run_comparison(load_config(path, overrides or []), out, resume=False)
+
+
+def _default_config() -> Path | None:
+    if DEFAULT_CONFIG.is_file():
+        return DEFAULT_CONFIG
+    from importlib.resources import files
+
+    packaged = files("alignlab").joinpath("configs/default.yaml")
+    return Path(str(packaged)) if packaged.is_file() else None
+
+
+@app.command("eval")
+def eval_cmd(
+    target: Path = typer.Argument(..., help="A comparison run directory, or a model directory."),
+    config: Optional[Path] = ConfigArg,
+    seed: int = SeedOpt,
+    overrides: Optional[list[str]] = SetOpt,
+) -> None:
+    """Evaluate a model (or every model of a run) on the task's held-out prompts."""
+    from alignlab.compare import evaluate_target
+
+    evaluate_target(target, config, overrides or [], seed)
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="A finished comparison run directory.")) -> None:
+    """Rebuild report.html from a run's metrics.json and histories."""
+    from alignlab.report import write_report
+
+    path = write_report(run_dir)
+    logger.info("wrote %s", path)
+
+
+def main() -> None:
+    setup_logging()
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # alignlab shows its own progress; the libraries' bars and load reports would interleave.
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        app()
+    except AlignlabError as err:
+        console.print(f"[bold red]error:[/bold red] {escape(str(err))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/yellow]; `--resume` continues from the last checkpoint")
+        sys.exit(130)

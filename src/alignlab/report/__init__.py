@@ -1,0 +1,58 @@
+"""The comparison's outputs: ``metrics.json`` (results.py), plots (plots.py) and ``report.html``
+(html.py), plus the one-screen summary table printed at the end of ``alignlab compare``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.table import Table
+
+from alignlab.errors import AlignlabError
+from alignlab.report.results import METRICS_FILE, name, write_metrics
+
+__all__ = ["load_metrics", "summarize", "write_metrics", "write_report"]
+
+
+def load_metrics(run_dir: Path) -> dict:
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        raise AlignlabError(f"'{run_dir}' has no {METRICS_FILE}: is it a finished comparison run?")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def summarize(run_dir: Path) -> Table:
+    """The results table: one row per method and setting, means over seeds with 95% intervals."""
+    metrics = load_metrics(run_dir)
+    table = Table(title=f"{metrics['name']}: held-out results (mean ± 95% CI over seeds)")
+    for column in ("method", "seeds", "gold reward", "win rate", "KL", "perplexity", "distinct-2", "self-BLEU", "relevance", "train s", "peak MB"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+
+    def cell(summary: dict, digits: int = 3) -> str:
+        if summary["mean"] is None:
+            return "n/a"
+        ci = summary["ci95"]
+        return f"{summary['mean']:.{digits}f}" + (f" ± {ci:.{digits}f}" if ci else "")
+
+    for row in metrics["aggregates"]:
+        table.add_row(
+            name(row),
+            str(row["n_seeds"]),
+            cell(row["gold_reward"]),
+            cell(row["win_rate"], 2),
+            cell(row["kl"], 2),
+            cell(row["perplexity"], 1),
+            cell(row["distinct_2"], 2),
+            cell(row["self_bleu"], 2),
+            cell(row["relevance"], 3),
+            f"{row['pipeline_time_s']['mean']:.0f}" if row["pipeline_time_s"]["mean"] is not None else "n/a",
+            f"{row['peak_mem_mb']['mean']:.0f}" if row["peak_mem_mb"]["mean"] else "n/a",
+        )
+    return table
+
+
+def write_report(run_dir: Path) -> Path:
+    """(Re)build ``report.html`` from a run's ``metrics.json`` and training histories."""
+    from alignlab.report.html import render_report
+
+    return render_report(Path(run_dir), load_metrics(run_dir))

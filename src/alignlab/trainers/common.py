@@ -1,0 +1,298 @@
+"""What every trainer shares: the accelerator, optimizer and schedule, checkpoints, the metric
+history, numerical guards, saving, and cost accounting (time, tokens, memory)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import psutil
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch import nn
+from transformers import PreTrainedTokenizerBase, get_scheduler
+
+from alignlab.config import TrainConfig
+from alignlab.errors import AlignlabError, NumericalError
+from alignlab.log import logger
+from alignlab.models import VALUE_HEAD_FILE, is_peft
+
+CHECKPOINT_DIR = "checkpoints"
+LATEST_FILE = "latest"
+STATE_FILE = "trainer_state.json"
+HISTORY_FILE = "history.json"
+SUMMARY_FILE = "summary.json"
+MODEL_DIR = "model"
+
+
+def resolve_mixed_precision(setting: str) -> str:
+    if setting != "auto":
+        return setting
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "no"
+
+
+def create_accelerator(config: TrainConfig, out_dir: Path, seed: int) -> Accelerator:
+    """The accelerator every trainer runs on: device placement, mixed precision, gradient
+    accumulation, TensorBoard under ``out_dir/logs``; seeds Python, NumPy and torch."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    accelerator = Accelerator(
+        cpu=not torch.cuda.is_available(),
+        mixed_precision=resolve_mixed_precision(config.mixed_precision),
+        gradient_accumulation_steps=config.grad_accum_steps,
+        log_with="tensorboard",
+        project_dir=str(out_dir / "logs"),
+    )
+    set_seed(seed)
+    return accelerator
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW over trainable parameters; no weight decay on biases and norms (1-d tensors)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(
+        [g for g in groups if g["params"]], lr=config.lr, betas=(config.adam_beta1, config.adam_beta2)
+    )
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int):
+    name = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}[config.lr_schedule]
+    return get_scheduler(
+        name,
+        optimizer,
+        num_warmup_steps=int(math.ceil(config.warmup_ratio * total_steps)),
+        num_training_steps=max(total_steps, 1),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------------
+
+
+class Checkpointer:
+    """Resumable checkpoints under ``out_dir/checkpoints``: model, optimizer, scheduler and RNG
+    states (``accelerator.save_state``) plus the trainer's own state (step, data position,
+    history) as JSON. Written to a temporary directory first, then renamed, and only then named
+    in ``latest`` (itself replaced atomically), so a kill at any moment leaves a usable one."""
+
+    def __init__(self, accelerator: Accelerator, out_dir: Path) -> None:
+        self.accelerator = accelerator
+        self.root = out_dir / CHECKPOINT_DIR
+
+    def latest(self) -> Path | None:
+        pointer = self.root / LATEST_FILE
+        if not pointer.is_file():
+            return None
+        path = self.root / pointer.read_text(encoding="utf-8").strip()
+        return path if (path / STATE_FILE).is_file() else None
+
+    def save(self, step: int, state: dict[str, Any]) -> None:
+        name = f"step-{step:07d}"
+        final = self.root / name
+        tmp = self.root / f".{name}.tmp"
+        if self.accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        self.accelerator.wait_for_everyone()
+        self.accelerator.save_state(str(tmp))
+        if self.accelerator.is_main_process:
+            (tmp / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+            pointer_tmp = self.root / f".{LATEST_FILE}.tmp"
+            pointer_tmp.write_text(name, encoding="utf-8")
+            os.replace(pointer_tmp, self.root / LATEST_FILE)
+            for old in self.root.glob("step-*"):
+                if old.name != name:
+                    shutil.rmtree(old, ignore_errors=True)
+        self.accelerator.wait_for_everyone()
+
+    def restore(self) -> dict[str, Any] | None:
+        """Load the latest checkpoint into the prepared objects; its trainer state, or None."""
+        path = self.latest()
+        if path is None:
+            return None
+        self.accelerator.load_state(str(path))
+        logger.info("resumed from %s", path)
+        return json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics, guards, costs
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class History:
+    """Per-step metrics: kept for the report and checkpoints, and sent to TensorBoard."""
+
+    rows: list[dict[str, float]] = field(default_factory=list)
+
+    def log(self, accelerator: Accelerator, step: int, metrics: dict[str, float]) -> None:
+        row = {"step": step, **{k: float(v) for k, v in metrics.items()}}
+        self.rows.append(row)
+        accelerator.log({k: v for k, v in row.items() if k != "step"}, step=step)
+
+
+def is_finite(value: torch.Tensor | float) -> bool:
+    if isinstance(value, torch.Tensor):
+        return bool(torch.isfinite(value).all())
+    return math.isfinite(value)
+
+
+def check_finite(values: dict[str, torch.Tensor | float], step: int, policy: str) -> bool:
+    """True if every value is finite. Otherwise raise (policy 'stop') or return False ('skip')."""
+    bad = [name for name, value in values.items() if not is_finite(value)]
+    if not bad:
+        return True
+    message = f"non-finite {', '.join(bad)} at step {step}"
+    if policy == "stop":
+        raise NumericalError(message + "; stopping (the last checkpoint is kept; nan_policy=skip skips such steps)")
+    logger.warning("%s; skipping this step", message)
+    return False
+
+
+def gradient_norm(parameters: Iterable[nn.Parameter]) -> torch.Tensor:
+    grads = [p.grad.detach().float().norm() for p in parameters if p.grad is not None]
+    return torch.stack(grads).norm() if grads else torch.tensor(0.0)
+
+
+class PeakMemory:
+    """Peak memory of a stage: CUDA's allocator peak on a GPU, else the process RSS sampled by a
+    background thread (the OS's own peak RSS only ever grows over a process's life)."""
+
+    def __init__(self, interval_s: float = 0.05) -> None:
+        self.interval_s = interval_s
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        process = psutil.Process()
+        while not self._stop.is_set():
+            self.peak_bytes = max(self.peak_bytes, process.memory_info().rss)
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> "PeakMemory":
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            self.peak_bytes = psutil.Process().memory_info().rss
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if torch.cuda.is_available():
+            self.peak_bytes = torch.cuda.max_memory_allocated()
+        else:
+            self._stop.set()
+            if self._thread is not None:
+                self._thread.join()
+            self.peak_bytes = max(self.peak_bytes, psutil.Process().memory_info().rss)
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak_bytes / 2**20
+
+
+@dataclass
+class Cost:
+    """Wall time, token throughput and memory of one stage."""
+
+    wall_time_s: float = 0.0
+    tokens: int = 0
+    peak_mem_mb: float = 0.0
+    models_in_memory: int = 1
+    trainable_params: int = 0
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.wall_time_s if self.wall_time_s > 0 else 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "wall_time_s": self.wall_time_s,
+            "tokens": self.tokens,
+            "tokens_per_s": self.tokens_per_s,
+            "peak_mem_mb": self.peak_mem_mb,
+            "models_in_memory": self.models_in_memory,
+            "trainable_params": self.trainable_params,
+        }
+
+
+class Stopwatch:
+    """Accumulates time per named phase (e.g. generation / scoring / training)."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {}
+
+    def phase(self, name: str) -> "_Phase":
+        return _Phase(self, name)
+
+
+class _Phase:
+    def __init__(self, watch: Stopwatch, name: str) -> None:
+        self.watch, self.name = watch, name
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.watch.totals[self.name] = self.watch.totals.get(self.name, 0.0) + time.perf_counter() - self.start
+
+
+# --------------------------------------------------------------------------------------------
+# Output directory
+# --------------------------------------------------------------------------------------------
+
+
+def prepare_out_dir(out_dir: Path, resume: bool) -> None:
+    """Refuse to overwrite a finished or partial run unless resuming it."""
+    if out_dir.exists() and any(out_dir.iterdir()) and not resume:
+        raise AlignlabError(f"output directory '{out_dir}' is not empty; pass --resume to continue it or pick another")
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def save_policy(
+    accelerator: Accelerator, model: nn.Module, tokenizer: PreTrainedTokenizerBase, directory: Path
+) -> None:
+    """``save_pretrained`` the trained policy and tokenizer (main process only). A LoRA policy is
+    saved twice: the adapter under ``adapter/`` and the merged weights under ``directory``, so
+    any tool can load the result with ``AutoModelForCausalLM``."""
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        return
+    model = accelerator.unwrap_model(model)
+    value_head = getattr(model, "value_head", None)
+    policy = getattr(model, "policy", model)
+    if is_peft(policy):
+        policy.save_pretrained(directory.parent / "adapter")
+        policy = policy.merge_and_unload()
+    policy.save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
+    if value_head is not None:
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in value_head.state_dict().items()}, str(directory / VALUE_HEAD_FILE))
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (temporary file, then rename)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,144 @@
+"""The Bradley-Terry reward model of RLHF (Ouyang et al. 2022, sec. 3.5).
+
+A sequence classifier with one output on the base policy's backbone, trained on the same
+preference pairs as DPO; the score is read at the last response token. Optionally the score is
+standardised to mean 0 and std 1 on base-policy samples (Ziegler et al. 2019), which keeps PPO's
+KL coefficient meaningful across reward models.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from alignlab.config import ExperimentConfig
+from alignlab.data import PreferencePair, collate_pairs, tokenize_pairs
+from alignlab.errors import DataError
+from alignlab.losses import bradley_terry_loss
+from alignlab.models import (
+    count_parameters,
+    load_causal_lm,
+    load_reward_model,
+    load_tokenizer,
+    resolve_model_path,
+    save_reward_normalization,
+)
+from alignlab.rollout import reward_model_scores, sample, tokenize_prompts
+from alignlab.trainers.common import (
+    HISTORY_FILE,
+    MODEL_DIR,
+    SUMMARY_FILE,
+    Cost,
+    PeakMemory,
+    create_accelerator,
+    write_json,
+)
+from alignlab.trainers.loop import split_train_eval, train_offline
+
+
+@torch.no_grad()
+def score_base_samples(
+    config: ExperimentConfig, reward_model: torch.nn.Module, prompts: Sequence[str], base_path: str | None
+) -> torch.Tensor:
+    """Reward-model scores of completions sampled from the base policy, one per prompt."""
+    device = next(reward_model.parameters()).device
+    tokenizer = load_tokenizer(config.model, base_path)
+    policy = load_causal_lm(config.model, device, base_path, trainable=False)
+    ids, mask = tokenize_prompts(tokenizer, prompts, config.task.max_prompt_tokens)
+    rollout = sample(policy, tokenizer, ids, mask, config.generation).to(device)
+    del policy
+    scores = []
+    for start in range(0, len(rollout), config.generation.batch_size):
+        part = rollout.select(slice(start, start + config.generation.batch_size))
+        scores.append(
+            reward_model_scores(
+                reward_model, part.prompt_ids, part.prompt_mask, part.response_ids, part.response_mask, tokenizer.pad_token_id
+            )
+        )
+    return torch.cat(scores)
+
+
+def train_reward_model(
+    config: ExperimentConfig,
+    pairs: Sequence[PreferencePair],
+    prompts: Sequence[str],
+    out_dir: Path,
+    seed: int,
+    resume: bool = False,
+    init_path: str | None = None,
+) -> dict:
+    """Train a reward model with ``config.reward_model`` on ``pairs``; save it under
+    ``out_dir/model``. ``prompts`` are used to sample base-policy completions for normalisation."""
+    cfg = config.reward_model
+    accelerator = create_accelerator(cfg, out_dir, seed)
+    base_path = resolve_model_path(init_path or config.model.name_or_path)
+    with PeakMemory() as memory:
+        tokenizer = load_tokenizer(config.model, base_path)
+        model = load_reward_model(config.model, accelerator.device, base_path, trainable=True)
+        model.config.pad_token_id = tokenizer.pad_token_id
+        tokenized, _ = tokenize_pairs(
+            tokenizer, pairs, config.task.max_prompt_tokens, config.task.max_response_tokens, config.task.overlong
+        )
+        if not tokenized:
+            raise DataError("reward model: no usable preference pairs (all were skipped as over-long)")
+        train_items, eval_items = split_train_eval(tokenized, cfg.eval_fraction, seed)
+
+        def step_fn(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+            scores = reward_model_scores(
+                model,
+                batch["prompt_ids"],
+                batch["prompt_mask"],
+                batch["response_ids"],
+                batch["response_mask"],
+                tokenizer.pad_token_id,
+            )
+            n = scores.shape[0] // 2
+            loss = bradley_terry_loss(scores[:n], scores[n:]).mean()
+            chosen, rejected = scores[:n].detach(), scores[n:].detach()
+            return loss, {
+                "accuracy": float((chosen > rejected).float().mean()),
+                "margin": float((chosen - rejected).mean()),
+                "scores/chosen": float(chosen.mean()),
+                "scores/rejected": float(rejected.mean()),
+            }
+
+        model, result = train_offline(
+            name="reward_model",
+            accelerator=accelerator,
+            model=model,
+            config=cfg,
+            train_items=train_items,
+            eval_items=eval_items,
+            collate=lambda batch: collate_pairs(batch, tokenizer.pad_token_id),
+            step_fn=step_fn,
+            out_dir=out_dir,
+            seed=seed,
+            resume=resume,
+        )
+        model = accelerator.unwrap_model(model)
+        model.eval()
+        mean, std = 0.0, 1.0
+        if cfg.normalize:
+            n = min(cfg.normalize_samples, len(prompts))
+            scores = score_base_samples(config, model, prompts[:n], base_path)
+            mean, std = float(scores.mean()), float(scores.std().clamp(min=1e-6))
+        if accelerator.is_main_process:
+            model.save_pretrained(out_dir / MODEL_DIR, safe_serialization=True)
+            tokenizer.save_pretrained(out_dir / MODEL_DIR)
+            save_reward_normalization(out_dir / MODEL_DIR, mean, std)
+    trainable, _ = count_parameters(model)
+    summary = {
+        "method": "reward_model",
+        "steps": result.steps,
+        "train_pairs": len(train_items),
+        "eval_pairs": len(eval_items),
+        "final_eval": result.eval_history[-1] if result.eval_history else {},
+        "normalization": {"mean": mean, "std": std},
+        "cost": Cost(result.train_time_s, result.tokens, memory.peak_mb, 1, trainable).as_dict(),
+    }
+    if accelerator.is_main_process:
+        write_json(out_dir / HISTORY_FILE, {"train": result.history, "eval": result.eval_history})
+        write_json(out_dir / SUMMARY_FILE, summary)
+    return summary

@@ -1,0 +1,98 @@
+"""Bad input reaches the user as one message naming the file, line or key; exit code 2; no
+traceback; nothing written before the input is known to be good."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from alignlab.cli import main
+
+GOOD = {"prompt": "I saw it", "chosen": " and loved it.", "rejected": " and hated it."}
+
+
+def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["alignlab", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    captured = capsys.readouterr()
+    return int(exit_info.value.code or 0), captured.out + captured.err
+
+
+def jsonl(tmp_path: Path, *lines: str) -> Path:
+    path = tmp_path / "prefs.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ([json.dumps(GOOD), "{oops"], "prefs.jsonl line 2: not valid JSON"),
+        ([json.dumps(GOOD), json.dumps({"prompt": "x", "chosen": "y"})], "prefs.jsonl line 2: missing field 'rejected'"),
+        ([json.dumps({**GOOD, "chosen": ""})], "prefs.jsonl line 1: field 'chosen' is empty"),
+        ([json.dumps({**GOOD, "rejected": ["a"]})], "prefs.jsonl line 1: field 'rejected' must be a string"),
+        ([""], "prefs.jsonl: no preference pairs (the file is empty)"),
+    ],
+)
+def test_bad_preference_files(monkeypatch, capsys, tmp_path, lines, expected) -> None:
+    out = tmp_path / "run"
+    code, text = run_cli(monkeypatch, capsys, "train", "dpo", "--out", str(out), "--data", str(jsonl(tmp_path, *lines)))
+    assert code == 2
+    assert expected in text
+    assert "Traceback" not in text
+    assert not out.exists(), "a run directory was created for bad input"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--set", "dpo.betaa=0.1"], "key 'dpo.betaa': unknown key"),
+        (["--set", "dpo.beta=high"], "key 'dpo.beta': must be a number"),
+        (["--set", "model.name_or_path=/no/such/model"], "path '/no/such/model' (it does not exist)"),
+        (["--set", "model.name_or_path=nobody/no-such-model"], "hub id 'nobody/no-such-model'"),
+        (["--set", "task.reward=no_such_module:score"], "cannot import module 'no_such_module'"),
+        (["--set", "task.reward=json:no_such_function"], "module 'json' has no callable 'no_such_function'"),
+        (["--set", "task.name=astrology"], "unknown task 'astrology'"),
+    ],
+)
+def test_bad_settings(monkeypatch, capsys, tmp_path, args, expected) -> None:
+    out = tmp_path / "prefs.jsonl"
+    code, text = run_cli(monkeypatch, capsys, "data", "prefs", "--out", str(out), *args)
+    assert code == 2
+    assert expected in text
+    assert "Traceback" not in text
+    assert not out.exists()
+
+
+def test_bad_config_file_names_the_file(monkeypatch, capsys, tmp_path) -> None:
+    config = tmp_path / "exp.yaml"
+    config.write_text("dpo:\n  beta: 0.1\n  epochs: two\n")
+    code, text = run_cli(monkeypatch, capsys, "compare", str(config), "--out", str(tmp_path / "run"))
+    assert code == 2
+    assert f"{config}: key 'dpo.epochs': must be an integer" in text
+
+
+def test_refuses_to_overwrite_a_run(monkeypatch, capsys, tmp_path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    code, text = run_cli(monkeypatch, capsys, "train", "dpo", "--out", str(out), "--data", str(jsonl(tmp_path, json.dumps(GOOD))))
+    assert code == 2 and "not empty" in text
+    assert (out / "keep.txt").read_text() == "precious"
+
+
+def test_a_subprocess_sees_no_traceback(tmp_path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "alignlab", "train", "dpo", "--out", str(tmp_path / "r"), "--data", str(tmp_path / "missing.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "missing.jsonl: preference file not found" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout

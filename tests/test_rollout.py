@@ -1,0 +1,78 @@
+"""The shared sampler: masks after EOS, and log-probs equal to a separate full forward."""
+
+from __future__ import annotations
+
+import torch
+
+from alignlab.config import GenerationConfig, ModelConfig
+from alignlab.models import load_causal_lm, load_tokenizer
+from alignlab.rollout import (
+    positions_from_mask,
+    response_mask_from_ids,
+    sample,
+    score_responses,
+    tokenize_prompts,
+)
+
+PROMPTS = ["I watched this film", "The story follows", "So I finally sat down to watch it", "As"]
+
+
+def test_response_mask_stops_after_the_first_eos() -> None:
+    eos, pad = 2, 0
+    ids = torch.tensor([[5, 6, 2, 0, 0], [5, 2, 7, 2, 0], [5, 6, 7, 8, 9], [2, 0, 0, 0, 0]])
+    expected = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 0, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]])
+    assert torch.equal(response_mask_from_ids(ids, eos, pad), expected)
+    # pad == eos: the first EOS still ends the response.
+    assert torch.equal(response_mask_from_ids(torch.tensor([[5, 2, 2, 2]]), 2, 2), torch.tensor([[1, 1, 0, 0]]))
+
+
+def test_positions_ignore_left_padding() -> None:
+    mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
+    assert positions_from_mask(mask).tolist() == [[0, 0, 0, 1, 2], [0, 1, 2, 3, 4]]
+
+
+def test_prompts_are_left_padded_with_bos(embedded_dir) -> None:
+    tokenizer = load_tokenizer(ModelConfig())
+    ids, mask = tokenize_prompts(tokenizer, PROMPTS)
+    assert (mask[:, -1] == 1).all()
+    lengths = mask.sum(-1)
+    for row, length in zip(ids, lengths):
+        assert row[-length] == tokenizer.bos_token_id
+        assert (row[: ids.shape[1] - length] == tokenizer.pad_token_id).all()
+
+
+def test_sampled_logprobs_equal_a_full_forward(embedded_dir) -> None:
+    config = ModelConfig()
+    tokenizer = load_tokenizer(config)
+    model = load_causal_lm(config, torch.device("cpu"), trainable=False)
+    ids, mask = tokenize_prompts(tokenizer, PROMPTS * 4)
+    torch.manual_seed(0)
+    rollout = sample(model, tokenizer, ids, mask, GenerationConfig(max_new_tokens=20, temperature=0.9, batch_size=7))
+    assert rollout.response_ids.shape[0] == len(PROMPTS) * 4
+    with torch.no_grad():
+        scores = score_responses(
+            model, rollout.prompt_ids, rollout.prompt_mask, rollout.response_ids, rollout.response_mask, 0.9
+        )
+    real = rollout.response_mask.bool()
+    assert torch.allclose(scores.logprobs[real], rollout.logprobs[real], atol=1e-5)
+    assert (rollout.logprobs[~real] == 0).all()
+    # Everything after the first EOS is masked and holds padding; `ended` marks an EOS.
+    for ids_row, mask_row, ended in zip(rollout.response_ids, rollout.response_mask, rollout.ended):
+        n = int(mask_row.sum())
+        assert mask_row[:n].all() and not mask_row[n:].any()
+        assert bool(ended) == (ids_row[n - 1].item() == tokenizer.eos_token_id)
+        assert (ids_row[n:] == tokenizer.pad_token_id).all()
+    assert rollout.ended.any()
+
+
+def test_sampling_is_reproducible_with_a_seed(embedded_dir) -> None:
+    config = ModelConfig()
+    tokenizer = load_tokenizer(config)
+    model = load_causal_lm(config, torch.device("cpu"), trainable=False)
+    ids, mask = tokenize_prompts(tokenizer, PROMPTS)
+    gen = GenerationConfig(max_new_tokens=12)
+    torch.manual_seed(3)
+    first = sample(model, tokenizer, ids, mask, gen)
+    torch.manual_seed(3)
+    second = sample(model, tokenizer, ids, mask, gen)
+    assert torch.equal(first.response_ids, second.response_ids)

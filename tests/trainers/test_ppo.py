@@ -1,0 +1,63 @@
+"""PPO: the critic's set-up, the scorer, and learning on the gold reward."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from alignlab.models import load_reward_model, load_reward_normalization
+from alignlab.rollout import Rollout
+from alignlab.tasks import load_task
+from alignlab.trainers.online import SequenceScorer
+from alignlab.trainers.ppo import build_actor_critic, train_ppo
+
+
+def test_value_head_starts_as_the_normalised_reward_model(embedded_dir, reward_model_dir, make_config) -> None:
+    config = make_config()
+    model = build_actor_critic(config, torch.device("cpu"), str(reward_model_dir), None)
+    reward_model = load_reward_model(config.model, torch.device("cpu"), str(reward_model_dir))
+    mean, std = load_reward_normalization(reward_model_dir)
+    assert torch.allclose(model.value_head.summary.weight, reward_model.score.weight / std)
+    assert model.value_head.summary.bias.item() == pytest.approx(-mean / std, rel=1e-5)
+
+
+def test_missing_eos_penalty(make_config) -> None:
+    config = make_config("ppo.reward_source=gold", "ppo.missing_eos_penalty=-1.0")
+    gold = lambda prompts, texts: [0.5] * len(texts)  # noqa: E731
+    scorer = SequenceScorer(config, config.ppo, gold, torch.device("cpu"), None)
+    ones = torch.ones(2, 3, dtype=torch.long)
+    rollout = Rollout(ones, ones, ones, ones, ones.float(), torch.tensor([True, False]))
+    score, gold_values = scorer(rollout, ["a", "b"], ["x", "y"], 0, 8)
+    assert score.tolist() == [0.5, -0.5] and gold_values.tolist() == [0.5, 0.5]
+
+
+@pytest.mark.parametrize("settings", [["ppo.critic=separate"], ["ppo.adaptive_kl=true", "ppo.target_kl=0.01"]])
+def test_ppo_variants_run_on_the_reward_model(embedded_dir, reward_model_dir, make_config, tmp_path, settings) -> None:
+    config = make_config("ppo.iterations=2", "ppo.prompts_per_iteration=16", "ppo.batch_size=16", *settings)
+    summary = train_ppo(config, load_task(config.task).train_prompts, load_task(config.task).reward, tmp_path, 0,
+                        reward_model_dir=str(reward_model_dir))
+    history = json.loads((tmp_path / "history.json").read_text())["train"]
+    assert len(history) == 2 and all(math.isfinite(v) for row in history for v in row.values())
+    if "ppo.adaptive_kl=true" in settings:
+        assert history[1]["objective/kl_coef"] != history[0]["objective/kl_coef"]
+    assert summary["cost"]["models_in_memory"] == (4 if "ppo.critic=separate" in settings else 3)
+    assert (tmp_path / "model" / "value_head.safetensors").is_file() != ("ppo.critic=separate" in settings)
+
+
+@pytest.mark.slow
+def test_ppo_on_the_gold_reward_raises_it(embedded_dir, make_config, evaluate, base_metrics, tmp_path) -> None:
+    config = make_config(
+        "ppo.reward_source=gold", "ppo.iterations=16", "ppo.prompts_per_iteration=32", "ppo.batch_size=32",
+        "ppo.lr=3e-4", "ppo.kl_coef=0.05",
+    )
+    task = load_task(config.task)
+    train_ppo(config, task.train_prompts, task.reward, tmp_path, seed=0)
+    history = json.loads((tmp_path / "history.json").read_text())["train"]
+    assert all(math.isfinite(v) for row in history for v in row.values())
+    assert sum(r["reward/gold"] for r in history[-4:]) / 4 > sum(r["reward/gold"] for r in history[:4]) / 4
+    metrics = evaluate(config, tmp_path / "model")
+    assert metrics["gold_reward"] > base_metrics["gold_reward"] + 0.1
+    assert math.isfinite(metrics["kl"]) and metrics["kl"] >= 0
