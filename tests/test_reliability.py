@@ -20,7 +20,7 @@ from alignlab.trainers.common import check_finite
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = str(REPO / "configs" / "smoke.yaml")
 # Fields that measure time, not results.
-TIMING = ("tokens_per_s", "time/", "perf/", "_time", "peak_mem", "created")
+TIMING = ("tokens_per_s", "time/", "perf/", "_time", "timing", "peak_mem", "created")
 
 
 def strip_timing(value):

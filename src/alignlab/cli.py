@@ -148,13 +148,12 @@ def train_rm_cmd(
     overrides: Optional[list[str]] = SetOpt,
 ) -> None:
     """Train a Bradley-Terry reward model on preference pairs."""
-    from alignlab.pipeline import load_preferences
-    from alignlab.tasks import load_task
+    from alignlab.pipeline import load_preferences, task_for
     from alignlab.trainers.reward import train_reward_model
 
     cfg = _run_config(out, resume, config, overrides)
     pairs = load_preferences(cfg, data, seed)
-    prompts = load_task(cfg.task).train_prompts
+    prompts = task_for(cfg).train_prompts
     _start_run(out, cfg, resume)
     summary = train_reward_model(cfg, pairs, prompts, out, seed, resume, init)
     logger.info("reward model done: %s", summary["final_eval"])
@@ -182,11 +181,10 @@ def train_dpo_cmd(
 
 
 def _online(method: str, out: Path, config, seed, resume, init, reward_model, overrides) -> None:
-    from alignlab.pipeline import train_online
-    from alignlab.tasks import load_task
+    from alignlab.pipeline import task_for, train_online
 
     cfg = _run_config(out, resume, config, overrides)
-    task = load_task(cfg.task)
+    task = task_for(cfg)
     if reward_model is not None and not (Path(reward_model) / "config.json").is_file():
         raise AlignlabError(f"--reward-model: '{reward_model}' is not a model directory (no config.json)")
     _start_run(out, cfg, resume)
@@ -299,10 +297,12 @@ def main() -> None:
     setup_logging()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # alignlab shows its own progress; the libraries' bars and load reports would interleave.
+    import datasets
     import transformers
 
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
     try:
         app()
     except AlignlabError as err:

@@ -5,6 +5,7 @@ A run directory holds everything::
 
     config.yaml            the experiment as run
     preferences.jsonl      the pairs every method learns from (sampled once from the base policy)
+    reference_logps*.safetensors  the base policy's log-probs of those pairs (shared by DPO runs)
     reward_model/seed-S/   the Bradley-Terry reward model of seed S (PPO, GRPO, RLOO, best-of-n)
     runs/METHOD/SETTING/seed-S/
         model/             the trained policy (save_pretrained)
@@ -30,9 +31,10 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
+from rich.table import Table
 
 from alignlab.config import METHODS, ExperimentConfig, MethodSpec, load_config, save_config, with_settings
 from alignlab.data import read_preferences, write_preferences
@@ -126,8 +128,13 @@ class Experiment:
         self.config = config
         self.run_dir = run_dir
         self.device = device()
-        self.task: Task = load_task(config.task)
         self.tokenizer = load_tokenizer(config.model)
+        self.task: Task = load_task(config.task, self.tokenizer)
+        if self.task.reward is None:
+            raise AlignlabError(
+                f"task '{self.task.name}' has no gold reward to evaluate with; "
+                "set task.reward=module:function (a function scoring prompts and completions)"
+            )
         self.stages: dict[str, Any] = self._read_json(run_dir / STAGES_FILE) or {}
         self._reference: torch.nn.Module | None = None
         self._reference_rewards: dict[int, list[float]] = {}
@@ -227,7 +234,9 @@ class Experiment:
         save_config(cfg, out / "config.yaml")
         section = METHODS[run.method][0]
         if section == "dpo":
-            return train_dpo(cfg, self.preferences(), out, run.seed, resume)
+            # Every DPO-family run starts from the same base on the same pairs: one reference pass.
+            cache = self.run_dir / f"reference_logps{'-average' if cfg.dpo.average_log_prob else ''}.safetensors"
+            return train_dpo(cfg, self.preferences(), out, run.seed, resume, reference_cache=cache)
         rm_dir = str(self.reward_model_dir(run.seed)) if _uses_reward_model(cfg, run.method) else None
         trainer = {"ppo": train_ppo, "grpo": train_grpo, "rloo": train_rloo}[section]
         return trainer(cfg, self.task.train_prompts, self.task.reward, out, run.seed, resume, rm_dir)
@@ -366,7 +375,7 @@ def new_run_dir(config: ExperimentConfig) -> Path:
 
 def run_comparison(config: ExperimentConfig, out_dir: Path | None, resume: bool) -> Path:
     """Run (or resume) the experiment of ``config``; returns the run directory."""
-    from alignlab.report import summarize, write_metrics, write_report
+    from alignlab.report import print_summary, write_metrics, write_report
 
     if not config.methods:
         raise AlignlabError("the config lists no methods to compare (methods: [...])")
@@ -391,46 +400,40 @@ def run_comparison(config: ExperimentConfig, out_dir: Path | None, resume: bool)
             advance(1, last=f"{run.method} gold={record['gold_reward']:.3f}")
     write_metrics(run_dir, config, records, experiment.stages, time.perf_counter() - started, experiment.relevance_note)
     report_path = write_report(run_dir)
-    console.print(summarize(run_dir))
+    print_summary(run_dir)
     logger.info("report: %s", report_path)
     return run_dir
 
 
 def evaluate_target(target: Path, config_path: Path | None, overrides: list[str], seed: int) -> None:
-    """``alignlab eval``: re-evaluate every run of a comparison directory, or one model."""
-    from alignlab.report import summarize, write_metrics, write_report
+    """``alignlab eval``: re-evaluate every run of a comparison directory (rewriting its
+    metrics and report), or evaluate one model directory against the base policy."""
+    from alignlab.report import print_summary, write_metrics, write_report
 
     if (target / "config.yaml").is_file() and (target / "runs").is_dir():
         config = load_config(target / "config.yaml", overrides)
         for path in (target / "runs").glob(f"*/*/seed-*/{EVAL_FILE}"):
             path.unlink()
-        run_comparison_eval = Experiment(config, target)
-        records = [run_comparison_eval.base_record(s) for s in config.seeds]
-        records += [run_comparison_eval.run_one(run) for run in expand(config)]
-        write_metrics(target, config, records, run_comparison_eval.stages, None, run_comparison_eval.relevance_note)
+        experiment = Experiment(config, target)
+        records = [experiment.base_record(s) for s in config.seeds]
+        records += [experiment.run_one(run) for run in expand(config)]
+        write_metrics(target, config, records, experiment.stages, None, experiment.relevance_note)
         write_report(target)
-        console.print(summarize(target))
+        print_summary(target)
         return
     model_dir = target / MODEL_DIR if (target / MODEL_DIR / "config.json").is_file() else target
     if not (model_dir / "config.json").is_file():
         raise AlignlabError(f"'{target}' is neither a comparison run directory nor a model directory")
-    config = load_config(config_path, overrides) if config_path else load_config(None, overrides)
-    experiment = Experiment(config, target if target != model_dir else model_dir.parent)
+    config = load_config(config_path, overrides)
+    experiment = Experiment(config, model_dir.parent)
     model = load_causal_lm(config.model, experiment.device, str(model_dir), trainable=False)
     metrics = experiment.evaluate_policy(model, seed)
     base = experiment.evaluate_policy(experiment.reference, seed)
     write_json(model_dir.parent / EVAL_FILE, {"model": str(model_dir), "seed": seed, **metrics})
-    from rich.table import Table
-
     table = Table(title=f"held-out evaluation of {model_dir} (seed {seed})")
-    table.add_column("metric")
-    table.add_column("model", justify="right")
-    table.add_column("base", justify="right")
+    for column in ("metric", "model", "base"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
     for key, value in metrics.items():
         if isinstance(value, float):
             table.add_row(key, f"{value:.4g}", f"{base[key]:.4g}")
     console.print(table)
-
-
-def iter_records(metrics: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield from metrics["results"]

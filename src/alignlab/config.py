@@ -426,6 +426,8 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         _require(len(self.seeds) > 0, "seeds", "needs at least one seed")
         _require(len(set(self.seeds)) == len(self.seeds), "seeds", "must be distinct")
+        methods = [spec.method for spec in self.methods]
+        _require(len(set(methods)) == len(methods), "methods", "list each method once (sweep its settings instead)")
         for i, spec in enumerate(self.methods):
             section_name, _ = METHODS[spec.method]
             section = self.best_of_n if section_name is None else getattr(self, section_name)

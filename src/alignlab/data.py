@@ -41,6 +41,11 @@ def parse_preference_line(line: str, where: str) -> PreferencePair:
         record = json.loads(line)
     except json.JSONDecodeError as err:
         raise DataError(f"{where}: not valid JSON ({err.msg} at column {err.colno})") from None
+    return parse_preference_record(record, where)
+
+
+def parse_preference_record(record: object, where: str) -> PreferencePair:
+    """One decoded record (a JSON object, a table row) -> a pair, or a DataError naming ``where``."""
     if not isinstance(record, dict):
         raise DataError(f"{where}: expected a JSON object with {', '.join(TEXT_FIELDS)}, got {type(record).__name__}")
     for name in TEXT_FIELDS:

@@ -8,7 +8,8 @@ Every method is judged on the same held-out prompts with the same sampling setti
   between the next-token distributions of pi and pi_ref (unbiased, never negative);
 - fluency: perplexity of the completions under the reference model;
 - diversity: distinct-1 and distinct-2 over all completions, and self-BLEU;
-- relevance: cosine similarity of prompt and completion embeddings (see relevance.py);
+- relevance: cosine similarity of prompt and completion embeddings (see relevance.py), over
+  the first completion of each prompt;
 - mean length in tokens and the fraction of responses that ended with EOS.
 """
 
@@ -137,13 +138,36 @@ def bleu(hypothesis: Sequence[str], references: Sequence[Sequence[str]], max_n: 
     return brevity * math.exp(log_precision)
 
 
-def self_bleu(texts: Sequence[str], max_hypotheses: int = 200) -> float:
-    """Mean BLEU of each text against all the others (Zhu et al. 2018, Texygen): higher means
-    less diverse. At most ``max_hypotheses`` (the first ones) are scored, against all others."""
+def self_bleu(texts: Sequence[str], max_n: int = 4) -> float:
+    """Mean BLEU of each text against all the others as references (Zhu et al. 2018, Texygen):
+    higher means less diverse. Equal to averaging ``bleu(text_i, others)`` over i, computed in
+    time linear in the number of n-grams: for each n-gram only the largest and second-largest
+    count over all texts are kept, so the clipping count "max over the other texts" is known."""
     units = [text_units(t) for t in texts]
-    scores = [
-        bleu(units[i], units[:i] + units[i + 1 :]) for i in range(min(len(units), max_hypotheses)) if units[i]
-    ]
+    counts = [[Counter(_ngrams(u, n)) for n in range(1, max_n + 1)] for u in units]
+    top: list[dict[tuple[str, ...], tuple[int, int, int]]] = [{} for _ in range(max_n)]  # gram -> (max, owner, second)
+    for i, per_n in enumerate(counts):
+        for n, counter in enumerate(per_n):
+            for gram, c in counter.items():
+                best, owner, second = top[n].get(gram, (0, -1, 0))
+                top[n][gram] = (c, i, best) if c > best else (best, owner, max(second, c))
+    lengths = sorted((len(u), i) for i, u in enumerate(units))
+    scores = []
+    for i, u in enumerate(units):
+        if not u or len(units) < 2:
+            continue
+        orders = min(max_n, len(u))
+        log_precision = 0.0
+        for n in range(orders):
+            matches = 0
+            for gram, c in counts[i][n].items():
+                best, owner, second = top[n][gram]
+                matches += min(c, second if owner == i else best)
+            total = len(u) - n
+            log_precision += math.log((matches if matches else 0.1) / total) / orders
+        closest = min((abs(length - len(u)), length) for length, j in lengths if j != i)[1]
+        brevity = 1.0 if len(u) > closest else math.exp(1 - closest / len(u))
+        scores.append(brevity * math.exp(log_precision))
     return sum(scores) / len(scores) if scores else 0.0
 
 
@@ -189,7 +213,13 @@ def evaluate_samples(
     if token_kl is not None:
         kl = float(masked_sum(token_kl, mask, dim=-1).mean())
     started = time.perf_counter()
-    relevance_value = sum(relevance(samples.prompts, samples.texts)) / len(samples.texts) if relevance else None
+    relevance_value = None
+    if relevance is not None:
+        # One completion per prompt: the embedder is larger than the policy, and a second sample
+        # of the same prompt adds little to a mean over prompts.
+        firsts = [i for i, p in enumerate(samples.prompts) if i == 0 or p != samples.prompts[i - 1]]
+        scores = relevance([samples.prompts[i] for i in firsts], [samples.texts[i] for i in firsts])
+        relevance_value = sum(scores) / len(scores)
     relevance_time = time.perf_counter() - started
     return {
         "gold_reward": gold,

@@ -18,6 +18,12 @@ def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def task_for(config: ExperimentConfig) -> Task:
+    """The configured task, given the policy's tokenizer (conversational tasks format prompts
+    with its chat template)."""
+    return load_task(config.task, load_tokenizer(config.model))
+
+
 def sample_preferences(config: ExperimentConfig, task: Task, seed: int, init_path: str | None = None) -> list[PreferencePair]:
     """The task's own pairs if it has them, else pairs sampled from the base policy and labelled
     by the gold reward."""
@@ -41,7 +47,7 @@ def sample_preferences(config: ExperimentConfig, task: Task, seed: int, init_pat
 
 
 def make_preference_file(config: ExperimentConfig, out: Path, seed: int) -> list[PreferencePair]:
-    pairs = sample_preferences(config, load_task(config.task), seed)
+    pairs = sample_preferences(config, task_for(config), seed)
     write_preferences(out, pairs)
     return pairs
 
@@ -51,7 +57,7 @@ def load_preferences(config: ExperimentConfig, data: Path | None, seed: int) -> 
     path = data or (Path(config.preferences.path) if config.preferences.path else None)
     if path is not None:
         return read_preferences(path)
-    return sample_preferences(config, load_task(config.task), seed)
+    return sample_preferences(config, task_for(config), seed)
 
 
 def train_online(

@@ -15,7 +15,14 @@ from typing import Sequence
 import torch
 from torch import nn
 from transformers import GenerationConfig as HFGenerationConfig
-from transformers import PreTrainedTokenizerBase
+from transformers import (
+    LogitsProcessor,
+    LogitsProcessorList,
+    PreTrainedTokenizerBase,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
 
 from alignlab.config import GenerationConfig
 from alignlab.losses import entropy_from_logits, logprobs_from_logits
@@ -143,23 +150,44 @@ def decode_responses(
     ]
 
 
-def _hf_generation_config(gen: GenerationConfig, tokenizer: PreTrainedTokenizerBase) -> HFGenerationConfig:
-    """Pure sampling from softmax(logits / temperature), except for the top-k / top-p asked for.
+class InverseCDFSampler(LogitsProcessor):
+    """Draws each next token from softmax(logits / temperature), restricted by top-k / top-p, by
+    inverting the cumulative distribution with one uniform number per row; returns scores whose
+    argmax is the drawn token, so ``generate`` runs in its greedy mode and keeps its KV cache,
+    padding and stopping logic.
 
-    Every field that shapes the distribution is set: ``generate`` fills unset ones from the
-    checkpoint's generation_config.json (Qwen3-0.6B ships top_k=20, top_p=0.95) and then from
-    global defaults (top_k=50), which would make the samples come from another distribution
-    than the policy whose log-probs PPO and the KL estimates use.
+    Why not ``do_sample=True``: ``torch.multinomial`` costs ~20 ms per step on a (256, 4096) CPU
+    batch, about half of all generation time for a small model; this costs under 1 ms.
+    """
+
+    def __init__(self, temperature: float, top_k: int, top_p: float) -> None:
+        self.warpers = LogitsProcessorList([TemperatureLogitsWarper(temperature)])
+        if top_k > 0:
+            self.warpers.append(TopKLogitsWarper(top_k))
+        if top_p < 1.0:
+            self.warpers.append(TopPLogitsWarper(top_p))
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        probs = torch.softmax(self.warpers(input_ids, scores).float(), dim=-1)
+        cdf = probs.cumsum(dim=-1)
+        # Scaling by the last CDF value keeps u inside the support despite rounding in the sum;
+        # `right=True` never lands on a zero-probability token (its CDF step is empty).
+        u = torch.rand(cdf.shape[0], 1, device=cdf.device) * cdf[:, -1:]
+        tokens = torch.searchsorted(cdf, u, right=True).clamp(max=cdf.shape[-1] - 1)
+        return torch.full_like(scores, float("-inf")).scatter_(1, tokens, 0.0)
+
+
+def _hf_generation_config(gen: GenerationConfig, tokenizer: PreTrainedTokenizerBase) -> HFGenerationConfig:
+    """Greedy decoding over the scores of ``InverseCDFSampler``, nothing else changing them.
+
+    Every field that could add a logits processor is set: ``generate`` fills unset ones from the
+    checkpoint's generation_config.json and then from global defaults, which would make the
+    samples come from another distribution than the policy whose log-probs PPO and the KL
+    estimates use.
     """
     return HFGenerationConfig(
-        do_sample=True,
-        temperature=gen.temperature,
-        top_k=gen.top_k,
-        top_p=gen.top_p,
-        min_p=0.0,
-        typical_p=1.0,
-        epsilon_cutoff=0.0,
-        eta_cutoff=0.0,
+        do_sample=False,
+        num_beams=1,
         repetition_penalty=1.0,
         no_repeat_ngram_size=0,
         min_length=0,
@@ -180,8 +208,8 @@ def sample(
     prompt_mask: torch.Tensor,
     gen: GenerationConfig,
 ) -> Rollout:
-    """Sample one response per prompt row with ``generate`` (KV cache), in chunks of
-    ``gen.batch_size`` rows. Repeat rows beforehand for several samples per prompt.
+    """Sample one response per prompt row with ``generate`` (KV cache, ``InverseCDFSampler``),
+    in chunks of ``gen.batch_size`` rows. Repeat rows beforehand for several samples per prompt.
 
     ``model`` is a plain (unwrapped) causal LM or a peft model; sampling runs in eval mode.
     """
@@ -196,7 +224,12 @@ def sample(
         # Drop columns that are padding in every row of this chunk.
         keep = int(mask.sum(-1).max())
         ids, mask = ids[:, -keep:].to(device), mask[:, -keep:].to(device)
-        out = model.generate(input_ids=ids, attention_mask=mask, generation_config=hf_config)
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            generation_config=hf_config,
+            logits_processor=LogitsProcessorList([InverseCDFSampler(gen.temperature, gen.top_k, gen.top_p)]),
+        )
         response_ids = out.sequences[:, ids.shape[1] :]
         response_mask = response_mask_from_ids(response_ids, tokenizer.eos_token_id, tokenizer.pad_token_id)
         logits = torch.stack(out.logits, dim=1).float() / gen.temperature
@@ -247,7 +280,8 @@ def response_logits(
     else:
         logits = output.logits
     # The logit at position t predicts token t + 1: drop the last kept position.
-    return logits[:, :-1].float() / temperature, values
+    logits = logits[:, :-1].float()
+    return (logits / temperature if temperature != 1.0 else logits), values
 
 
 def score_responses(

@@ -17,9 +17,13 @@ from alignlab.pipeline import sample_preferences
 from alignlab.tasks import load_task
 
 REPO = Path(__file__).resolve().parents[2]
+# The default experiment's preference data (4 completions, up to 4 pairs with a gold gap of 0.1
+# per prompt) at its size; smaller budgets elsewhere.
 TEST_SETTINGS = [
-    "task.num_train_prompts=256",
+    "task.num_train_prompts=384",
     "task.num_eval_prompts=64",
+    "preferences.pairs_per_prompt=4",
+    "preferences.min_reward_gap=0.1",
     "evaluation.samples_per_prompt=2",
     "generation.max_new_tokens=32",
     "evaluation.generation.max_new_tokens=32",

@@ -60,7 +60,7 @@ def test_lora_dpo_changes_only_adapted_modules(embedded_dir, pairs, make_config,
 
 @pytest.mark.slow
 def test_dpo_learns_the_sentiment_preferences(embedded_dir, pairs, make_config, evaluate, base_metrics, tmp_path) -> None:
-    config = make_config("dpo.lr=5e-4", "dpo.epochs=2", "dpo.batch_size=32", "dpo.beta=0.1")
+    config = make_config("dpo.lr=5e-4", "dpo.epochs=1", "dpo.batch_size=32", "dpo.beta=0.5")
     summary = train_dpo(config, pairs, tmp_path, seed=0)
     history = json.loads((tmp_path / "history.json").read_text())["train"]
     first, last = history[0]["train/loss"], sum(r["train/loss"] for r in history[-5:]) / 5
@@ -68,3 +68,14 @@ def test_dpo_learns_the_sentiment_preferences(embedded_dir, pairs, make_config, 
     assert summary["final_eval"]["eval/rewards/accuracy"] > 0.7
     metrics = evaluate(config, tmp_path / "model")
     assert metrics["gold_reward"] > base_metrics["gold_reward"] + 0.1
+
+
+def test_gradient_accumulation_matches_one_big_batch(embedded_dir, pairs, make_config, tmp_path) -> None:
+    weights = []
+    for accumulation in (1, 4):
+        out = tmp_path / f"accumulate-{accumulation}"
+        config = make_config("dpo.batch_size=16", f"dpo.grad_accum_steps={accumulation}", "dpo.max_steps=2", "dpo.warmup_ratio=0")
+        train_dpo(config, pairs[:64], out, seed=0)
+        weights.append(load_file(str(out / "model" / "model.safetensors")))
+    assert all(torch.allclose(weights[0][k], weights[1][k], atol=1e-5) for k in weights[0])
+    assert any(not torch.equal(weights[0][k], load_file(str(embedded_dir / "model.safetensors"))[k].float()) for k in weights[0])

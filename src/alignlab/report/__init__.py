@@ -9,9 +9,10 @@ from pathlib import Path
 from rich.table import Table
 
 from alignlab.errors import AlignlabError
+from alignlab.log import console
 from alignlab.report.results import METRICS_FILE, name, write_metrics
 
-__all__ = ["load_metrics", "summarize", "write_metrics", "write_report"]
+__all__ = ["load_metrics", "print_summary", "summarize", "write_metrics", "write_report"]
 
 
 def load_metrics(run_dir: Path) -> dict:
@@ -49,6 +50,12 @@ def summarize(run_dir: Path) -> Table:
             f"{row['peak_mem_mb']['mean']:.0f}" if row["peak_mem_mb"]["mean"] else "n/a",
         )
     return table
+
+
+def print_summary(run_dir: Path) -> None:
+    """Print the results table; wide enough to stay readable when output goes to a file."""
+    width = console.width if console.is_terminal else max(console.width, 170)
+    console.print(summarize(run_dir), width=width)
 
 
 def write_report(run_dir: Path) -> Path:

@@ -31,10 +31,18 @@ TaskBuilder = Callable[[TaskConfig, PreTrainedTokenizerBase | None], Task]
 
 
 def _builders() -> dict[str, TaskBuilder]:
+    from alignlab.tasks.hub import hh_rlhf_task, imdb_task, ultrafeedback_task, user_preference_task
     from alignlab.tasks.seed import seed_task
     from alignlab.tasks.sentiment import sentiment_task
 
-    return {"sentiment": sentiment_task, "seed": seed_task}
+    return {
+        "sentiment": sentiment_task,
+        "seed": seed_task,
+        "hh-rlhf": hh_rlhf_task,
+        "ultrafeedback": ultrafeedback_task,
+        "imdb": imdb_task,
+        "jsonl": user_preference_task,
+    }
 
 
 def load_task(config: TaskConfig, tokenizer: PreTrainedTokenizerBase | None = None) -> Task:

@@ -10,6 +10,7 @@ The recipe:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -89,9 +90,13 @@ def train_dpo(
     seed: int,
     resume: bool = False,
     init_path: str | None = None,
+    reference_cache: Path | None = None,
 ) -> dict:
     """Train a policy with ``config.dpo`` on ``pairs``; save it under ``out_dir/model``.
-    Returns the summary (final held-out metrics and costs)."""
+    Returns the summary (final held-out metrics and costs).
+
+    The reference log-probs are cached in ``reference_cache`` (default: the run directory) and
+    read from it when it exists: runs that share pairs and reference share one pass."""
     cfg = config.dpo
     accelerator = create_accelerator(cfg, out_dir, seed)
     with PeakMemory() as memory:
@@ -107,9 +112,9 @@ def train_dpo(
         items = [DPOItem(pair) for pair in tokenized]
 
         # The reference is the policy before training (with a LoRA adapter: the adapter disabled).
-        reference_path = out_dir / REFERENCE_FILE
-        if resume and reference_path.is_file():
-            cached = load_file(str(reference_path))
+        reference_path = reference_cache or out_dir / REFERENCE_FILE
+        cached = load_file(str(reference_path)) if reference_path.is_file() and (resume or reference_cache) else None
+        if cached is not None and cached["chosen"].shape[0] == len(items):
             for item, chosen, rejected in zip(items, cached["chosen"].tolist(), cached["rejected"].tolist()):
                 item.reference_chosen, item.reference_rejected = chosen, rejected
         else:
@@ -118,13 +123,15 @@ def train_dpo(
                     reference, items, tokenizer.pad_token_id, 2 * cfg.batch_size, cfg.average_log_prob, accelerator.device
                 )
             if accelerator.is_main_process:
+                tmp = reference_path.with_name(f".{reference_path.name}.tmp")
                 save_file(
                     {
                         "chosen": torch.tensor([i.reference_chosen for i in items]),
                         "rejected": torch.tensor([i.reference_rejected for i in items]),
                     },
-                    str(reference_path),
+                    str(tmp),
                 )
+                os.replace(tmp, reference_path)
 
         train_items, eval_items = split_train_eval(items, cfg.eval_fraction, seed)
 

@@ -97,7 +97,7 @@ def _train_value_free(
         policy = load_policy(config.model, device, init_path)
         reference = load_reference(config.model, device, policy, init_path)
         scorer = SequenceScorer(config, cfg, gold_reward, device, reward_model_dir)
-        steps_per_iteration = updates_per_iteration(cfg, cfg.prompts_per_iteration * group, method)
+        steps_per_iteration = updates_per_iteration(cfg, cfg.prompts_per_iteration // accelerator.num_processes * group, method)
         optimizer = build_optimizer(policy, cfg)
         scheduler = build_scheduler(optimizer, cfg, cfg.iterations * steps_per_iteration)
         model, optimizer, scheduler = accelerator.prepare(policy, optimizer, scheduler)

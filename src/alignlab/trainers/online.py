@@ -266,7 +266,9 @@ def run_iterations(
         while iteration < config.iterations:
             started = time.perf_counter()
             batch_prompts = iteration_prompts(prompts, config.prompts_per_iteration, iteration, seed)
-            metrics, iteration_tokens = iteration_fn(iteration, batch_prompts, state)
+            # Each process samples its share of the iteration's prompts; gradients meet in backward.
+            shard = batch_prompts[accelerator.process_index :: accelerator.num_processes]
+            metrics, iteration_tokens = iteration_fn(iteration, shard, state)
             duration = time.perf_counter() - started
             iteration += 1
             tokens += iteration_tokens

@@ -117,7 +117,7 @@ def train_ppo(
         model = build_actor_critic(config, device, reward_model_dir, init_path)
         reference = load_reference(config.model, device, model.policy, init_path)
         scorer = SequenceScorer(config, cfg, gold_reward, device, reward_model_dir)
-        steps_per_iteration = updates_per_iteration(cfg, cfg.prompts_per_iteration, "ppo")
+        steps_per_iteration = updates_per_iteration(cfg, cfg.prompts_per_iteration // accelerator.num_processes, "ppo")
         optimizer = build_optimizer(model, cfg)
         scheduler = build_scheduler(optimizer, cfg, cfg.iterations * steps_per_iteration)
         model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)

@@ -1,0 +1,99 @@
+"""Model FLOP utilisation: how close alignlab's training steps come to this machine's matmul peak.
+
+The peak is measured here, as the FLOP/s of a large float32 matmul; a step's FLOPs are counted
+by ``torch.utils.flop_counter`` (matmuls and attention, forward and backward) on the step
+itself. MFU = counted FLOPs / step time / peak. Steps measured: a pretraining step of the
+embedded model, a DPO step (chosen and rejected in one forward) and a PPO minibatch update
+(policy and value from one forward), at the shapes of the default experiment.
+
+    python benchmarks/mfu.py [--json out.json]
+"""
+
+from __future__ import annotations
+
+import torch
+from _common import best_time, parser, report
+from torch.utils.flop_counter import FlopCounterMode
+
+from alignlab.config import ModelConfig
+from alignlab.losses import clipped_policy_loss, clipped_value_loss, dpo_loss, sequence_logprobs
+from alignlab.models import PolicyWithValue, ValueHead, hidden_size_of, load_policy
+from alignlab.rollout import score_responses
+
+
+def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    seconds = best_time(lambda: [a @ b for _ in range(repeats)], repeats=3)
+    return 2 * size**3 * repeats / seconds
+
+
+def measure(step, repeats: int = 5) -> tuple[float, float]:
+    """(FLOPs of one call of ``step``, its best wall time in seconds)."""
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops(), best_time(step, repeats=repeats, warmup=2)
+
+
+def batch(rows: int, prompt: int, response: int, vocab: int) -> dict[str, torch.Tensor]:
+    return {
+        "prompt_ids": torch.randint(3, vocab, (rows, prompt)),
+        "prompt_mask": torch.ones(rows, prompt, dtype=torch.long),
+        "response_ids": torch.randint(3, vocab, (rows, response)),
+        "response_mask": torch.ones(rows, response, dtype=torch.long),
+    }
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--prompt-tokens", type=int, default=10)
+    p.add_argument("--response-tokens", type=int, default=40)
+    args = p.parse_args()
+    torch.manual_seed(args.seed)
+    model = load_policy(ModelConfig(name_or_path=args.model), torch.device("cpu"))
+    vocab = model.config.vocab_size
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    n = args.batch_size
+
+    block = torch.randint(3, vocab, (n, 128))
+
+    def pretrain_step() -> None:
+        model(input_ids=block, labels=block).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+    pairs = batch(2 * n, args.prompt_tokens, args.response_tokens, vocab)
+    reference = torch.zeros(n)
+
+    def dpo_step() -> None:
+        scores = score_responses(model, *pairs.values())
+        logps = sequence_logprobs(scores.logprobs, pairs["response_mask"])
+        dpo_loss(logps[:n], logps[n:], reference, reference, beta=0.1).losses.mean().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+    actor_critic = PolicyWithValue(model, ValueHead(hidden_size_of(model)))
+    ppo_optimizer = torch.optim.AdamW(actor_critic.parameters(), lr=1e-5)
+    rollout = batch(n, args.prompt_tokens, args.response_tokens, vocab)
+    mask = rollout["response_mask"].float()
+    old = torch.zeros(n, args.response_tokens)
+
+    def ppo_step() -> None:
+        new = score_responses(actor_critic, *rollout.values(), with_entropy=True)
+        loss = clipped_policy_loss(new.logprobs, old, old + 1.0, mask, 0.2).loss
+        loss = loss + 0.1 * clipped_value_loss(new.values, old, old, mask, 0.2)[0]
+        loss.backward()
+        ppo_optimizer.step()
+        ppo_optimizer.zero_grad()
+
+    peak = matmul_peak()
+    figures: dict[str, float] = {"matmul_peak_gflops": peak / 1e9}
+    for name, step in [("pretrain", pretrain_step), ("dpo", dpo_step), ("ppo", ppo_step)]:
+        flops, seconds = measure(step)
+        figures[f"{name}_step_gflops"] = flops / seconds / 1e9
+        figures[f"{name}_mfu"] = flops / seconds / peak
+    report(figures, args.json)
+
+
+if __name__ == "__main__":
+    main()
