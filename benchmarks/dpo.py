@@ -120,7 +120,12 @@ def main() -> None:
     args = p.parse_args()
     config = load_config(
         REPO / "configs" / "default.yaml",
-        [f"model.name_or_path={args.model}", f"dpo.batch_size={args.batch_size}", "dpo.epochs=1", "dpo.eval_fraction=0"],
+        [
+            f"model.name_or_path={args.model}",
+            f"dpo.batch_size={args.batch_size}",
+            "dpo.epochs=1",
+            "dpo.eval_fraction=0",
+        ],
     )
     task = load_task(config.task)
     pairs = sample_preferences(config, task, args.seed)[: args.pairs]

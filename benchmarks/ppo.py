@@ -82,9 +82,14 @@ def seed_style_ppo(config, prompts: list[str], reward, update_epochs: int) -> tu
             with torch.no_grad():
                 reference(input_ids=ids)
             new_logps = torch.stack(
-                [torch.distributions.Categorical(logits=logits[prompt_len + t - 1]).log_prob(ids[0, prompt_len + t]) for t in range(steps)]
+                [
+                    torch.distributions.Categorical(logits=logits[prompt_len + t - 1]).log_prob(ids[0, prompt_len + t])
+                    for t in range(steps)
+                ]
             )
-            loss = clipped_policy_loss(new_logps[None], old_logps[None], advantages[None], torch.ones(1, steps), 0.2).loss
+            loss = clipped_policy_loss(
+                new_logps[None], old_logps[None], advantages[None], torch.ones(1, steps), 0.2
+            ).loss
             policy_opt.zero_grad()
             loss.backward()
             policy_opt.step()
@@ -101,7 +106,9 @@ def seed_style_ppo(config, prompts: list[str], reward, update_epochs: int) -> tu
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--iterations", type=int, default=4)
-    p.add_argument("--prompts", type=int, default=64, help="Sequences per iteration (PPO prompts; GRPO/RLOO prompts x group).")
+    p.add_argument(
+        "--prompts", type=int, default=64, help="Sequences per iteration (PPO prompts; GRPO/RLOO prompts x group)."
+    )
     p.add_argument("--seed-style-prompts", type=int, default=8)
     args = p.parse_args()
     group = 4
@@ -116,7 +123,9 @@ def main() -> None:
         for method, settings in per_method.items():
             config = load_config(
                 REPO / "configs" / "default.yaml",
-                common + settings + [f"{method}.reward_source=gold", f"{method}.iterations={args.iterations}", f"{method}.batch_size=32"],
+                common
+                + settings
+                + [f"{method}.reward_source=gold", f"{method}.iterations={args.iterations}", f"{method}.batch_size=32"],
             )
             task = load_task(config.task)
             trainer = {"ppo": train_ppo, "grpo": train_grpo, "rloo": train_rloo}[method]
@@ -130,7 +139,9 @@ def main() -> None:
                 figures.update({f"ppo_time_share_{k}": v for k, v in split.items()})
                 ppo_config = config
     torch.manual_seed(args.seed)
-    seconds, tokens = seed_style_ppo(ppo_config, task.train_prompts[: args.seed_style_prompts], task.reward, ppo_config.ppo.update_epochs)
+    seconds, tokens = seed_style_ppo(
+        ppo_config, task.train_prompts[: args.seed_style_prompts], task.reward, ppo_config.ppo.update_epochs
+    )
     figures["seed_loop_trained_tokens_per_s"] = tokens / seconds
     figures["speedup_vs_seed_loop"] = figures["ppo_trained_tokens_per_s"] / figures["seed_loop_trained_tokens_per_s"]
     report(figures, args.json)

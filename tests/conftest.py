@@ -48,3 +48,21 @@ def micro_model_dir(micro_build_config: BaseBuildConfig, tmp_path_factory: pytes
     out = tmp_path_factory.mktemp("micro") / "model"
     build_base_model(micro_build_config, out)
     return out
+
+
+# Fields that measure time or memory, not results: they differ between identical runs.
+TIMING_KEYS = ("tokens_per_s", "time/", "perf/", "_time", "timing", "peak_mem", "created")
+
+
+def _strip_timing(value):
+    if isinstance(value, dict):
+        return {k: _strip_timing(v) for k, v in value.items() if not any(t in k for t in TIMING_KEYS)}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_strip_timing(v) for v in value)
+    return value
+
+
+@pytest.fixture(scope="session")
+def strip_timing():
+    """Drops every timing or memory field from nested dicts and lists."""
+    return _strip_timing

@@ -33,7 +33,10 @@ def jsonl(tmp_path: Path, *lines: str) -> Path:
     ("lines", "expected"),
     [
         ([json.dumps(GOOD), "{oops"], "prefs.jsonl line 2: not valid JSON"),
-        ([json.dumps(GOOD), json.dumps({"prompt": "x", "chosen": "y"})], "prefs.jsonl line 2: missing field 'rejected'"),
+        (
+            [json.dumps(GOOD), json.dumps({"prompt": "x", "chosen": "y"})],
+            "prefs.jsonl line 2: missing field 'rejected'",
+        ),
         ([json.dumps({**GOOD, "chosen": ""})], "prefs.jsonl line 1: field 'chosen' is empty"),
         ([json.dumps({**GOOD, "rejected": ["a"]})], "prefs.jsonl line 1: field 'rejected' must be a string"),
         ([""], "prefs.jsonl: no preference pairs (the file is empty)"),
@@ -81,14 +84,26 @@ def test_refuses_to_overwrite_a_run(monkeypatch, capsys, tmp_path) -> None:
     out = tmp_path / "run"
     out.mkdir()
     (out / "keep.txt").write_text("precious")
-    code, text = run_cli(monkeypatch, capsys, "train", "dpo", "--out", str(out), "--data", str(jsonl(tmp_path, json.dumps(GOOD))))
+    code, text = run_cli(
+        monkeypatch, capsys, "train", "dpo", "--out", str(out), "--data", str(jsonl(tmp_path, json.dumps(GOOD)))
+    )
     assert code == 2 and "not empty" in text
     assert (out / "keep.txt").read_text() == "precious"
 
 
 def test_a_subprocess_sees_no_traceback(tmp_path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "alignlab", "train", "dpo", "--out", str(tmp_path / "r"), "--data", str(tmp_path / "missing.jsonl")],
+        [
+            sys.executable,
+            "-m",
+            "alignlab",
+            "train",
+            "dpo",
+            "--out",
+            str(tmp_path / "r"),
+            "--data",
+            str(tmp_path / "missing.jsonl"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -41,7 +41,11 @@ def test_yaml_exponent_without_dot_is_a_number(tmp_path: Path) -> None:
         ("seeds: 3\n", "seeds", "must be a list"),
         ("model:\n  lora:\n    r: many\n", "model.lora.r", "must be an integer"),
         ("methods:\n  - method: dpoo\n", "methods[0].method", "unknown method"),
-        ("methods:\n  - method: dpo\n    sweep: {kl_coef: [0.1]}\n", "methods[0].sweep.kl_coef", "not a setting of dpo"),
+        (
+            "methods:\n  - method: dpo\n    sweep: {kl_coef: [0.1]}\n",
+            "methods[0].sweep.kl_coef",
+            "not a setting of dpo",
+        ),
         ("ppo:\n  batch_size: 30\n  grad_accum_steps: 4\n", "ppo.batch_size", "divisible"),
         ("task: sentiment\n", "task", "must be a mapping"),
     ],

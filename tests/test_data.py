@@ -68,17 +68,30 @@ def test_non_utf8_file(tmp_path: Path) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(st.text(), st.binary().map(lambda b: b.decode("utf-8", "replace")), st.recursive(
-    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=5),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(["prompt", "chosen", "rejected", "chosen_reward", "x"]), children, max_size=5),
-).map(json.dumps)))
+@given(
+    st.one_of(
+        st.text(),
+        st.binary().map(lambda b: b.decode("utf-8", "replace")),
+        st.recursive(
+            st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=5),
+            lambda children: (
+                st.lists(children, max_size=3)
+                | st.dictionaries(
+                    st.sampled_from(["prompt", "chosen", "rejected", "chosen_reward", "x"]), children, max_size=5
+                )
+            ),
+        ).map(json.dumps),
+    )
+)
 def test_fuzzed_lines_either_parse_or_raise_the_validation_error(line: str) -> None:
     try:
         pair = parse_preference_line(line, "f.jsonl line 1")
     except DataError as err:
         assert str(err).startswith("f.jsonl line 1: ")
     else:
-        assert all(isinstance(getattr(pair, f), str) and getattr(pair, f).strip() for f in ("prompt", "chosen", "rejected"))
+        assert all(
+            isinstance(getattr(pair, f), str) and getattr(pair, f).strip() for f in ("prompt", "chosen", "rejected")
+        )
 
 
 def test_tokenize_truncates_or_skips_overlong_pairs(embedded_dir) -> None:

@@ -58,12 +58,21 @@ def tiny_qwen3(tmp_path_factory, embedded_dir) -> Path:
 def preset(model_dir: Path, *overrides: str):
     return load_config(
         REPO / "configs" / "qwen3-0.6b.yaml",
-        [f"model.name_or_path={model_dir}", "model.dtype=float32", "task.name=sentiment", "task.num_train_prompts=32",
-         "task.num_eval_prompts=8", *overrides],
+        [
+            f"model.name_or_path={model_dir}",
+            "model.dtype=float32",
+            "task.name=sentiment",
+            "task.num_train_prompts=32",
+            "task.num_eval_prompts=8",
+            *overrides,
+        ],
     )
 
 
-PAIRS = [PreferencePair(f"Review {i}: the film", " was wonderful and moving.", " was dull and far too long.") for i in range(16)]
+PAIRS = [
+    PreferencePair(f"Review {i}: the film", " was wonderful and moving.", " was dull and far too long.")
+    for i in range(16)
+]
 
 
 @pytest.mark.parametrize("lora", [False, True])
@@ -98,7 +107,9 @@ def test_one_ppo_iteration(tiny_qwen3, tmp_path, lora) -> None:
 
 def test_chat_template_formats_conversational_prompts(tiny_qwen3) -> None:
     tokenizer = AutoTokenizer.from_pretrained(tiny_qwen3)
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True)
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True
+    )
     assert prompt == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
     ids = tokenizer(prompt)["input_ids"]
     assert tokenizer.convert_tokens_to_ids("<|im_start|>") in ids

@@ -30,7 +30,9 @@ def related_beats_unrelated(scorer: RelevanceScorer, pairs: list[tuple[str, str]
         assert r > u
 
 
-@pytest.mark.parametrize(("name", "pairs"), [(MINILM, ENGLISH), (USE_MULTILINGUAL, ENGLISH), (USE_MULTILINGUAL, CHINESE)])
+@pytest.mark.parametrize(
+    ("name", "pairs"), [(MINILM, ENGLISH), (USE_MULTILINGUAL, ENGLISH), (USE_MULTILINGUAL, CHINESE)]
+)
 def test_related_pairs_score_higher(name, pairs) -> None:
     embedder, reason = load_embedder(name)
     assert embedder is not None, reason

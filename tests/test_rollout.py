@@ -78,7 +78,9 @@ def test_sampling_is_reproducible_with_a_seed(embedded_dir) -> None:
     assert torch.equal(first.response_ids, second.response_ids)
 
 
-def first_token_distribution(model, tokenizer, gen: GenerationConfig, n: int = 20000) -> tuple[torch.Tensor, torch.Tensor]:
+def first_token_distribution(
+    model, tokenizer, gen: GenerationConfig, n: int = 20000
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(empirical frequencies of n sampled first tokens, the policy's probabilities)."""
     ids, mask = tokenize_prompts(tokenizer, ["I watched this film"])
     torch.manual_seed(0)
@@ -94,7 +96,9 @@ def test_samples_follow_the_policy_distribution(embedded_dir) -> None:
     model = load_causal_lm(config, torch.device("cpu"), trainable=False)
     # A checkpoint's own generation defaults must not leak into sampling.
     model.generation_config.top_k, model.generation_config.repetition_penalty = 1, 5.0
-    empirical, probs = first_token_distribution(model, tokenizer, GenerationConfig(max_new_tokens=1, temperature=0.8, batch_size=20000))
+    empirical, probs = first_token_distribution(
+        model, tokenizer, GenerationConfig(max_new_tokens=1, temperature=0.8, batch_size=20000)
+    )
     assert 0.5 * (empirical - probs).abs().sum() < 0.03  # total variation; sampling noise is ~0.01
 
 
@@ -102,7 +106,9 @@ def test_top_k_restricts_the_support(embedded_dir) -> None:
     config = ModelConfig()
     tokenizer = load_tokenizer(config)
     model = load_causal_lm(config, torch.device("cpu"), trainable=False)
-    empirical, probs = first_token_distribution(model, tokenizer, GenerationConfig(max_new_tokens=1, top_k=3, batch_size=5000), n=5000)
+    empirical, probs = first_token_distribution(
+        model, tokenizer, GenerationConfig(max_new_tokens=1, top_k=3, batch_size=5000), n=5000
+    )
     top = probs.topk(3).indices
     assert empirical[top].sum() == 1.0
     renormalised = probs[top] / probs[top].sum()

@@ -27,13 +27,21 @@ app.add_typer(base_app, name="base")
 app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
 
-DEFAULT_CONFIG = Path("configs/default.yaml")
-ConfigArg = typer.Option(None, "--config", "-c", help="Experiment YAML (default: built-in defaults).")
+ConfigArg = typer.Option(None, "--config", "-c", help="Experiment YAML (default: configs/default.yaml).")
 SetOpt = typer.Option(None, "--set", "-s", help="Override a setting, e.g. --set dpo.beta=0.5 (repeatable).")
 
 
+def default_config_path() -> Path | None:
+    """``configs/default.yaml`` of the working directory, else of the source checkout alignlab is
+    installed from; None (the dataclass defaults) if neither exists."""
+    for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        if (root / "configs" / "default.yaml").is_file():
+            return root / "configs" / "default.yaml"
+    return None
+
+
 def _load(config_path: Optional[Path], overrides: Optional[list[str]]) -> ExperimentConfig:
-    return load_config(config_path, overrides or [])
+    return load_config(config_path or default_config_path(), overrides or [])
 
 
 # --------------------------------------------------------------------------------------------
@@ -116,71 +124,26 @@ def _start_run(out: Path, cfg: ExperimentConfig, resume: bool) -> None:
         save_config(cfg, out / "config.yaml")
 
 
-@train_app.command("sft")
-def train_sft_cmd(
-    out: Path = OutOpt,
-    data: Optional[Path] = DataOpt,
-    config: Optional[Path] = ConfigArg,
-    seed: int = SeedOpt,
-    resume: bool = ResumeOpt,
-    init: Optional[str] = InitOpt,
-    overrides: Optional[list[str]] = SetOpt,
-) -> None:
-    """Supervised fine-tuning on the chosen responses of a preference file."""
-    from alignlab.pipeline import load_preferences
+def _train_offline(method: str, out: Path, data, config, seed, resume, init, overrides) -> None:
+    from alignlab.pipeline import load_preferences, task_for
+    from alignlab.trainers.dpo import train_dpo
+    from alignlab.trainers.reward import train_reward_model
     from alignlab.trainers.sft import train_sft
 
     cfg = _run_config(out, resume, config, overrides)
     pairs = load_preferences(cfg, data, seed)
+    prompts = task_for(cfg).train_prompts if method == "rm" else []
     _start_run(out, cfg, resume)
-    summary = train_sft(cfg, [(p.prompt, p.chosen) for p in pairs], out, seed, resume, init)
-    logger.info("SFT done: %s", summary["final_eval"])
+    if method == "sft":
+        summary = train_sft(cfg, [(p.prompt, p.chosen) for p in pairs], out, seed, resume, init)
+    elif method == "rm":
+        summary = train_reward_model(cfg, pairs, prompts, out, seed, resume, init)
+    else:
+        summary = train_dpo(cfg, pairs, out, seed, resume, init)
+    logger.info("%s done; held-out: %s", method, {k: round(v, 4) for k, v in summary["final_eval"].items()})
 
 
-@train_app.command("rm")
-def train_rm_cmd(
-    out: Path = OutOpt,
-    data: Optional[Path] = DataOpt,
-    config: Optional[Path] = ConfigArg,
-    seed: int = SeedOpt,
-    resume: bool = ResumeOpt,
-    init: Optional[str] = InitOpt,
-    overrides: Optional[list[str]] = SetOpt,
-) -> None:
-    """Train a Bradley-Terry reward model on preference pairs."""
-    from alignlab.pipeline import load_preferences, task_for
-    from alignlab.trainers.reward import train_reward_model
-
-    cfg = _run_config(out, resume, config, overrides)
-    pairs = load_preferences(cfg, data, seed)
-    prompts = task_for(cfg).train_prompts
-    _start_run(out, cfg, resume)
-    summary = train_reward_model(cfg, pairs, prompts, out, seed, resume, init)
-    logger.info("reward model done: %s", summary["final_eval"])
-
-
-@train_app.command("dpo")
-def train_dpo_cmd(
-    out: Path = OutOpt,
-    data: Optional[Path] = DataOpt,
-    config: Optional[Path] = ConfigArg,
-    seed: int = SeedOpt,
-    resume: bool = ResumeOpt,
-    init: Optional[str] = InitOpt,
-    overrides: Optional[list[str]] = SetOpt,
-) -> None:
-    """DPO (or IPO, hinge, robust: --set dpo.loss_type=ipo) on preference pairs."""
-    from alignlab.pipeline import load_preferences
-    from alignlab.trainers.dpo import train_dpo
-
-    cfg = _run_config(out, resume, config, overrides)
-    pairs = load_preferences(cfg, data, seed)
-    _start_run(out, cfg, resume)
-    summary = train_dpo(cfg, pairs, out, seed, resume, init)
-    logger.info("DPO done: %s", summary["final_eval"])
-
-
-def _online(method: str, out: Path, config, seed, resume, init, reward_model, overrides) -> None:
+def _train_online(method: str, out: Path, config, seed, resume, init, reward_model, overrides) -> None:
     from alignlab.pipeline import task_for, train_online
 
     cfg = _run_config(out, resume, config, overrides)
@@ -191,50 +154,49 @@ def _online(method: str, out: Path, config, seed, resume, init, reward_model, ov
     summary = train_online(method, cfg, task, out, seed, resume, reward_model, init)
     final = summary["final"]
     logger.info(
-        "%s done: gold reward %.3f, KL %.3f", method, final.get("reward/gold", float("nan")), final.get("objective/kl", 0.0)
+        "%s done: gold reward %.3f, KL %.3f",
+        method,
+        final.get("reward/gold", float("nan")),
+        final.get("objective/kl", 0.0),
     )
 
 
-@train_app.command("ppo")
-def train_ppo_cmd(
-    out: Path = OutOpt,
-    config: Optional[Path] = ConfigArg,
-    seed: int = SeedOpt,
-    resume: bool = ResumeOpt,
-    init: Optional[str] = InitOpt,
-    reward_model: Optional[str] = RewardModelOpt,
-    overrides: Optional[list[str]] = SetOpt,
-) -> None:
-    """PPO on a reward model (or on the gold reward: --set ppo.reward_source=gold)."""
-    _online("ppo", out, config, seed, resume, init, reward_model, overrides)
+def _register_offline(method: str, help_text: str) -> None:
+    def command(
+        out: Path = OutOpt,
+        data: Optional[Path] = DataOpt,
+        config: Optional[Path] = ConfigArg,
+        seed: int = SeedOpt,
+        resume: bool = ResumeOpt,
+        init: Optional[str] = InitOpt,
+        overrides: Optional[list[str]] = SetOpt,
+    ) -> None:
+        _train_offline(method, out, data, config, seed, resume, init, overrides)
+
+    train_app.command(method, help=help_text)(command)
 
 
-@train_app.command("grpo")
-def train_grpo_cmd(
-    out: Path = OutOpt,
-    config: Optional[Path] = ConfigArg,
-    seed: int = SeedOpt,
-    resume: bool = ResumeOpt,
-    init: Optional[str] = InitOpt,
-    reward_model: Optional[str] = RewardModelOpt,
-    overrides: Optional[list[str]] = SetOpt,
-) -> None:
-    """GRPO: group-relative advantages, no critic."""
-    _online("grpo", out, config, seed, resume, init, reward_model, overrides)
+def _register_online(method: str, help_text: str) -> None:
+    def command(
+        out: Path = OutOpt,
+        config: Optional[Path] = ConfigArg,
+        seed: int = SeedOpt,
+        resume: bool = ResumeOpt,
+        init: Optional[str] = InitOpt,
+        reward_model: Optional[str] = RewardModelOpt,
+        overrides: Optional[list[str]] = SetOpt,
+    ) -> None:
+        _train_online(method, out, config, seed, resume, init, reward_model, overrides)
+
+    train_app.command(method, help=help_text)(command)
 
 
-@train_app.command("rloo")
-def train_rloo_cmd(
-    out: Path = OutOpt,
-    config: Optional[Path] = ConfigArg,
-    seed: int = SeedOpt,
-    resume: bool = ResumeOpt,
-    init: Optional[str] = InitOpt,
-    reward_model: Optional[str] = RewardModelOpt,
-    overrides: Optional[list[str]] = SetOpt,
-) -> None:
-    """RLOO: leave-one-out baseline, no critic."""
-    _online("rloo", out, config, seed, resume, init, reward_model, overrides)
+_register_offline("sft", "Supervised fine-tuning on the chosen responses of a preference file.")
+_register_offline("rm", "Train a Bradley-Terry reward model on preference pairs.")
+_register_offline("dpo", "DPO (or IPO, hinge, robust: --set dpo.loss_type=ipo) on preference pairs.")
+_register_online("ppo", "PPO on a reward model (or on the gold reward: --set ppo.reward_source=gold).")
+_register_online("grpo", "GRPO: group-relative advantages, no critic.")
+_register_online("rloo", "RLOO: leave-one-out baseline, no critic.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -258,17 +220,7 @@ def compare(
             raise AlignlabError(f"--resume: '{resume}' holds no comparison run (no config.yaml)")
         run_comparison(load_config(cfg_path, overrides or []), resume, resume=True)
         return
-    path = config if config is not None else _default_config()
-    run_comparison(load_config(path, overrides or []), out, resume=False)
-
-
-def _default_config() -> Path | None:
-    if DEFAULT_CONFIG.is_file():
-        return DEFAULT_CONFIG
-    from importlib.resources import files
-
-    packaged = files("alignlab").joinpath("configs/default.yaml")
-    return Path(str(packaged)) if packaged.is_file() else None
+    run_comparison(_load(config, overrides), out, resume=False)
 
 
 @app.command("eval")
@@ -281,7 +233,7 @@ def eval_cmd(
     """Evaluate a model (or every model of a run) on the task's held-out prompts."""
     from alignlab.compare import evaluate_target
 
-    evaluate_target(target, config, overrides or [], seed)
+    evaluate_target(target, config or default_config_path(), overrides or [], seed)
 
 
 @app.command()

@@ -49,8 +49,8 @@ from alignlab.evaluate import (
 from alignlab.log import console, logger
 from alignlab.models import count_parameters, load_causal_lm, load_reward_model, load_tokenizer
 from alignlab.pipeline import device, sample_preferences
-from alignlab.relevance import RelevanceScorer, relevance_scorer
 from alignlab.progress import progress_task
+from alignlab.relevance import RelevanceScorer, relevance_scorer
 from alignlab.rollout import reward_model_scores
 from alignlab.tasks import Task, load_task
 from alignlab.trainers.common import MODEL_DIR, SUMMARY_FILE, PeakMemory, prepare_out_dir, write_json
@@ -186,7 +186,11 @@ class Experiment:
             cost = dict(summary["cost"], train_time_s=summary["cost"]["wall_time_s"])
             cost["wall_time_s"] = time.perf_counter() - started
             self._record_stage(f"reward_model/seed-{seed}", cost)
-            logger.info("reward model seed %d: held-out accuracy %.3f", seed, summary["final_eval"].get("eval/accuracy", float("nan")))
+            logger.info(
+                "reward model seed %d: held-out accuracy %.3f",
+                seed,
+                summary["final_eval"].get("eval/accuracy", float("nan")),
+            )
             _free_memory()
         return out / MODEL_DIR
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping, TypeVar, Union
+from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
@@ -348,13 +349,14 @@ class BaseBuildConfig(TrainConfig):
 # The experiment
 # --------------------------------------------------------------------------------------------
 
-# Method name -> (trainer section of ExperimentConfig, fixed settings of that trainer).
+# Method name -> (trainer section of ExperimentConfig, its settings for this method). A method's
+# `overrides` and swept values take precedence (e.g. cdpo with `sweep: {label_smoothing: [...]}`).
 METHODS: dict[str, tuple[str | None, dict[str, Any]]] = {
     "dpo": ("dpo", {"loss_type": "sigmoid", "label_smoothing": 0.0}),
-    "cdpo": ("dpo", {"loss_type": "sigmoid"}),
+    "cdpo": ("dpo", {"loss_type": "sigmoid", "label_smoothing": 0.1}),
     "ipo": ("dpo", {"loss_type": "ipo"}),
     "hinge": ("dpo", {"loss_type": "hinge"}),
-    "rdpo": ("dpo", {"loss_type": "robust"}),
+    "rdpo": ("dpo", {"loss_type": "robust", "label_smoothing": 0.1}),
     "ppo": ("ppo", {"reward_source": "reward_model"}),
     "ppo-gt": ("ppo", {"reward_source": "gold"}),
     "grpo": ("grpo", {}),

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import torch
 from transformers import PreTrainedTokenizerBase
@@ -59,7 +59,9 @@ def parse_preference_record(record: object, where: str) -> PreferencePair:
     rewards = {}
     for name in REWARD_FIELDS:
         value = record.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+        ):
             raise DataError(f"{where}: field '{name}' must be a finite number, got {value!r}")
         rewards[name] = None if value is None else float(value)
     return PreferencePair(record["prompt"], record["chosen"], record["rejected"], **rewards)
@@ -156,7 +158,9 @@ def collate_responses(
         "prompt_ids": prompt_ids,
         "prompt_mask": pad_left([torch.ones(len(p), dtype=torch.long) for p in prompt_rows], 0, prompt_ids.shape[1]),
         "response_ids": response_ids,
-        "response_mask": pad_right([torch.ones(len(r), dtype=torch.long) for r in response_rows], 0, response_ids.shape[1]),
+        "response_mask": pad_right(
+            [torch.ones(len(r), dtype=torch.long) for r in response_rows], 0, response_ids.shape[1]
+        ),
     }
 
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -27,8 +27,8 @@ from transformers import PreTrainedTokenizerBase
 
 from alignlab.config import EvalConfig
 from alignlab.losses import kl_from_logits, logprobs_from_logits, masked_sum
-from alignlab.rollout import Rollout, decode_responses, response_logits, sample, tokenize_prompts
 from alignlab.relevance import RelevanceScorer
+from alignlab.rollout import Rollout, decode_responses, response_logits, sample, tokenize_prompts
 from alignlab.tasks.rewards import Reward
 from alignlab.text import text_units
 
@@ -59,7 +59,9 @@ def sample_for_eval(
     torch.manual_seed(seed)
     rollout = sample(model, tokenizer, ids.repeat_interleave(k, 0), mask.repeat_interleave(k, 0), config.generation)
     return EvalSamples(
-        [p for p in prompts for _ in range(k)], decode_responses(tokenizer, rollout.response_ids, rollout.response_mask), rollout
+        [p for p in prompts for _ in range(k)],
+        decode_responses(tokenizer, rollout.response_ids, rollout.response_mask),
+        rollout,
     )
 
 
@@ -235,4 +237,3 @@ def evaluate_samples(
         "mean_length": float(mask.sum(-1).mean()),
         "eos_fraction": float(rollout.ended.float().mean()),
     }
-

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import torch
 from torch import nn
@@ -23,7 +23,6 @@ from transformers import (
 
 from alignlab.config import LoraConfig, ModelConfig
 from alignlab.errors import ModelLoadError
-from alignlab.log import logger
 
 VALUE_HEAD_FILE = "value_head.safetensors"
 REWARD_NORM_FILE = "reward_normalization.json"

@@ -24,7 +24,9 @@ def task_for(config: ExperimentConfig) -> Task:
     return load_task(config.task, load_tokenizer(config.model))
 
 
-def sample_preferences(config: ExperimentConfig, task: Task, seed: int, init_path: str | None = None) -> list[PreferencePair]:
+def sample_preferences(
+    config: ExperimentConfig, task: Task, seed: int, init_path: str | None = None
+) -> list[PreferencePair]:
     """The task's own pairs if it has them, else pairs sampled from the base policy and labelled
     by the gold reward."""
     if task.preference_pairs is not None:

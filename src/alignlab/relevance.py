@@ -17,7 +17,8 @@ after the first.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -81,7 +82,10 @@ def load_embedder(name: str, language: str = "en") -> tuple[Embedder | None, str
             return UniversalSentenceEncoder(), None
         return SentenceTransformerEmbedder(name, name), None
     except ImportError as err:
-        return None, f"relevance needs the embedder '{name}', whose package is not installed ({err.name}): {MISSING_EXTRA}"
+        return (
+            None,
+            f"relevance needs the embedder '{name}', whose package is not installed ({err.name}): {MISSING_EXTRA}",
+        )
     except (OSError, ValueError) as err:
         return None, f"relevance: the embedder '{name}' could not be loaded ({str(err).splitlines()[0]})"
 

@@ -9,8 +9,8 @@ Position ids always come from the attention mask, so padding never shifts a toke
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -96,10 +96,10 @@ class Rollout:
     def __len__(self) -> int:
         return self.prompt_ids.shape[0]
 
-    def select(self, index: torch.Tensor | slice) -> "Rollout":
+    def select(self, index: torch.Tensor | slice) -> Rollout:
         return Rollout(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
-    def to(self, device: torch.device) -> "Rollout":
+    def to(self, device: torch.device) -> Rollout:
         return Rollout(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
 
@@ -235,7 +235,9 @@ def sample(
         logits = torch.stack(out.logits, dim=1).float() / gen.temperature
         logprobs = logprobs_from_logits(logits, response_ids) * response_mask
         ended = ((response_ids == tokenizer.eos_token_id) & response_mask.bool()).any(-1)
-        parts.append(Rollout(ids.cpu(), mask.cpu(), response_ids.cpu(), response_mask.cpu(), logprobs.cpu(), ended.cpu()))
+        parts.append(
+            Rollout(ids.cpu(), mask.cpu(), response_ids.cpu(), response_mask.cpu(), logprobs.cpu(), ended.cpu())
+        )
     model.train(was_training)
     return concat_rollouts(parts, tokenizer.pad_token_id)
 

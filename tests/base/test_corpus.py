@@ -90,9 +90,7 @@ def test_opening_words_carry_no_vader_sentiment(analyzer: SentimentIntensityAnal
     assert not OPENING_WORDS & analyzer.lexicon.keys()
 
 
-def test_split_prompt_reconstructs_and_is_neutral(
-    reviews: list[str], analyzer: SentimentIntensityAnalyzer
-) -> None:
+def test_split_prompt_reconstructs_and_is_neutral(reviews: list[str], analyzer: SentimentIntensityAnalyzer) -> None:
     rng = random.Random(0)
     neutral = 0
     for review in reviews:

@@ -82,8 +82,15 @@ def _history(method: str, seed: int) -> dict[str, list[dict[str, float]]]:
         ]
         return {"train": train, "eval": [{"step": 5, "eval/loss": 0.5, "eval/rewards/margin": 0.4}]}
     train = [
-        {"step": s, "reward/score": 0.1 * s, "objective/kl": 0.2 * s, "loss/value": 1 / s,
-         "time/generation": 2.0 * s, "time/scoring": 0.5 * s, "time/training": 1.0 * s}
+        {
+            "step": s,
+            "reward/score": 0.1 * s,
+            "objective/kl": 0.2 * s,
+            "loss/value": 1 / s,
+            "time/generation": 2.0 * s,
+            "time/scoring": 0.5 * s,
+            "time/training": 1.0 * s,
+        }
         for s in steps
     ]
     return {"train": train}

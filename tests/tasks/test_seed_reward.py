@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alignlab.base.corpus_zh import ZH_PROMPTS, generate_zh_texts
+from alignlab.base.corpus_zh import ZH_PROMPTS, generate_zh_texts_with_style
 from alignlab.tasks.rewards import Reward
 from alignlab.tasks.seed_reward import (
     SeedHeuristicReward,
@@ -42,7 +42,14 @@ def test_notebook_defect_fixed_han_characters_are_units() -> None:
 
 def test_units_split_mixed_scripts() -> None:
     assert text_units("我爱NLP和deep learning，2024年！") == [
-        "我", "爱", "nlp", "和", "deep", "learning", "2024", "年",
+        "我",
+        "爱",
+        "nlp",
+        "和",
+        "deep",
+        "learning",
+        "2024",
+        "年",
     ]
     assert text_units("Don't stop") == ["don't", "stop"]
     assert text_units("。，！ ...") == []
@@ -157,10 +164,12 @@ def test_empty_or_near_empty_scores_minus_one(completion: str) -> None:
 
 
 def test_generated_chinese_corpus_scores_well() -> None:
-    # The pretraining corpus, cut after its prompts, is what good completions look like.
+    # The fluent texts of the pretraining corpus, cut after their prompts, are what good
+    # completions look like (its degraded texts are meant to score low).
     longest_first = sorted(ZH_PROMPTS, key=len, reverse=True)
     pairs = []
-    for text in generate_zh_texts(300, seed=5):
+    fluent = [text for text, style in generate_zh_texts_with_style(300, seed=5) if style == "fluent"]
+    for text in fluent:
         prompt = next((p for p in longest_first if text.startswith(p)), "")
         pairs.append((prompt, text[len(prompt) :]))
     scores = seed_heuristic_reward([p for p, _ in pairs], [c for _, c in pairs])

@@ -22,7 +22,9 @@ def test_split_is_fixed_disjoint_and_complete() -> None:
 def test_task_uses_the_script_aware_reward() -> None:
     task = load_task(TaskConfig(name="seed"))
     assert task.language == "zh" and task.reward.name == "seed_heuristic"
-    fluent, repetitive = task.reward(["今天天气很"] * 2, ["好，阳光明媚，所以我们决定去公园散步。", "好好好好好好好好好好好好"])
+    fluent, repetitive = task.reward(
+        ["今天天气很"] * 2, ["好，阳光明媚，所以我们决定去公园散步。", "好好好好好好好好好好好好"]
+    )
     assert fluent > repetitive
 
 

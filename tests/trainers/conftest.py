@@ -3,8 +3,8 @@ pairs (sampled once per session), and held-out evaluation of a trained model."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import torch

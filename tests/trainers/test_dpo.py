@@ -10,9 +10,9 @@ from safetensors.torch import load_file
 
 from alignlab.config import ModelConfig
 from alignlab.data import collate_pairs, tokenize_pairs
+from alignlab.losses import sequence_logprobs
 from alignlab.models import load_causal_lm, load_tokenizer
 from alignlab.rollout import score_responses
-from alignlab.losses import sequence_logprobs
 from alignlab.trainers.dpo import REFERENCE_FILE, policy_sequence_logprobs, train_dpo
 
 
@@ -27,7 +27,9 @@ def test_concatenated_forward_equals_one_forward_per_sequence(embedded_dir, pair
         one_by_one = []
         for rows in [(p.prompt, p.chosen) for p in tokenized] + [(p.prompt, p.rejected) for p in tokenized]:
             single = collate_pairs([type(tokenized[0])(rows[0], rows[1], rows[1])], tokenizer.pad_token_id)
-            scores = score_responses(model, *(single[k][:1] for k in ("prompt_ids", "prompt_mask", "response_ids", "response_mask")))
+            scores = score_responses(
+                model, *(single[k][:1] for k in ("prompt_ids", "prompt_mask", "response_ids", "response_mask"))
+            )
             one_by_one.append(sequence_logprobs(scores.logprobs, single["response_mask"][:1]))
     assert torch.allclose(together, torch.cat(one_by_one), atol=1e-4)
 
@@ -59,7 +61,9 @@ def test_lora_dpo_changes_only_adapted_modules(embedded_dir, pairs, make_config,
 
 
 @pytest.mark.slow
-def test_dpo_learns_the_sentiment_preferences(embedded_dir, pairs, make_config, evaluate, base_metrics, tmp_path) -> None:
+def test_dpo_learns_the_sentiment_preferences(
+    embedded_dir, pairs, make_config, evaluate, base_metrics, tmp_path
+) -> None:
     config = make_config("dpo.lr=5e-4", "dpo.epochs=1", "dpo.batch_size=32", "dpo.beta=0.5")
     summary = train_dpo(config, pairs, tmp_path, seed=0)
     history = json.loads((tmp_path / "history.json").read_text())["train"]
@@ -74,8 +78,13 @@ def test_gradient_accumulation_matches_one_big_batch(embedded_dir, pairs, make_c
     weights = []
     for accumulation in (1, 4):
         out = tmp_path / f"accumulate-{accumulation}"
-        config = make_config("dpo.batch_size=16", f"dpo.grad_accum_steps={accumulation}", "dpo.max_steps=2", "dpo.warmup_ratio=0")
+        config = make_config(
+            "dpo.batch_size=16", f"dpo.grad_accum_steps={accumulation}", "dpo.max_steps=2", "dpo.warmup_ratio=0"
+        )
         train_dpo(config, pairs[:64], out, seed=0)
         weights.append(load_file(str(out / "model" / "model.safetensors")))
     assert all(torch.allclose(weights[0][k], weights[1][k], atol=1e-5) for k in weights[0])
-    assert any(not torch.equal(weights[0][k], load_file(str(embedded_dir / "model.safetensors"))[k].float()) for k in weights[0])
+    assert any(
+        not torch.equal(weights[0][k], load_file(str(embedded_dir / "model.safetensors"))[k].float())
+        for k in weights[0]
+    )

@@ -13,7 +13,10 @@ from alignlab.trainers.grpo import train_grpo, train_rloo
 
 @pytest.mark.parametrize(
     ("trainer", "settings"),
-    [(train_grpo, ["grpo.kl_in_reward=true", "grpo.scale_rewards=false"]), (train_rloo, ["rloo.objective=reinforce", "rloo.update_epochs=1"])],
+    [
+        (train_grpo, ["grpo.kl_in_reward=true", "grpo.scale_rewards=false"]),
+        (train_rloo, ["rloo.objective=reinforce", "rloo.update_epochs=1"]),
+    ],
 )
 def test_variants_run(embedded_dir, make_config, tmp_path, trainer, settings) -> None:
     section = settings[0].split(".")[0]
@@ -26,10 +29,16 @@ def test_variants_run(embedded_dir, make_config, tmp_path, trainer, settings) ->
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["grpo", "rloo"])
-def test_value_free_methods_raise_the_gold_reward(embedded_dir, make_config, evaluate, base_metrics, tmp_path, method) -> None:
+def test_value_free_methods_raise_the_gold_reward(
+    embedded_dir, make_config, evaluate, base_metrics, tmp_path, method
+) -> None:
     config = make_config(
-        f"{method}.reward_source=gold", f"{method}.iterations=16", f"{method}.prompts_per_iteration=16",
-        f"{method}.group_size=4", f"{method}.batch_size=32", f"{method}.lr=3e-4",
+        f"{method}.reward_source=gold",
+        f"{method}.iterations=16",
+        f"{method}.prompts_per_iteration=16",
+        f"{method}.group_size=4",
+        f"{method}.batch_size=32",
+        f"{method}.lr=3e-4",
     )
     task = load_task(config.task)
     (train_grpo if method == "grpo" else train_rloo)(config, task.train_prompts, task.reward, tmp_path, seed=0)

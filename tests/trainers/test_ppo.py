@@ -37,8 +37,14 @@ def test_missing_eos_penalty(make_config) -> None:
 @pytest.mark.parametrize("settings", [["ppo.critic=separate"], ["ppo.adaptive_kl=true", "ppo.target_kl=0.01"]])
 def test_ppo_variants_run_on_the_reward_model(embedded_dir, reward_model_dir, make_config, tmp_path, settings) -> None:
     config = make_config("ppo.iterations=2", "ppo.prompts_per_iteration=16", "ppo.batch_size=16", *settings)
-    summary = train_ppo(config, load_task(config.task).train_prompts, load_task(config.task).reward, tmp_path, 0,
-                        reward_model_dir=str(reward_model_dir))
+    summary = train_ppo(
+        config,
+        load_task(config.task).train_prompts,
+        load_task(config.task).reward,
+        tmp_path,
+        0,
+        reward_model_dir=str(reward_model_dir),
+    )
     history = json.loads((tmp_path / "history.json").read_text())["train"]
     assert len(history) == 2 and all(math.isfinite(v) for row in history for v in row.values())
     if "ppo.adaptive_kl=true" in settings:
@@ -50,8 +56,12 @@ def test_ppo_variants_run_on_the_reward_model(embedded_dir, reward_model_dir, ma
 @pytest.mark.slow
 def test_ppo_on_the_gold_reward_raises_it(embedded_dir, make_config, evaluate, base_metrics, tmp_path) -> None:
     config = make_config(
-        "ppo.reward_source=gold", "ppo.iterations=16", "ppo.prompts_per_iteration=32", "ppo.batch_size=32",
-        "ppo.lr=3e-4", "ppo.kl_coef=0.05",
+        "ppo.reward_source=gold",
+        "ppo.iterations=16",
+        "ppo.prompts_per_iteration=32",
+        "ppo.batch_size=32",
+        "ppo.lr=3e-4",
+        "ppo.kl_coef=0.05",
     )
     task = load_task(config.task)
     train_ppo(config, task.train_prompts, task.reward, tmp_path, seed=0)

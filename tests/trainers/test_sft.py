@@ -22,7 +22,9 @@ def test_loss_counts_response_tokens_only(embedded_dir) -> None:
     response = encode_response(tokenizer, " it was great.")
     batch = collate_responses([prompt, prompt[:3]], [response, response], tokenizer.pad_token_id)
     with torch.no_grad():
-        scores = score_responses(model, batch["prompt_ids"], batch["prompt_mask"], batch["response_ids"], batch["response_mask"])
+        scores = score_responses(
+            model, batch["prompt_ids"], batch["prompt_mask"], batch["response_ids"], batch["response_mask"]
+        )
         # The same loss computed the plain way: cross-entropy over the response positions of the full sequence.
         ids = torch.tensor([prompt + response])
         logits = model(input_ids=ids).logits[0, len(prompt) - 1 : -1]

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
@@ -29,7 +29,8 @@ MAX_WORDS = 60
 # ("lonely", "novel", "thriller", "festival" all score), which the tests check.
 # --------------------------------------------------------------------------------------------
 
-_FIRST_NAMES = tuple("""
+_FIRST_NAMES = tuple(
+    """
 Ada Alma Amos Anton Arlo Astrid Basil Bea Bruno Calla Cora Dario Della Dmitri Edda Edgar Elio
 Elsa Emil Enzo Esme Ezra Fay Felix Flora Frieda Gideon Greta Hattie Hugo Ida Ines Ira Ivo Jonah
 Juno Kasper Klara Lars Lena Leon Lidia Linus Lotte Lucian Mabel Marek Margo Mateo Maud Milo
@@ -43,9 +44,11 @@ Wendell Ximena Yorick Zelda Annika Bjorn Caspar Dagmar Ebba Fritz Gisela Harald 
 Aurelio Beatrix Cormac Delphine Emeric Fiona Gregor Halvard Isolde Jarek Katya Lucius Mireille
 Nikolai Osric Paloma Ragnar Solveig Thaddeus Undine Vesna Wolfgang Yannick Zuzana Ambrose Brigid
 Constantin Dunja Evander Fleur Ignatius Jolene Konrad Ludmila Maximilian Niamh Oleander Philippa
-""".split())
+""".split()
+)
 
-_SURNAMES = tuple("""
+_SURNAMES = tuple(
+    """
 Abbott Alder Ashby Barlow Beckett Bellamy Blackwood Brandt Calloway Carver Castell Crane Dorsey
 Drummond Eckhart Ellery Fenwick Garrity Hale Halloway Harrow Hayes Holt Ingram Jansen Keller
 Kessler Lachance Lindqvist Lowell Marsh Morrow Navarro Novak Okafor Orsini Pell Quill Radley
@@ -59,18 +62,22 @@ Kovacs Lombardi Moreau Nilsson Oyelaran Petrov Ramirez Solberg Toivonen Urquhart
 Ackroyd Blomqvist Castellanos Dragomir Etxeberria Fitzwilliam Grunewald Hauser Iwasaki Jaramillo
 Kaminski Lazarescu Mortensen Nkemelu Oliveira Pankhurst Quaresma Rossetti Schuyler Tanaka
 Ustinov Vellacott Weatherby Xenakis Yamamoto Zielinski Amundsen Bianchi Chakraborty Donnelly
-""".split())
+""".split()
+)
 
-_TITLE_ADJECTIVES = tuple("""
+_TITLE_ADJECTIVES = tuple(
+    """
 Silent Distant Hollow Northern Southern Crimson Silver Hidden Last Long Quiet Winding Frozen
 Midnight Paper Glass Iron Velvet Copper Scarlet Wandering Sleeping Endless Amber Salt Eastern
 Western Seventh Second Little Blue Green Violet Marble Electric Tin Ivory Cobalt Hazel Painted
 Sunken Drifting Rusted Vanishing Borrowed Folded Scattered Sudden Outer Inner Narrow Autumn
 Evening Morning Twelfth Ninth Yellow Gray Coastal Arctic Brass Granite Cedar Linen Tidal Lunar
 Polar Mechanical
-""".split())
+""".split()
+)
 
-_TITLE_NOUNS = tuple("""
+_TITLE_NOUNS = tuple(
+    """
 Harbor Lighthouse Orchard Winter Summer Echo Compass River Garden Station Tide Frontier Canyon
 Meridian Lantern Harvest Signal Mirror Horizon Cathedral Archive Voyage Passage Island Valley
 Citadel Comet Orbit Atlas Caravan Circus Ballroom Parade Telegram Postcard Sparrow Falcon Raven
@@ -84,9 +91,11 @@ Cinnamon Marigold Harpoon Telescope Periscope Metronome Almanac Barometer Canal 
 Gazebo Hammock Icebreaker Jukebox Kaleidoscope Lamplighter Mosaic Nightingale Oasis Palisade
 Quilt Rookery Sandcastle Tramway Umbrella Vineyard Waterfall Yacht Zodiac Aqueduct Bluebird
 Carnation Dovecote Elevator Footbridge Gramophone Hedgerow Inkwell Juggler Keepsake
-""".split())
+""".split()
+)
 
-_PLACES = tuple("""
+_PLACES = tuple(
+    """
 Verona Lisbon Tangier Oslo Marseille Havana Kyoto Prague Dublin Montana Nebraska Ohio Cornwall
 Tasmania Patagonia Alaska Sicily Bruges Quebec Memphis Tucson Galway Helsinki Budapest Zanzibar
 Manila Nairobi Reykjavik Bergen Vermont Savannah Trieste Valencia Krakow Odessa Tbilisi Naples
@@ -98,26 +107,89 @@ Anchorage Spokane Omaha Albuquerque Pittsburgh Baltimore Tulsa Wichita Kentucky 
 Sapporo Osaka Busan Hanoi Jakarta Colombo Kathmandu Tashkent Baku Yerevan Ljubljana Zagreb
 Bratislava Dresden Leipzig Rotterdam Copenhagen Stockholm Uppsala Tromso Aberdeen Cardiff Belfast
 Inverness Lille Nantes Biarritz Palermo Genoa Florence Granada Cordoba Toledo Faro
-""".split())
+""".split()
+)
 
-_TRAITS = tuple("""
+_TRAITS = tuple(
+    """
 young retired quiet elderly teenage middle-aged former small-town aging newly-married bookish
 soft-spoken eccentric left-handed red-haired tall widely-traveled
-""".split())
+""".split()
+)
 
 _OCCUPATIONS = (
-    "detective", "nurse", "schoolteacher", "lighthouse keeper", "ferry captain", "violinist",
-    "beekeeper", "cartographer", "translator", "taxi driver", "baker", "architect", "astronomer",
-    "mail carrier", "mechanic", "chess player", "night watchman", "journalist", "magician",
-    "pilot", "diver", "librarian", "chef", "tailor", "fisherman", "farmer", "surgeon",
-    "botanist", "radio host", "clockmaker", "bus driver", "stage actor", "photographer",
-    "mountain guide", "sculptor", "typist", "locksmith", "florist", "pianist", "ranger",
-    "geologist", "hotel manager", "stunt driver", "piano teacher", "zookeeper", "watchmaker",
-    "museum guard", "harbor pilot", "tax inspector", "glassblower", "puppeteer", "sommelier",
-    "weather forecaster", "organist", "archivist", "pharmacist", "plumber", "blacksmith",
-    "tour guide", "court stenographer", "seamstress", "jockey", "lumberjack", "surveyor",
-    "diplomat", "ballet dancer", "saxophonist", "locomotive engineer", "janitor", "copy editor",
-    "sound engineer", "crossword editor",
+    "detective",
+    "nurse",
+    "schoolteacher",
+    "lighthouse keeper",
+    "ferry captain",
+    "violinist",
+    "beekeeper",
+    "cartographer",
+    "translator",
+    "taxi driver",
+    "baker",
+    "architect",
+    "astronomer",
+    "mail carrier",
+    "mechanic",
+    "chess player",
+    "night watchman",
+    "journalist",
+    "magician",
+    "pilot",
+    "diver",
+    "librarian",
+    "chef",
+    "tailor",
+    "fisherman",
+    "farmer",
+    "surgeon",
+    "botanist",
+    "radio host",
+    "clockmaker",
+    "bus driver",
+    "stage actor",
+    "photographer",
+    "mountain guide",
+    "sculptor",
+    "typist",
+    "locksmith",
+    "florist",
+    "pianist",
+    "ranger",
+    "geologist",
+    "hotel manager",
+    "stunt driver",
+    "piano teacher",
+    "zookeeper",
+    "watchmaker",
+    "museum guard",
+    "harbor pilot",
+    "tax inspector",
+    "glassblower",
+    "puppeteer",
+    "sommelier",
+    "weather forecaster",
+    "organist",
+    "archivist",
+    "pharmacist",
+    "plumber",
+    "blacksmith",
+    "tour guide",
+    "court stenographer",
+    "seamstress",
+    "jockey",
+    "lumberjack",
+    "surveyor",
+    "diplomat",
+    "ballet dancer",
+    "saxophonist",
+    "locomotive engineer",
+    "janitor",
+    "copy editor",
+    "sound engineer",
+    "crossword editor",
 )
 
 _PLOTS = (
@@ -169,35 +241,74 @@ _PLOTS = (
     "teaches a parrot to recite poetry",
 )
 
-_COMPANIONS = tuple("""
+_COMPANIONS = tuple(
+    """
 dad mom sister brother grandmother grandfather wife husband girlfriend boyfriend roommate cousin
 uncle aunt neighbor coworker son daughter grandson nephew niece stepmom flatmate granddaughter
 stepdad
-""".split()) + ("book club", "film club", "older brother", "little sister", "teenage son")
+""".split()
+) + ("book club", "film club", "older brother", "little sister", "teenage son")
 
 _WHEN = (
-    "last night", "last Friday", "last weekend", "over the break", "on a wet Sunday",
-    "on a Tuesday night", "this afternoon", "on opening night", "a few weeks ago",
-    "over the weekend", "yesterday", "on Saturday", "after work", "during a snowstorm",
-    "on a slow Monday", "late on a Thursday", "over spring break", "on a snowy evening",
-    "the other night", "before dinner", "on my day off", "in the middle of the week",
+    "last night",
+    "last Friday",
+    "last weekend",
+    "over the break",
+    "on a wet Sunday",
+    "on a Tuesday night",
+    "this afternoon",
+    "on opening night",
+    "a few weeks ago",
+    "over the weekend",
+    "yesterday",
+    "on Saturday",
+    "after work",
+    "during a snowstorm",
+    "on a slow Monday",
+    "late on a Thursday",
+    "over spring break",
+    "on a snowy evening",
+    "the other night",
+    "before dinner",
+    "on my day off",
+    "in the middle of the week",
 )
 
 _WHERE = (
-    "at the local cinema", "on a long flight to {place}", "at a drive-in outside {place}",
-    "on my laptop", "at home", "on a train to {place}", "in a half-full theater",
-    "at an old movie house in {place}", "on the couch", "at a small theater downtown",
-    "in a hotel room in {place}", "on a tiny screen on the bus",
+    "at the local cinema",
+    "on a long flight to {place}",
+    "at a drive-in outside {place}",
+    "on my laptop",
+    "at home",
+    "on a train to {place}",
+    "in a half-full theater",
+    "at an old movie house in {place}",
+    "on the couch",
+    "at a small theater downtown",
+    "in a hotel room in {place}",
+    "on a tiny screen on the bus",
 )
 
 _OCCASIONS = (
-    "movie night", "our anniversary", "family night", "a birthday", "a long weekend",
-    "our monthly film night", "a sleepover", "a snowed-in evening", "a slow Sunday",
+    "movie night",
+    "our anniversary",
+    "family night",
+    "a birthday",
+    "a long weekend",
+    "our monthly film night",
+    "a sleepover",
+    "a snowed-in evening",
+    "a slow Sunday",
 )
 
 _SCREENINGS = (
-    "a late screening", "an early screening", "a midnight screening", "the local film society",
-    "a preview screening", "a matinee", "a student screening",
+    "a late screening",
+    "an early screening",
+    "a midnight screening",
+    "the local film society",
+    "a preview screening",
+    "a matinee",
+    "a student screening",
 )
 
 _SOURCES = ("book", "comic", "short story", "novella", "memoir", "radio serial")
@@ -207,15 +318,28 @@ _ORDINALS = ("second", "third", "fourth", "fifth", "sixth", "first")
 _DECADES = ("1920s", "1950s", "1960s", "1970s", "1980s", "1990s")
 
 _GENRES = (
-    ("western", "westerns"), ("mystery", "mysteries"), ("heist movie", "heist movies"),
-    ("coming-of-age story", "coming-of-age stories"), ("period piece", "period pieces"),
-    ("science fiction film", "science fiction films"), ("musical", "musicals"),
-    ("documentary", "documentaries"), ("animated feature", "animated features"),
-    ("space opera", "space operas"), ("road movie", "road movies"),
-    ("courtroom film", "courtroom films"), ("spy movie", "spy movies"), ("biopic", "biopics"),
-    ("sports movie", "sports movies"), ("family film", "family films"), ("noir", "noirs"),
-    ("caper", "capers"), ("monster movie", "monster movies"), ("chamber piece", "chamber pieces"),
-    ("detective story", "detective stories"), ("small-town story", "small-town stories"),
+    ("western", "westerns"),
+    ("mystery", "mysteries"),
+    ("heist movie", "heist movies"),
+    ("coming-of-age story", "coming-of-age stories"),
+    ("period piece", "period pieces"),
+    ("science fiction film", "science fiction films"),
+    ("musical", "musicals"),
+    ("documentary", "documentaries"),
+    ("animated feature", "animated features"),
+    ("space opera", "space operas"),
+    ("road movie", "road movies"),
+    ("courtroom film", "courtroom films"),
+    ("spy movie", "spy movies"),
+    ("biopic", "biopics"),
+    ("sports movie", "sports movies"),
+    ("family film", "family films"),
+    ("noir", "noirs"),
+    ("caper", "capers"),
+    ("monster movie", "monster movies"),
+    ("chamber piece", "chamber pieces"),
+    ("detective story", "detective stories"),
+    ("small-town story", "small-town stories"),
 )
 
 # An opening template, how the first sentence goes on after it, and its tense. "clause" needs an
@@ -311,7 +435,8 @@ _ASPECTS = tuple(
 )
 
 # Adjectives that can describe any aspect or the film itself.
-_PRAISE = tuple("""
+_PRAISE = tuple(
+    """
 great excellent superb wonderful brilliant fantastic terrific outstanding impressive solid
 strong memorable effective flawless masterful remarkable satisfying beautiful lovely charming
 delightful moving touching gripping engaging compelling clever fresh inventive original stunning
@@ -321,9 +446,11 @@ phenomenal extraordinary breathtaking dazzling ambitious confident graceful insp
 witty luminous soulful tender dynamic rousing nimble lyrical majestic intelligent affecting bold
 daring audacious vibrant refreshing irresistible spellbinding unforgettable exhilarating hilarious
 sweet warm joyous wise generous humane sensitive meticulous heartwarming funny gorgeous
-""".split())
+""".split()
+)
 
-_CRITICISM = tuple("""
+_CRITICISM = tuple(
+    """
 bad terrible awful dreadful dull boring tedious bland flat lifeless clumsy messy sloppy lazy weak
 shallow predictable forgettable generic stale tired hollow cheap awkward confusing pointless
 pretentious bloated plodding annoying irritating painful horrible mediocre uninspired lackluster
@@ -334,33 +461,87 @@ clunky grating tone-deaf ham-fisted listless limp sluggish overlong overwrought 
 cartoonish incoherent nonsensical hackneyed formulaic soulless tacky cheesy corny shoddy slapdash
 half-baked muddled unfocused aimless dismal dire woeful insufferable unwatchable excruciating
 unbearable grim cynical manipulative smug hokey preachy
-""".split())
+""".split()
+)
 
 _INTENSIFIERS = (
-    "very", "really", "incredibly", "extremely", "unusually", "genuinely", "remarkably", "utterly",
-    "absolutely", "thoroughly", "so", "quite", "exceptionally", "completely", "deeply",
+    "very",
+    "really",
+    "incredibly",
+    "extremely",
+    "unusually",
+    "genuinely",
+    "remarkably",
+    "utterly",
+    "absolutely",
+    "thoroughly",
+    "so",
+    "quite",
+    "exceptionally",
+    "completely",
+    "deeply",
 )
 _DOWNTONERS = (
-    "somewhat", "a bit", "slightly", "rather", "fairly", "a little", "kind of", "mildly",
-    "moderately", "sort of", "a touch",
+    "somewhat",
+    "a bit",
+    "slightly",
+    "rather",
+    "fairly",
+    "a little",
+    "kind of",
+    "mildly",
+    "moderately",
+    "sort of",
+    "a touch",
 )
 # Modifiers that read well between an article and its adjective ("a rather dull mystery").
 _ATTRIBUTIVE_DEGREES = (
-    "very", "really", "incredibly", "extremely", "unusually", "genuinely", "remarkably", "utterly",
-    "thoroughly", "exceptionally", "somewhat", "slightly", "rather", "fairly", "mildly",
+    "very",
+    "really",
+    "incredibly",
+    "extremely",
+    "unusually",
+    "genuinely",
+    "remarkably",
+    "utterly",
+    "thoroughly",
+    "exceptionally",
+    "somewhat",
+    "slightly",
+    "rather",
+    "fairly",
+    "mildly",
 )
 
 _PRAISE_NOUNS = ("triumph", "gem", "delight", "treat", "joy", "pleasure", "masterpiece", "surprise")
 _CRITICISM_NOUNS = ("mess", "disappointment", "chore", "slog", "letdown", "disaster", "failure")
 
 _SCENES = (
-    "the diner scene", "the wedding sequence", "the chase through the market", "the dinner party",
-    "the train sequence", "the rooftop confrontation", "the courtroom scene", "the dance number",
-    "the long take in the corridor", "the flashback to {character}'s childhood",
-    "the storm sequence", "the scene at the lighthouse", "the opening credits", "the final shot",
-    "the montage in the middle", "the argument in the kitchen", "the heist itself",
-    "the farewell at the station", "the snowball fight", "the car chase", "the boxing match",
-    "the hospital scene", "the scene in the elevator", "the funeral", "the karaoke scene",
+    "the diner scene",
+    "the wedding sequence",
+    "the chase through the market",
+    "the dinner party",
+    "the train sequence",
+    "the rooftop confrontation",
+    "the courtroom scene",
+    "the dance number",
+    "the long take in the corridor",
+    "the flashback to {character}'s childhood",
+    "the storm sequence",
+    "the scene at the lighthouse",
+    "the opening credits",
+    "the final shot",
+    "the montage in the middle",
+    "the argument in the kitchen",
+    "the heist itself",
+    "the farewell at the station",
+    "the snowball fight",
+    "the car chase",
+    "the boxing match",
+    "the hospital scene",
+    "the scene in the elevator",
+    "the funeral",
+    "the karaoke scene",
 )
 
 # --------------------------------------------------------------------------------------------
@@ -500,10 +681,16 @@ def _film_clause(r: random.Random, film: _Film, polarity: int) -> str:
     if shape == 0:
         return f"{it_was} {_a_modified(r, r.choice(_CRITICISM))} {film.genre}"
     if shape == 1:
-        return "I " + r.choice((
-            "did not enjoy it", "could not wait for it to end", "did not care for it",
-            "was bored within minutes", "regretted it", "hated it",
-        ))
+        return "I " + r.choice(
+            (
+                "did not enjoy it",
+                "could not wait for it to end",
+                "did not care for it",
+                "was bored within minutes",
+                "regretted it",
+                "hated it",
+            )
+        )
     if shape == 2:
         degree = r.choice(("complete ", "total ", ""))
         return f"{it_was} {_article(degree + r.choice(_CRITICISM_NOUNS))}"
@@ -560,12 +747,8 @@ def _verb_phrase(r: random.Random, film: _Film, polarity: int, mixed: bool) -> s
         return f"found {aspect[0]} {_degree(r)}{_adjective(r, aspect, polarity)}"
     if shape == 2:
         if polarity > 0:
-            return "enjoyed it " + r.choice(
-                ("more than I expected", "a great deal", "far more than I thought I would")
-            )
-        return r.choice(
-            ("did not enjoy it at all", "came away disappointed", "was bored for most of it")
-        )
+            return "enjoyed it " + r.choice(("more than I expected", "a great deal", "far more than I thought I would"))
+        return r.choice(("did not enjoy it at all", "came away disappointed", "was bored for most of it"))
     if shape == 3:
         adjective = r.choice(_PRAISE if polarity > 0 else _CRITICISM)
         return f"think it is {_a_modified(r, adjective)} {film.genre}"
@@ -576,15 +759,25 @@ def _expectation(r: random.Random, film: _Film, polarity: int, mixed: bool) -> s
     """What follows "I expected": a high or low expectation, then met or confounded."""
     high = r.random() < 0.5
     if high:
-        hope = r.choice((
-            "a lot", "great things", f"a lot from {film.director}", "a modern classic",
-            "something special",
-        ))
+        hope = r.choice(
+            (
+                "a lot",
+                "great things",
+                f"a lot from {film.director}",
+                "a modern classic",
+                "something special",
+            )
+        )
     else:
-        hope = r.choice((
-            "very little", "a dud", f"another forgettable {film.genre}", "nothing special",
-            "a cheap knockoff",
-        ))
+        hope = r.choice(
+            (
+                "very little",
+                "a dud",
+                f"another forgettable {film.genre}",
+                "nothing special",
+                "a cheap knockoff",
+            )
+        )
     if high == (polarity > 0):
         if high and not mixed and r.random() < 0.4:
             outcome = r.choice(("delivered", "did not disappoint", "lived up to it"))
@@ -630,39 +823,47 @@ def _scene_sentence(r: random.Random, film: _Film, polarity: int) -> str:
         adjective = r.choice(_PRAISE if polarity > 0 else _CRITICISM)
         return f"{_cap(scene)} {_be(film, False)} {_degree(r)}{adjective}."
     if polarity > 0:
-        return _cap(scene) + r.choice((
-            " is worth the price of admission on its own.",
-            " had me on the edge of my seat.",
-            " is one of the best things I have seen all year.",
-            " made the whole theater gasp.",
-        ))
-    return _cap(scene) + r.choice((
-        " goes on far too long.",
-        " makes no sense at all.",
-        " is where I gave up on it.",
-        " is badly staged and worse edited.",
-    ))
+        return _cap(scene) + r.choice(
+            (
+                " is worth the price of admission on its own.",
+                " had me on the edge of my seat.",
+                " is one of the best things I have seen all year.",
+                " made the whole theater gasp.",
+            )
+        )
+    return _cap(scene) + r.choice(
+        (
+            " goes on far too long.",
+            " makes no sense at all.",
+            " is where I gave up on it.",
+            " is badly staged and worse edited.",
+        )
+    )
 
 
 def _reaction(r: random.Random, film: _Film, polarity: int) -> str:
     """How watching it felt, in the first person."""
     if polarity > 0:
-        return r.choice((
-            "It made me laugh, cry and think.",
-            "I was grinning from ear to ear.",
-            "I have not stopped thinking about it since.",
-            "The two hours flew by.",
-            "I left the theater smiling.",
-        ))
-    return r.choice((
-        "I checked my watch every ten minutes.",
-        "I nearly walked out.",
-        "It felt twice as long as it was.",
-        "I was bored out of my mind.",
-        "I want those two hours back.",
-        "I hated almost every minute of it.",
-        "It was a miserable way to spend an evening.",
-    ))
+        return r.choice(
+            (
+                "It made me laugh, cry and think.",
+                "I was grinning from ear to ear.",
+                "I have not stopped thinking about it since.",
+                "The two hours flew by.",
+                "I left the theater smiling.",
+            )
+        )
+    return r.choice(
+        (
+            "I checked my watch every ten minutes.",
+            "I nearly walked out.",
+            "It felt twice as long as it was.",
+            "I was bored out of my mind.",
+            "I want those two hours back.",
+            "I hated almost every minute of it.",
+            "It was a miserable way to spend an evening.",
+        )
+    )
 
 
 def _comparison(r: random.Random, film: _Film, polarity: int) -> str:
@@ -689,36 +890,44 @@ def _comparison(r: random.Random, film: _Film, polarity: int) -> str:
 def _company(r: random.Random, film: _Film, polarity: int) -> str:
     who = f"My {film.companion}"
     if polarity > 0:
-        return r.choice((
-            f"{who} laughed the whole way through.",
-            f"{who} has not stopped talking about it.",
-            f"{who} already wants to see it again.",
-            "We talked about it all the way home.",
-            f"{who} called it the best film of the year.",
-        ))
-    return r.choice((
-        f"{who} fell asleep after twenty minutes.",
-        f"Halfway through, my {film.companion} asked if we could leave.",
-        "We walked out before the end.",
-        f"{who} kept checking the time.",
-        f"{who} called it a waste of an evening.",
-        f"{who} hated it even more than I did.",
-    ))
+        return r.choice(
+            (
+                f"{who} laughed the whole way through.",
+                f"{who} has not stopped talking about it.",
+                f"{who} already wants to see it again.",
+                "We talked about it all the way home.",
+                f"{who} called it the best film of the year.",
+            )
+        )
+    return r.choice(
+        (
+            f"{who} fell asleep after twenty minutes.",
+            f"Halfway through, my {film.companion} asked if we could leave.",
+            "We walked out before the end.",
+            f"{who} kept checking the time.",
+            f"{who} called it a waste of an evening.",
+            f"{who} hated it even more than I did.",
+        )
+    )
 
 
 def _question(r: random.Random, film: _Film, polarity: int) -> str:
     if polarity > 0:
-        return r.choice((
-            f"What more could you want from {_article(film.genre)}?",
-            f"Who knew {_article(film.genre)} could be this {r.choice(_PRAISE)}?",
-            "When was the last time a film made you care this much?",
-        ))
+        return r.choice(
+            (
+                f"What more could you want from {_article(film.genre)}?",
+                f"Who knew {_article(film.genre)} could be this {r.choice(_PRAISE)}?",
+                "When was the last time a film made you care this much?",
+            )
+        )
     aspect = r.choice(_ASPECTS)
-    return r.choice((
-        f"Who signed off on {aspect[0]}?",
-        "Did anyone read the script before filming it?",
-        f"Why does every {film.genre} these days feel so {r.choice(_CRITICISM)}?",
-    ))
+    return r.choice(
+        (
+            f"Who signed off on {aspect[0]}?",
+            "Did anyone read the script before filming it?",
+            f"Why does every {film.genre} these days feel so {r.choice(_CRITICISM)}?",
+        )
+    )
 
 
 def _list_sentence(r: random.Random, film: _Film, polarity: int) -> str:
@@ -728,9 +937,7 @@ def _list_sentence(r: random.Random, film: _Film, polarity: int) -> str:
         word = r.choice(_PRAISE if polarity > 0 else _CRITICISM)
         return f"{_cap(first[0])}, {second[0]} and {third[0]} {verb} all {word}."
     # "Clever twist, strong premise and moving cinematography": adjectives before the bare nouns.
-    a, b, c = (
-        f"{_adjective(r, aspect, polarity)} {aspect[0][4:]}" for aspect in (first, second, third)
-    )
+    a, b, c = (f"{_adjective(r, aspect, polarity)} {aspect[0][4:]}" for aspect in (first, second, third))
     return f"{_cap(a)}, {b} and {c}."
 
 
@@ -742,72 +949,88 @@ def _verdict(r: random.Random, film: _Film, polarity: int) -> str:
         if shape == 1:
             return f"{film.title} is {_article(r.choice(_PRAISE_NOUNS))}."
         if shape == 2:
-            return r.choice((
-                "I loved every minute of it.", "A real pleasure from start to finish!",
-                "Not a wasted minute.",
-            ))
+            return r.choice(
+                (
+                    "I loved every minute of it.",
+                    "A real pleasure from start to finish!",
+                    "Not a wasted minute.",
+                )
+            )
         return f"I would give it {r.randint(7, 10)} out of 10."
     if shape == 0:
         return f"Overall, {_a_modified(r, r.choice(_CRITICISM))} {film.genre}."
     if shape == 1:
         return f"{film.title} is {_article(r.choice(_CRITICISM_NOUNS))}."
     if shape == 2:
-        return r.choice((
-            "What a waste of two hours.", "A complete waste of time.",
-            "It is not good, and it is not fun.",
-        ))
+        return r.choice(
+            (
+                "What a waste of two hours.",
+                "A complete waste of time.",
+                "It is not good, and it is not fun.",
+            )
+        )
     return f"I would give it {r.randint(1, 4)} out of 10."
 
 
 def _recommendation(r: random.Random, film: _Film, polarity: int) -> str:
     if polarity > 0:
-        return r.choice((
-            f"I would recommend it to anyone who enjoys {film.genres}.",
-            "Highly recommended!",
-            "Definitely worth a watch.",
-            "Go see it on the biggest screen you can find!",
-            f"Do not miss it, even if {film.genres} are not usually your thing.",
-        ))
-    return r.choice((
-        "Spend your evening on something else.",
-        "Skip this one.",
-        "I cannot recommend it.",
-        "Not worth the ticket price.",
-        f"Even fans of {film.genres} should give this one a miss.",
-    ))
+        return r.choice(
+            (
+                f"I would recommend it to anyone who enjoys {film.genres}.",
+                "Highly recommended!",
+                "Definitely worth a watch.",
+                "Go see it on the biggest screen you can find!",
+                f"Do not miss it, even if {film.genres} are not usually your thing.",
+            )
+        )
+    return r.choice(
+        (
+            "Spend your evening on something else.",
+            "Skip this one.",
+            "I cannot recommend it.",
+            "Not worth the ticket price.",
+            f"Even fans of {film.genres} should give this one a miss.",
+        )
+    )
 
 
 def _fact(r: random.Random, film: _Film, polarity: int) -> str:
     """A neutral remark; ``polarity`` is ignored."""
-    return r.choice((
-        "It runs just under two hours.",
-        f"It is based on a {r.choice(_SOURCES)} by {_name(r)}.",
-        f"It was shot in {r.choice(_PLACES)} over one summer.",
-        f"{film.actor} also appears in {film.other}.",
-        f"The music is by {_name(r)}.",
-        f"It is {film.director}'s {r.choice(_ORDINALS)} feature.",
-        f"It premiered in {r.choice(_PLACES)} last spring.",
-        f"The cast also includes {_name(r)} and {_name(r)}.",
-        "It was made on a tiny budget.",
-        f"It is in {r.choice(('French', 'Portuguese', 'Norwegian', 'Korean'))} with subtitles.",
-    ))
+    return r.choice(
+        (
+            "It runs just under two hours.",
+            f"It is based on a {r.choice(_SOURCES)} by {_name(r)}.",
+            f"It was shot in {r.choice(_PLACES)} over one summer.",
+            f"{film.actor} also appears in {film.other}.",
+            f"The music is by {_name(r)}.",
+            f"It is {film.director}'s {r.choice(_ORDINALS)} feature.",
+            f"It premiered in {r.choice(_PLACES)} last spring.",
+            f"The cast also includes {_name(r)} and {_name(r)}.",
+            "It was made on a tiny budget.",
+            f"It is in {r.choice(('French', 'Portuguese', 'Norwegian', 'Korean'))} with subtitles.",
+        )
+    )
 
 
 def _audience(r: random.Random, film: _Film, polarity: int) -> str:
     """Who the film is for."""
     if polarity > 0:
-        return r.choice((
-            "Kids and grown-ups alike will love it.",
-            f"Fans of {film.director} will be thrilled.",
-            f"Anyone who grew up on {film.genres} will find plenty to cherish here.",
-            "Audiences at my screening applauded at the end.",
-        ))
-    return r.choice((
-        f"Even die-hard fans of {film.director} will be bored.",
-        "Only the most patient viewers will make it to the end.",
-        "Younger viewers will be restless and older ones will be annoyed.",
-        "Half the audience at my screening had left by the end.",
-    ))
+        return r.choice(
+            (
+                "Kids and grown-ups alike will love it.",
+                f"Fans of {film.director} will be thrilled.",
+                f"Anyone who grew up on {film.genres} will find plenty to cherish here.",
+                "Audiences at my screening applauded at the end.",
+            )
+        )
+    return r.choice(
+        (
+            f"Even die-hard fans of {film.director} will be bored.",
+            "Only the most patient viewers will make it to the end.",
+            "Younger viewers will be restless and older ones will be annoyed.",
+            "Half the audience at my screening had left by the end.",
+        )
+    )
 
 
 _Shape = Callable[[random.Random, _Film, int], str]
@@ -816,13 +1039,26 @@ _Table = tuple[tuple[_Shape, float], ...]  # (shape, weight) pairs
 # Shapes for the sentences between the first and the last, and for the last one. Questions and
 # neutral remarks make weak endings, so a review never closes on one.
 _MIDDLE: _Table = (
-    (_aspect_sentence, 5.0), (_actor_sentence, 2.0), (_scene_sentence, 1.5), (_reaction, 1.0),
-    (_comparison, 1.5), (_company, 1.5), (_audience, 1.0), (_question, 1.0),
-    (_list_sentence, 1.0), (_fact, 1.0),
+    (_aspect_sentence, 5.0),
+    (_actor_sentence, 2.0),
+    (_scene_sentence, 1.5),
+    (_reaction, 1.0),
+    (_comparison, 1.5),
+    (_company, 1.5),
+    (_audience, 1.0),
+    (_question, 1.0),
+    (_list_sentence, 1.0),
+    (_fact, 1.0),
 )
 _FINAL: _Table = (
-    (_aspect_sentence, 2.0), (_actor_sentence, 1.0), (_scene_sentence, 1.0), (_reaction, 1.0),
-    (_comparison, 1.0), (_company, 1.0), (_audience, 1.0), (_verdict, 2.5),
+    (_aspect_sentence, 2.0),
+    (_actor_sentence, 1.0),
+    (_scene_sentence, 1.0),
+    (_reaction, 1.0),
+    (_comparison, 1.0),
+    (_company, 1.0),
+    (_audience, 1.0),
+    (_verdict, 2.5),
     (_recommendation, 2.5),
 )
 # Sentences that turn against what came before ("Although ..., ...").
@@ -944,8 +1180,21 @@ def _tokens(text: str) -> list[str]:
 
 def _opening_vocabulary() -> frozenset[str]:
     pools = (
-        _FIRST_NAMES, _SURNAMES, _TITLE_ADJECTIVES, _TITLE_NOUNS, _PLACES, _TRAITS, _OCCUPATIONS,
-        _PLOTS, _COMPANIONS, _WHEN, _WHERE, _OCCASIONS, _SCREENINGS, _SOURCES, _ORDINALS,
+        _FIRST_NAMES,
+        _SURNAMES,
+        _TITLE_ADJECTIVES,
+        _TITLE_NOUNS,
+        _PLACES,
+        _TRAITS,
+        _OCCUPATIONS,
+        _PLOTS,
+        _COMPANIONS,
+        _WHEN,
+        _WHERE,
+        _OCCASIONS,
+        _SCREENINGS,
+        _SOURCES,
+        _ORDINALS,
         [genre for pair in _GENRES for genre in pair],
         [template for template, _, _ in _OPENERS],
         ["of and the beyond midnight in a an"],  # words that ``_title`` and ``_article`` add
@@ -969,9 +1218,7 @@ def _neutral_run(words: list[str]) -> int:
     return len(words)
 
 
-def split_prompt(
-    review: str, rng: random.Random, min_words: int = 2, max_words: int = 8
-) -> tuple[str, str]:
+def split_prompt(review: str, rng: random.Random, min_words: int = 2, max_words: int = 8) -> tuple[str, str]:
     """Cut ``review`` into a neutral prompt and its continuation; ``prefix + " " + rest == review``.
 
     The cut falls after ``k`` words, ``k`` uniform from ``min_words`` up to the least of

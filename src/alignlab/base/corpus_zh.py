@@ -14,15 +14,24 @@ relation (addition, example, contrast, consequence, concession) and its connecto
 season, so the texts also make sense. Everything is drawn from one ``random.Random(seed)``, so a
 seed fixes the corpus.
 
+Not every text is fluent. A real small base model writes text of uneven quality, and the seed task
+needs that spread: if every sample were well formed, its text-quality reward would leave alignment
+nothing to improve. So about 43% of the texts are degraded in one of the ways the reward penalises,
+each an imitation of a weak model's output on the same topics and after the same prompts: a fragment
+that stops a few characters in, a word stuttered over and over, the opening said again, nouns
+strung on commas, the prompt restated, or a text without punctuation. ``ZH_STYLES`` names the
+styles and ``generate_zh_texts_with_style`` tells each text's style.
+
 ``zh_corpus_stats`` summarises a corpus; its ``vocab_size`` counts the distinct ``ZH_LEXICON``
-words found in the texts by forward maximum matching, the usual dictionary segmentation of Chinese.
+words found in the texts by forward maximum matching, the usual dictionary segmentation of Chinese,
+and its ``degraded_fraction`` the texts without the fluent form.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 ZH_PROMPTS: tuple[str, ...] = (
     "今天天气很",
@@ -43,9 +52,19 @@ ZH_PROMPTS: tuple[str, ...] = (
 )
 
 ZH_CONNECTORS: tuple[str, ...] = (
-    "因为", "但是", "所以", "而且", "虽然", "然而", "因此", "不过", "同时", "例如",
+    "因为",
+    "但是",
+    "所以",
+    "而且",
+    "虽然",
+    "然而",
+    "因此",
+    "不过",
+    "同时",
+    "例如",
 )
 
+# Length bounds of a fluent text; degraded ones may be shorter (fragments) or longer (lists).
 MIN_CHARS, MAX_CHARS = 20, 90
 
 
@@ -64,10 +83,7 @@ _LEXICON: dict[str, tuple[str, ...]] = {
         "阳光明媚 万里无云 微风习习 空气清新 天空湛蓝 风和日丽 秋高气爽 云淡风轻 "
         "春光明媚 晴空万里 阳光灿烂 天高云淡 温度适宜 春暖花开"
     ),
-    "sky_bad": _words(
-        "乌云密布 阴雨绵绵 狂风大作 大雾弥漫 寒风刺骨 电闪雷鸣 暴雨倾盆 天色灰暗 "
-        "雨雪交加 风雨交加"
-    ),
+    "sky_bad": _words("乌云密布 阴雨绵绵 狂风大作 大雾弥漫 寒风刺骨 电闪雷鸣 暴雨倾盆 天色灰暗 雨雪交加 风雨交加"),
     "sky_noun": _words("阳光 微风 白云 蓝天 空气 秋风 春风 凉风"),
     "evening_view": _words("晚霞 彩虹 日落 火烧云"),
     "night_view": _words("星空 满月 流星 银河 萤火虫"),
@@ -78,9 +94,7 @@ _LEXICON: dict[str, tuple[str, ...]] = {
     "time_later": _words("傍晚 晚上 今晚 明天 后天 周末 下午 夜里 下周 明天早上"),
     # Outdoor places come in groups, each with the activities that fit it (see the "spot_act" rule).
     "park": _words("公园 植物园 湿地公园 森林公园 花园 校园 动物园 游乐园"),
-    "park_act": _words(
-        "散步 跑步 野餐 晒太阳 放风筝 拍照 赏花 打太极拳 遛狗 观鸟 写生 慢跑 跳绳 捉蝴蝶 滑板"
-    ),
+    "park_act": _words("散步 跑步 野餐 晒太阳 放风筝 拍照 赏花 打太极拳 遛狗 观鸟 写生 慢跑 跳绳 捉蝴蝶 滑板"),
     "waterside": _words("湖边 河边 江边 海边 海滩"),
     "water_act": _words("散步 钓鱼 划船 看日落 拍照 骑车 吹风 放风筝 捡贝壳"),
     "hill": _words("郊外 乡下 山里"),
@@ -92,8 +106,7 @@ _LEXICON: dict[str, tuple[str, ...]] = {
     "street": _words("老街 步行街 古镇 夜市"),
     "street_act": _words("逛街 拍照 散步 吃小吃 买纪念品 看表演"),
     "place_in": _words(
-        "图书馆 咖啡馆 电影院 博物馆 美术馆 书店 商场 体育馆 健身房 茶馆 餐厅 超市 "
-        "科技馆 天文馆 音乐厅 剧院 水族馆"
+        "图书馆 咖啡馆 电影院 博物馆 美术馆 书店 商场 体育馆 健身房 茶馆 餐厅 超市 科技馆 天文馆 音乐厅 剧院 水族馆"
     ),
     "indoor_act": _words(
         "看书 看电影 做饭 喝茶 听音乐 写作业 下棋 画画 练字 弹钢琴 打游戏 追剧 睡懒觉 "
@@ -113,8 +126,7 @@ _LEXICON: dict[str, tuple[str, ...]] = {
     "winter_act": _words("滑雪 滑冰 看雪景 泡温泉 堆雪人 打雪仗"),
     "tree": _words("银杏 枫树 柳树 松树 梧桐 竹子 榕树 白杨 樟树 槐树"),
     "wild_animal": _words(
-        "松鼠 白鹭 野鸭 天鹅 蝴蝶 蜻蜓 喜鹊 鸽子 燕子 刺猬 萤火虫 啄木鸟 鸳鸯 小鹿 麻雀 "
-        "画眉鸟 黄鹂 蜜蜂 海鸥"
+        "松鼠 白鹭 野鸭 天鹅 蝴蝶 蜻蜓 喜鹊 鸽子 燕子 刺猬 萤火虫 啄木鸟 鸳鸯 小鹿 麻雀 画眉鸟 黄鹂 蜜蜂 海鸥"
     ),
     "pet": _words("猫 狗 熊猫 兔子 金鱼 鹦鹉 仓鼠 乌龟 小狗 小猫 柯基 金毛"),
     "transport": _words("地铁 公交车 出租车 高铁 火车 飞机 轮船 汽车 电动车 摩托车 自行车"),
@@ -130,8 +142,7 @@ _LEXICON: dict[str, tuple[str, ...]] = {
         "外婆 外公 舅舅 阿姨 叔叔 老朋友 好朋友"
     ),
     "name": _words(
-        "小明 小红 小刚 小丽 小华 小军 小芳 小雨 小林 老王 老李 老张 王老师 李医生 张阿姨 "
-        "陈叔叔 刘奶奶 赵爷爷"
+        "小明 小红 小刚 小丽 小华 小军 小芳 小雨 小林 老王 老李 老张 王老师 李医生 张阿姨 陈叔叔 刘奶奶 赵爷爷"
     ),
     "relative": _words("表妹 表弟 侄子 侄女 外甥 外甥女 堂哥 堂妹 邻居家的孩子"),
     "elder": _words("爷爷 奶奶 外公 外婆 姥姥 老年人 邻居家的老人"),
@@ -149,17 +160,14 @@ _LEXICON: dict[str, tuple[str, ...]] = {
     "feeling": _words("开心 放松 愉快 轻松 满足 舒畅 兴奋 惬意 自在 快乐 幸福 平静 充实 踏实 温馨"),
     "bad_feeling": _words("烦躁 疲惫 无聊 郁闷 沮丧 困倦 懒散 焦虑 低落 压抑"),
     "pleasant": _words("惬意 愉快 美好 浪漫 有趣 舒服 享受 难得"),
-    "calm_effect": _words(
-        "放松下来 静下心来 忘记烦恼 感到平静 充满活力 保持专注 找到灵感 获得力量 心情变好"
-    ),
+    "calm_effect": _words("放松下来 静下心来 忘记烦恼 感到平静 充满活力 保持专注 找到灵感 获得力量 心情变好"),
     "adopt_adj": _words("普及 成熟 可靠 安全 便宜 智能 准确 常见 便捷 精准 实用"),
     "colorful": _words("丰富 精彩 美丽 多彩 有趣 生动"),
     "tiring": _words("麻烦 费时 费力 枯燥 辛苦 困难 复杂"),
     "degree": _words("非常 十分 特别 相当 格外 极其"),
     # idioms: four-character phrases used as predicates
     "scenery_idiom": _words(
-        "山清水秀 风景如画 鸟语花香 绿树成荫 五彩缤纷 郁郁葱葱 宁静祥和 古色古香 "
-        "美不胜收 景色宜人 如诗如画"
+        "山清水秀 风景如画 鸟语花香 绿树成荫 五彩缤纷 郁郁葱葱 宁静祥和 古色古香 美不胜收 景色宜人 如诗如画"
     ),
     "crowd_idiom": _words("人山人海 车水马龙 熙熙攘攘 水泄不通 摩肩接踵"),
     "joy_idiom": _words("心旷神怡 兴高采烈 心满意足 其乐融融 神清气爽 喜气洋洋"),
@@ -188,8 +196,7 @@ _LEXICON: dict[str, tuple[str, ...]] = {
     ),
     "music": _words("流行音乐 古典音乐 摇滚乐 民谣 爵士乐 说唱 电子音乐 乡村音乐 民族音乐 交响乐"),
     "drink": _words(
-        "奶茶 咖啡 绿茶 红茶 豆浆 柠檬水 酸梅汤 菊花茶 普洱茶 龙井茶 乌龙茶 茉莉花茶 热可可 "
-        "椰子汁 果汁 酸奶"
+        "奶茶 咖啡 绿茶 红茶 豆浆 柠檬水 酸梅汤 菊花茶 普洱茶 龙井茶 乌龙茶 茉莉花茶 热可可 椰子汁 果汁 酸奶"
     ),
     "hobby": _words(
         "看书 画画 唱歌 跳舞 游泳 旅行 摄影 弹吉他 弹钢琴 下围棋 写诗 做手工 养花 种菜 烘焙 "
@@ -201,8 +208,7 @@ _LEXICON: dict[str, tuple[str, ...]] = {
     "class_topic": _words("摄影 绘画 书法 舞蹈 烹饪 游泳 瑜伽 钢琴 吉他 英语 日语 围棋 编程 陶艺 插花 茶艺"),
     "instrument": _words("钢琴 小提琴 吉他 古筝 二胡 笛子 琵琶 大提琴 架子鼓 萨克斯 口琴 手风琴 尤克里里"),
     "book_kind": _words(
-        "科幻小说 武侠小说 推理小说 历史小说 诗歌 散文 童话 漫画 传记 游记 绘本 侦探小说 "
-        "纪实文学 哲学书"
+        "科幻小说 武侠小说 推理小说 历史小说 诗歌 散文 童话 漫画 传记 游记 绘本 侦探小说 纪实文学 哲学书"
     ),
     "film_kind": _words("喜剧片 动画片 纪录片 科幻片 爱情片 悬疑片 动作片 战争片 音乐剧 老电影"),
     "gain_noun": _words("成就感 满足感 乐趣 信心 勇气 安全感 灵感 归属感"),
@@ -252,16 +258,14 @@ _LEXICON: dict[str, tuple[str, ...]] = {
     ),
     "ai_driver": _words("数据 算力 算法 人才 芯片 开源社区 基础研究 跨学科合作 高质量数据"),
     "ai_risk": _words(
-        "隐私泄露 算法偏见 虚假信息 失业风险 数据滥用 安全漏洞 版权纠纷 过度依赖 深度伪造 "
-        "责任归属 信息茧房 技术垄断"
+        "隐私泄露 算法偏见 虚假信息 失业风险 数据滥用 安全漏洞 版权纠纷 过度依赖 深度伪造 责任归属 信息茧房 技术垄断"
     ),
     "ai_benefit": _words("便利 效率 机遇 新的工作岗位 新的商业模式 更好的医疗服务 个性化的服务"),
     "rule_noun": _words("法律 规则 标准 监管制度 伦理准则 行业规范 法律法规"),
     "medical_item": _words("医学影像 病历 基因数据 化验单 心电图 眼底照片 皮肤照片 体检报告"),
     "future_value": _words("安全 公平 透明度 可解释性 隐私保护 可靠性 伦理 人机协作 可持续性"),
     "science_obj": _words(
-        "蛋白质结构 黑洞 气候模型 新材料 药物分子 星系 基因组 地震 病毒 化学反应 古文字 "
-        "遥远的行星 大脑"
+        "蛋白质结构 黑洞 气候模型 新材料 药物分子 星系 基因组 地震 病毒 化学反应 古文字 遥远的行星 大脑"
     ),
     "industry_adj": _words("高效 智能 精准 便捷 安全 透明 人性化"),
     "translator": _words("翻译软件 翻译笔 翻译耳机 翻译机 聊天机器人 语音助手"),
@@ -282,8 +286,7 @@ _LEXICON: dict[str, tuple[str, ...]] = {
     ),
     "ml_knob": _words("学习率 批量大小 优化器 损失函数 模型结构 正则化方法 特征 训练轮数 初始化方法"),
     "ml_data": _words(
-        "图像 文本 语音 视频 表格数据 传感器数据 医学影像 用户行为 交易记录 卫星图像 "
-        "时间序列 基因序列 标注数据"
+        "图像 文本 语音 视频 表格数据 传感器数据 医学影像 用户行为 交易记录 卫星图像 时间序列 基因序列 标注数据"
     ),
     "ml_task": _words(
         "预测房价 识别垃圾邮件 检测欺诈 识别手写数字 预测销量 推荐电影 识别人脸 预测用户流失 "
@@ -333,8 +336,7 @@ _LEXICON: dict[str, tuple[str, ...]] = {
     "climate_cause": _words("燃烧化石燃料 砍伐森林 工业排放 汽车尾气 过度放牧 燃煤发电"),
     "greenhouse": _words("二氧化碳 甲烷 温室气体 氧化亚氮"),
     "climate_action": _words(
-        "植树造林 节约用电 绿色出行 减少塑料使用 低碳饮食 保护湿地 提高能效 节约用水 "
-        "少开车 垃圾分类"
+        "植树造林 节约用电 绿色出行 减少塑料使用 低碳饮食 保护湿地 提高能效 节约用水 少开车 垃圾分类"
     ),
     "species": _words("北极熊 企鹅 海龟 雪豹 大熊猫 亚洲象 鲸鱼 帝企鹅 驯鹿 红树林 北极狐 海鸟"),
     "sector": _words("钢铁行业 水泥行业 航运业 航空业 建筑业 化工行业 电力行业 交通运输业 畜牧业"),
@@ -381,10 +383,7 @@ _LEXICON: dict[str, tuple[str, ...]] = {
     "edu_adj": _words("灵活 自由 有趣 个性化 便捷 开放 多样 高效 生动"),
     "edu_person": _words("学生 老师 家长 大学生 小学生 中学生 成年人 老年人 上班族"),
     "edu_challenge": _words("数字鸿沟 注意力分散 网络成瘾 信息过载 教育公平"),
-    "subject": _words(
-        "数学 语文 英语 物理 化学 生物 历史 地理 音乐 美术 编程 哲学 经济学 心理学 天文学 "
-        "书法 统计学"
-    ),
+    "subject": _words("数学 语文 英语 物理 化学 生物 历史 地理 音乐 美术 编程 哲学 经济学 心理学 天文学 书法 统计学"),
     "new_course": _words("编程 人工智能 机器人 数据分析 网络安全 媒体素养 创客 信息技术"),
     "study_act": _words("完成作业 参加考试 观看讲座 做实验 查资料 提交论文 讨论问题 听公开课"),
     "digital_skill": _words("编程 剪辑视频 制作课件 数据分析 搜索信息 在线协作 打字 信息检索"),
@@ -397,13 +396,11 @@ _LEXICON: dict[str, tuple[str, ...]] = {
         "绘画 茶文化 婚礼习俗 神话传说 礼仪"
     ),
     "festival": _words(
-        "春节 中秋节 端午节 元宵节 清明节 重阳节 七夕节 圣诞节 感恩节 排灯节 泼水节 那达慕 "
-        "狂欢节 开斋节 复活节 火把节"
+        "春节 中秋节 端午节 元宵节 清明节 重阳节 七夕节 圣诞节 感恩节 排灯节 泼水节 那达慕 狂欢节 开斋节 复活节 火把节"
     ),
     "cn_festival": _words("春节 中秋节 端午节 元宵节"),
     "art_form": _words(
-        "京剧 昆曲 相声 皮影戏 剪纸 刺绣 陶艺 水墨画 民歌 爵士乐 探戈 芭蕾 歌剧 木偶戏 "
-        "越剧 黄梅戏 川剧 年画"
+        "京剧 昆曲 相声 皮影戏 剪纸 刺绣 陶艺 水墨画 民歌 爵士乐 探戈 芭蕾 歌剧 木偶戏 越剧 黄梅戏 川剧 年画"
     ),
     "heritage": _words("非物质文化遗产 少数民族语言 传统手工艺 古建筑 方言 古老的民歌 传统村落 老字号"),
     "world_food": _words(
@@ -441,14 +438,26 @@ _NARRATIVE_TOPICS = frozenset({"sunny", "rainy", "life"})
 _RELATIONS = ("more", "example", "contrast", "result", "concede")
 _RELATION_WEIGHTS = (3, 2, 2, 2, 1)
 
-# Share of texts that open with a prompt: 0.68 / 15 gives each prompt about 4.5% of the corpus,
-# well above the 3% that the model needs to see it continued often, and leaves a third of the
-# texts to open in other ways.
-_PROMPT_SHARE = 0.68
+# Share of drawn openings that start with a prompt. Short degraded texts after a prompt repeat
+# often and their repeats are dropped, so about 68% of the kept texts start with one: 0.68 / 15
+# gives each prompt about 4.5% of the corpus, well above the 3% that the model needs to see it
+# continued often, and leaves a third of the texts to open in other ways.
+_PROMPT_SHARE = 0.70
 
 _TOPICS = (
-    "sunny", "rainy", "like", "life", "ai", "ml", "rl", "nlp",
-    "climate", "energy", "tech", "edu", "culture",
+    "sunny",
+    "rainy",
+    "like",
+    "life",
+    "ai",
+    "ml",
+    "rl",
+    "nlp",
+    "climate",
+    "energy",
+    "tech",
+    "edu",
+    "culture",
 )
 
 # Opening rule and topic of each prompt; "claim" and "best" openings pick a topic at random.
@@ -473,9 +482,20 @@ _PROMPT_OPENINGS: dict[str, tuple[str, str | None]] = {
 _RULES: dict[str, tuple[str, ...]] = {
     # ---- shared framing ----
     "frame": (
-        "说实话，", "很多人觉得", "老实说，", "一般来说，", "不得不说，", "{name}常说，",
-        "有人说", "越来越多的人认为", "我一直觉得", "最近我发现", "我的看法很简单：",
-        "有一点可以肯定：", "{name}告诉我，", "我越来越相信",
+        "说实话，",
+        "很多人觉得",
+        "老实说，",
+        "一般来说，",
+        "不得不说，",
+        "{name}常说，",
+        "有人说",
+        "越来越多的人认为",
+        "我一直觉得",
+        "最近我发现",
+        "我的看法很简单：",
+        "有一点可以肯定：",
+        "{name}告诉我，",
+        "我越来越相信",
     ),
     "concede_lead": ("但是我仍然认为", "但是总的来说，", "但是我还是觉得", "但是不可否认，"),
     "ask": ("你觉得呢？", "你同意吗？", "你怎么看？", "你也有同样的感受吗？", "你也这样想吗？"),
@@ -483,12 +503,18 @@ _RULES: dict[str, tuple[str, ...]] = {
     "place_out": ("{park}", "{waterside}", "{hill}", "{farm}", "{court}", "{street}"),
     "outdoor_act": ("{park_act}", "{water_act}", "{hill_act}", "{farm_act}", "{court_act}"),
     "spot_act": (
-        "{park}{park_act}", "{waterside}{water_act}", "{hill}{hill_act}", "{farm}{farm_act}",
-        "{court}{court_act}", "{street}{street_act}",
+        "{park}{park_act}",
+        "{waterside}{water_act}",
+        "{hill}{hill_act}",
+        "{farm}{farm_act}",
+        "{court}{court_act}",
+        "{street}{street_act}",
     ),
     "crowd": (
-        "{park}里到处都是{park_act}的人", "{waterside}到处都是{water_act}的人",
-        "{court}上到处都是{court_act}的人", "{street}上到处都是{street_act}的游客",
+        "{park}里到处都是{park_act}的人",
+        "{waterside}到处都是{water_act}的人",
+        "{court}上到处都是{court_act}的人",
+        "{street}上到处都是{street_act}的游客",
     ),
     # ---- sunny weather ----
     "open_sunny": (
@@ -639,8 +665,19 @@ _RULES: dict[str, tuple[str, ...]] = {
         "我真的很喜欢{film_kind}，{media_reason}",
     ),
     "media": (
-        "这本书", "这部电影", "这首歌", "这部纪录片", "这部小说", "那部动画片", "这首诗",
-        "这张专辑", "这家餐厅", "这家书店", "这间咖啡馆", "{book_kind}", "看{film_kind}",
+        "这本书",
+        "这部电影",
+        "这首歌",
+        "这部纪录片",
+        "这部小说",
+        "那部动画片",
+        "这首诗",
+        "这张专辑",
+        "这家餐厅",
+        "这家书店",
+        "这间咖啡馆",
+        "{book_kind}",
+        "看{film_kind}",
     ),
     "like_reason": (
         "因为它能让我{calm_effect}",
@@ -1346,14 +1383,16 @@ def _repeats(sentence: str, text: str) -> bool:
 
 
 def _text(rng: random.Random) -> str:
-    """One text: an opening and follow-ups, 1 to 4 sentences kept within MAX_CHARS."""
+    """One fluent text: an opening and follow-ups, 1 to 4 sentences kept within MAX_CHARS."""
     clause, topic = _opening(rng)
     text = _sentence(clause, rng)
     target = rng.choices((1, 2, 3, 4), weights=(12, 33, 35, 20))[0]
     relations = list(_RELATIONS)
     weights = list(_RELATION_WEIGHTS)
-    while relations and len(_TERMINAL.findall(text)) < 4 and (
-        len(_TERMINAL.findall(text)) < target or len(text) < MIN_CHARS
+    while (
+        relations
+        and len(_TERMINAL.findall(text)) < 4
+        and (len(_TERMINAL.findall(text)) < target or len(text) < MIN_CHARS)
     ):
         # Each relation at most once per text, and no clause twice: no connector or sentence loops.
         k = rng.choices(range(len(relations)), weights=weights)[0]
@@ -1367,30 +1406,227 @@ def _text(rng: random.Random) -> str:
     return text
 
 
-def generate_zh_texts(num_texts: int, seed: int) -> list[str]:
-    """Generate ``num_texts`` distinct Chinese short texts, deterministically from ``seed``.
+# ---- degraded texts (see the module docstring) ----
+# Shares of the draws. The seed reward gives fluent texts about 0.94 and degraded ones about 0.34.
+# Short degraded texts repeat more often and repeats are dropped, so about 43% of the kept texts are
+# degraded rather than the 48% drawn.
+_STYLE_SHARES: dict[str, float] = {
+    "fluent": 0.52,
+    "fragment": 0.12,  # stops a few characters after the opening: 我真的很喜欢吃
+    "stutter": 0.08,  # one word over and over: 今天天气很好好好, 喜欢吃火锅吃火锅吃火锅
+    "loop": 0.07,  # the opening sentence or clause again: A。A。 or A。B。A。
+    "list": 0.06,  # nouns strung on commas, no connector, no final mark
+    "echo": 0.09,  # the prompt restated: 人工智能就是人工智能
+    "unpunctuated": 0.05,  # a fluent text that lost all its punctuation
+}
+ZH_STYLES: tuple[str, ...] = tuple(_STYLE_SHARES)
 
-    Each text has 1 to 4 sentences and 20 to 90 characters, with full-width punctuation. About 68%
-    open with one of ``ZH_PROMPTS`` (each prompt about 4.5% of texts, "人工智能" twice that since it
-    also begins "人工智能的未来") and continue it; the others open on the same topics in other ways.
+# Longest first, so that a text opening with 人工智能的未来 is not taken for one opening with 人工智能.
+_PROMPTS_LONGEST_FIRST = tuple(sorted(ZH_PROMPTS, key=len, reverse=True))
+
+# Lexicon categories that a run-on list on each topic draws its nouns from.
+_LIST_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "sunny": ("park", "park_act", "sky_good", "sun_item"),
+    "rainy": ("bad_weather", "rain_item", "hot_food", "indoor_act"),
+    "like": ("food", "fruit", "hobby", "drink", "sport"),
+    "life": ("city", "sight", "food", "nature"),
+    "ai": ("ai_app", "ai_concept", "industry", "ai_risk"),
+    "ml": ("ml_model", "ml_concept", "ml_data", "ml_task"),
+    "rl": ("rl_concept", "rl_app", "rl_algo"),
+    "nlp": ("nlp_task", "nlp_unit", "nlp_product", "language"),
+    "climate": ("climate_effect", "climate_event", "greenhouse", "climate_action"),
+    "energy": ("energy_kind", "energy_tech", "storage", "region"),
+    "tech": ("tech_thing", "life_aspect", "digital_problem"),
+    "edu": ("edu_tool", "subject", "edu_skill", "edu_person"),
+    "culture": ("culture_item", "festival", "art_form", "world_food"),
+}
+
+
+def _prompt_of(text: str) -> str:
+    """The prompt that ``text`` starts with, or "" if none."""
+    return next((p for p in _PROMPTS_LONGEST_FIRST if text.startswith(p)), "")
+
+
+def _first_clause(text: str) -> str:
+    """``text`` up to its first punctuation mark, a leading comma or colon skipped."""
+    return _PUNCT_SPLIT.split(text.lstrip("，："), maxsplit=1)[0]
+
+
+def _lead(text: str, max_chars: int, rng: random.Random) -> str:
+    """A few characters from the start of ``text``'s first clause, ending on a word where possible.
+
+    The cut falls at the end of a lexicon word within ``max_chars`` characters (a model that stops
+    early still tends to stop after a word), else anywhere from the second character on.
+    """
+    clause = _first_clause(text)
+    ends = [start + len(word) for start, word in _segment(clause) if start + len(word) <= max_chars]
+    if ends:
+        return clause[: rng.choice(ends)]
+    return clause[: rng.randint(min(2, max_chars, len(clause)), max_chars)]
+
+
+def _head(clause: str, rng: random.Random) -> str:
+    """What a degraded text keeps of an opening clause: its prompt, or else a short first clause.
+
+    Openings without a prompt often start with a short frame (说实话，一般来说，); any other first
+    clause is cut to a lead of a few characters, leaving at least one to go on with.
+    """
+    prompt = _prompt_of(clause)
+    if prompt:
+        return prompt
+    first = _first_clause(clause)
+    if len(first) <= 8 and clause[len(first) : len(first) + 1] in ("，", "："):
+        return first
+    return _lead(first, max(1, min(6, len(first) - 1)), rng)
+
+
+def _rest(clause: str, head: str) -> tuple[str, str]:
+    """The clause after ``head``, split into its leading comma or colon (if any) and the rest."""
+    rest = clause[len(head) :]
+    mark = rest[:1] if rest[:1] in ("，", "：") else ""
+    return mark, rest[len(mark) :]
+
+
+def _maybe_end(text: str, p: float, rng: random.Random) -> str:
+    """``text`` with a final 。 with probability ``p``: weak models often just stop."""
+    return text + "。" if rng.random() < p else text
+
+
+def _fragment(rng: random.Random) -> str:
+    """The opening cut off a few characters after its prompt (or lead), mostly with no final mark."""
+    clause, _ = _opening(rng)
+    head = _head(clause, rng)
+    comma, rest = _rest(clause, head)
+    piece = _lead(rest, rng.choice((1, 2, 3, 4, 6)), rng)
+    return _maybe_end(head + comma + piece, 0.3, rng)
+
+
+def _stutter(rng: random.Random) -> str:
+    """The first word after the prompt said three to five times: 今天天气很好好好."""
+    clause, _ = _opening(rng)
+    head = _head(clause, rng)
+    comma, rest = _rest(clause, head)
+    word = _lead(rest, 4, rng)
+    separator = "，" if rng.random() < 0.3 else ""
+    times = rng.choice((3, 4, 5))
+    return _maybe_end(head + comma + separator.join([word] * times), 0.3, rng)
+
+
+def _loop(rng: random.Random) -> str:
+    """The opening said again: the sentence twice or thrice, around a follow-up, or its clause."""
+    clause, topic = _opening(rng)
+    form = rng.choice(("twice", "around", "clause"))
+    if form == "clause":
+        return "，".join([_first_clause(clause)] * rng.choice((2, 3, 4)))
+    sentence = _sentence(clause, rng)
+    if form == "twice":
+        return sentence * rng.choice((2, 3))
+    relation = rng.choice(_RELATIONS)
+    return sentence + _sentence(_follow_up(topic, relation, rng), rng) + sentence
+
+
+def _list(rng: random.Random) -> str:
+    """The opening clause, then topic nouns strung on commas, drawn from a few so some recur."""
+    clause, topic = _opening(rng)
+    first = _first_clause(clause)
+    if any(c in first for c in ZH_CONNECTORS):
+        first = _head(clause, rng).rstrip("，")
+    words = _LEXICON[rng.choice(_LIST_CATEGORIES[topic])]
+    pool = rng.sample(words, min(len(words), rng.randint(3, 7)))
+    items = [rng.choice(pool) for _ in range(rng.randint(5, 12))]
+    return "，".join([first, *items])
+
+
+_ECHO_GLUES = ("", "，", "就是", "，就是", "也就是", "，也就是说", "的意思是")
+
+
+def _echo(rng: random.Random) -> str:
+    """The prompt (or lead) restated once or twice, perhaps trailing off into a word."""
+    clause, _ = _opening(rng)
+    head = _head(clause, rng)
+    core = head.rstrip("，")
+    glue = rng.choice(_ECHO_GLUES)
+    if head.endswith("，"):
+        glue = glue.lstrip("，")  # 在我看来，，就是 would double the comma
+    text = head + glue + core
+    if rng.random() < 0.3:
+        text += "，" + core
+    if rng.random() < 0.4:
+        text += _lead(_rest(clause, head)[1], 3, rng)
+    return _maybe_end(text, 0.4, rng)
+
+
+def _unpunctuated(rng: random.Random) -> str:
+    """A fluent text run together with every punctuation mark after its prompt dropped."""
+    text = _text(rng)
+    # The prompt is what the model is given, so it keeps its comma (在我看来，).
+    prompt = _prompt_of(text)
+    return prompt + _PUNCT_SPLIT.sub("", text[len(prompt) :])
+
+
+_BUILDERS = {
+    "fluent": _text,
+    "fragment": _fragment,
+    "stutter": _stutter,
+    "loop": _loop,
+    "list": _list,
+    "echo": _echo,
+    "unpunctuated": _unpunctuated,
+}
+
+# A span of 2 to 8 characters said twice in a row, perhaps across a comma: 很好很好, X，X.
+_STUTTER = re.compile(r"([^，。！？]{2,8})，?\1")
+
+
+def _looks_fluent(text: str) -> bool:
+    """Whether ``text`` has the form of a fluent text.
+
+    That form: MIN_CHARS to MAX_CHARS characters, a final 。！？, no clause said twice and no span
+    said twice in a row. The generator keeps a fluent draw only if it has this form and a degraded
+    one only if it has not, so ``zh_corpus_stats`` can count degraded texts from the texts alone.
+    """
+    if not MIN_CHARS <= len(text) <= MAX_CHARS or text[-1] not in "。！？":
+        return False
+    clauses = [c for c in _PUNCT_SPLIT.split(text) if c]
+    return len(clauses) == len(set(clauses)) and not _STUTTER.search(text)
+
+
+def generate_zh_texts_with_style(num_texts: int, seed: int) -> list[tuple[str, str]]:
+    """``num_texts`` distinct Chinese short texts with their styles (``ZH_STYLES``), from ``seed``.
+
+    Each text draws its style by ``_STYLE_SHARES``: about 57% are "fluent", 1 to 4 sentences and
+    MIN_CHARS to MAX_CHARS characters with connectors and full-width punctuation; the rest are
+    degraded as a weak model's output is (fragments, stutters, loops, run-on lists, echoes of the
+    prompt, no punctuation). Whatever the style, about 68% open with one of ``ZH_PROMPTS`` (each prompt about
+    4.5% of texts, "人工智能" twice that since it also begins "人工智能的未来"); the others open on
+    the same topics in other ways.
     """
     if num_texts < 0:
         raise ValueError(f"num_texts must be non-negative, got {num_texts}")
     rng = random.Random(seed)
-    texts: list[str] = []
+    styles = list(_STYLE_SHARES)
+    shares = list(_STYLE_SHARES.values())
+    pairs: list[tuple[str, str]] = []
     seen: set[str] = set()
     # The grammar yields far more distinct texts than any corpus asks for; the budget only stops
     # an endless loop if that ever stops being true.
     budget = 50 * num_texts + 1000
-    while len(texts) < num_texts:
+    while len(pairs) < num_texts:
         if budget == 0:
-            raise ValueError(f"the grammar produced only {len(texts)} distinct texts")
+            raise ValueError(f"the grammar produced only {len(pairs)} distinct texts")
         budget -= 1
-        text = _text(rng)
-        if text not in seen and MIN_CHARS <= len(text) <= MAX_CHARS:
+        style = rng.choices(styles, weights=shares)[0]
+        text = _BUILDERS[style](rng)
+        # A draw whose form belies its style (a fluent text over MAX_CHARS, say) is drawn again.
+        if text not in seen and _looks_fluent(text) == (style == "fluent"):
             seen.add(text)
-            texts.append(text)
-    return texts
+            pairs.append((text, style))
+    return pairs
+
+
+def generate_zh_texts(num_texts: int, seed: int) -> list[str]:
+    """The texts of ``generate_zh_texts_with_style``: a deterministic mix of fluent and degraded."""
+    return [text for text, _ in generate_zh_texts_with_style(num_texts, seed)]
 
 
 def _lengths_by_first_char(words: frozenset[str]) -> dict[str, tuple[int, ...]]:
@@ -1406,24 +1642,26 @@ _WORD_LENGTHS = _lengths_by_first_char(ZH_LEXICON)
 _PUNCT_SPLIT = re.compile(r"[，。！？、：；\s]+")
 
 
+def _segment(clause: str) -> Iterator[tuple[int, str]]:
+    """``(start, word)`` for the ``ZH_LEXICON`` words of a clause, by forward maximum matching."""
+    i = 0
+    while i < len(clause):
+        for n in _WORD_LENGTHS.get(clause[i], ()):
+            if clause[i : i + n] in ZH_LEXICON:
+                yield i, clause[i : i + n]
+                i += n
+                break
+        else:
+            i += 1
+
+
 def lexicon_words(text: str) -> list[str]:
     """The ``ZH_LEXICON`` words of ``text``, by forward maximum matching.
 
     At each position the longest lexicon word that starts there is taken; characters that begin
     no word are skipped. Words never span punctuation.
     """
-    found: list[str] = []
-    for clause in _PUNCT_SPLIT.split(text):
-        i = 0
-        while i < len(clause):
-            for n in _WORD_LENGTHS.get(clause[i], ()):
-                if clause[i : i + n] in ZH_LEXICON:
-                    found.append(clause[i : i + n])
-                    i += n
-                    break
-            else:
-                i += 1
-    return found
+    return [word for clause in _PUNCT_SPLIT.split(text) for _, word in _segment(clause)]
 
 
 def zh_corpus_stats(texts: Sequence[str]) -> dict[str, float]:
@@ -1432,13 +1670,22 @@ def zh_corpus_stats(texts: Sequence[str]) -> dict[str, float]:
     Keys: ``num_texts``; ``num_distinct``; ``mean_chars``; ``vocab_size`` (distinct lexicon words
     found by ``lexicon_words``); ``prompt_coverage`` (the smallest, over ``ZH_PROMPTS``, fraction of
     texts starting with that prompt); ``connector_fraction`` (fraction of texts holding at least
-    one of ``ZH_CONNECTORS``).
+    one of ``ZH_CONNECTORS``); ``degraded_fraction`` (fraction of texts without the fluent form of
+    ``_looks_fluent``: for a generated corpus, exactly the share of degraded styles).
     """
     n = len(texts)
     if n == 0:
         return dict.fromkeys(
-            ("num_texts", "num_distinct", "mean_chars", "vocab_size", "prompt_coverage",
-             "connector_fraction"), 0.0,
+            (
+                "num_texts",
+                "num_distinct",
+                "mean_chars",
+                "vocab_size",
+                "prompt_coverage",
+                "connector_fraction",
+                "degraded_fraction",
+            ),
+            0.0,
         )
     # Clauses repeat across texts; segmenting each distinct clause once keeps this fast.
     clauses = {c for t in texts for c in _PUNCT_SPLIT.split(t)}
@@ -1450,4 +1697,5 @@ def zh_corpus_stats(texts: Sequence[str]) -> dict[str, float]:
         "vocab_size": float(len(vocab)),
         "prompt_coverage": min(sum(t.startswith(p) for t in texts) for p in ZH_PROMPTS) / n,
         "connector_fraction": sum(any(c in t for c in ZH_CONNECTORS) for t in texts) / n,
+        "degraded_fraction": sum(not _looks_fluent(t) for t in texts) / n,
     }

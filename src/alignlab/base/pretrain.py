@@ -119,7 +119,9 @@ def heldout_nll(
     return total_nll, total_tokens
 
 
-def heldout_report(model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, documents: list[str]) -> dict[str, float]:
+def heldout_report(
+    model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, documents: list[str]
+) -> dict[str, float]:
     """Perplexity per token and per text unit (word, or Han character), and tokens per unit.
     Per-unit figures compare models whose tokenizers differ; per-token ones do not."""
     nll, tokens = heldout_nll(model, tokenizer, documents)
@@ -149,7 +151,9 @@ def build_base_model(config: BaseBuildConfig, out_dir: Path) -> dict[str, Any]:
 
     micro_batch = config.batch_size // config.grad_accum_steps
     generator = torch.Generator().manual_seed(config.seed)
-    loader = DataLoader(TensorDataset(blocks), batch_size=micro_batch, shuffle=True, generator=generator, drop_last=True)
+    loader = DataLoader(
+        TensorDataset(blocks), batch_size=micro_batch, shuffle=True, generator=generator, drop_last=True
+    )
     total_steps = config.epochs * (len(loader) // config.grad_accum_steps)
     optimizer = build_optimizer(model, config)
     scheduler = build_scheduler(optimizer, config, total_steps)

@@ -26,7 +26,19 @@ def summarize(run_dir: Path) -> Table:
     """The results table: one row per method and setting, means over seeds with 95% intervals."""
     metrics = load_metrics(run_dir)
     table = Table(title=f"{metrics['name']}: held-out results (mean ± 95% CI over seeds)")
-    for column in ("method", "seeds", "gold reward", "win rate", "KL", "perplexity", "distinct-2", "self-BLEU", "relevance", "train s", "peak MB"):
+    for column in (
+        "method",
+        "seeds",
+        "gold reward",
+        "win rate",
+        "KL",
+        "perplexity",
+        "distinct-2",
+        "self-BLEU",
+        "relevance",
+        "train s",
+        "peak MB",
+    ):
         table.add_column(column, justify="left" if column == "method" else "right")
 
     def cell(summary: dict, digits: int = 3) -> str:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from html import escape
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from alignlab.log import logger
 from alignlab.report.plots import (
@@ -204,14 +205,13 @@ def _number_cell(value: float | None, digits: int = 1, zero_is_missing: bool = F
 
 def _table(headers: Sequence[str], rows: Sequence[str], numeric_from: int) -> str:
     """A table whose columns from ``numeric_from`` on are right-aligned; ``rows`` are ready ``<tr>`` strings."""
-    head = "".join(f'<th{" class=num" if i >= numeric_from else ""}>{escape(h)}</th>' for i, h in enumerate(headers))
+    head = "".join(f"<th{' class=num' if i >= numeric_from else ''}>{escape(h)}</th>" for i, h in enumerate(headers))
     return f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
 
 
 def _figure(fig: Any, caption: str, alt: str) -> str:
     return (
-        f'<figure><img src="{figure_to_data_uri(fig)}" alt="{escape(alt)}">'
-        f"<figcaption>{caption}</figcaption></figure>"
+        f'<figure><img src="{figure_to_data_uri(fig)}" alt="{escape(alt)}"><figcaption>{caption}</figcaption></figure>'
     )
 
 
@@ -359,8 +359,17 @@ def _stages_table(stages: Mapping[str, Mapping[str, Any]]) -> str:
 
 def _efficiency_section(metrics: Mapping[str, Any], histories: Mapping[str, Mapping[str, Any]]) -> str:
     aggregates = metrics.get("aggregates", [])
-    headers = ["method", "setting", "pipeline time (s)", "training time (s)", "eval time (s)", "tokens/s",
-               "peak memory (MB)", "models in memory", "trainable params"]
+    headers = [
+        "method",
+        "setting",
+        "pipeline time (s)",
+        "training time (s)",
+        "eval time (s)",
+        "tokens/s",
+        "peak memory (MB)",
+        "models in memory",
+        "trainable params",
+    ]
     parts = [
         "<h2>Cost</h2>",
         '<p class="note">Means over seeds. Pipeline time is end to end for the method, including its share of '
@@ -388,8 +397,7 @@ def _curves_section(metrics: Mapping[str, Any], histories: Mapping[str, Mapping[
         fig = training_curves_figure(runs)
         if fig is not None:
             caption = (
-                "One colour per setting, one line per seed; x is the optimizer step "
-                "(the iteration for online methods)."
+                "One colour per setting, one line per seed; x is the optimizer step (the iteration for online methods)."
             )
             figures.append(f"<h3>{escape(method)}</h3>" + _figure(fig, caption, f"{method} training curves"))
     body = "".join(figures) or '<p class="note">No training histories were found.</p>'

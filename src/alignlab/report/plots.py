@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 import io
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -53,7 +54,16 @@ AGGREGATE_GID = "aggregate"
 BASE_GID = "base"
 # Tab10 with navy for its grey, which would read as the base policy's black.
 _PALETTE = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#1b2a6b",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#1b2a6b",
 )
 _MARKERS = ("o", "s", "D", "^", "v", "P", "X", "<", ">", "h")
 _BASE_COLOR = "#222222"
@@ -258,7 +268,7 @@ def training_curves_figure(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> Fig
     axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
     for ax, metric in zip(axes, metrics):
         _plot_panel(ax, metric, runs, colors)
-    for ax in axes[len(metrics):]:
+    for ax in axes[len(metrics) :]:
         ax.set_visible(False)
     for ax in axes[len(metrics) - n_cols : len(metrics)]:
         ax.set_xlabel("step", fontsize=8)

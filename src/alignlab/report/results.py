@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import math
 import platform
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -52,8 +53,38 @@ COST_METRICS = (
     "trainable_params",
 )
 # Two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom; the normal's beyond.
-_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+_T95 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
 
 
 def t95(dof: int) -> float:
@@ -146,14 +177,18 @@ def verdict(aggregates: Sequence[dict[str, Any]]) -> list[str]:
 
     best_per_method: dict[str, dict[str, Any]] = {}
     for a in others:
-        if a["method"] not in best_per_method or a["gold_reward"]["mean"] > best_per_method[a["method"]]["gold_reward"]["mean"]:
+        if (
+            a["method"] not in best_per_method
+            or a["gold_reward"]["mean"] > best_per_method[a["method"]]["gold_reward"]["mean"]
+        ):
             best_per_method[a["method"]] = a
     above = [m for m, a in best_per_method.items() if _interval(a["gold_reward"])[0] > _interval(base_gold)[1]]
     not_above = [m for m in best_per_method if m not in above]
     if above:
         lines.append(
             "Raised the gold reward above the base policy's with non-overlapping 95% intervals (best setting of each): "
-            + ", ".join(above) + "."
+            + ", ".join(above)
+            + "."
         )
     if not_above:
         lines.append("Not distinguishable from the base policy (or below it): " + ", ".join(not_above) + ".")

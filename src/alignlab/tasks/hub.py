@@ -16,9 +16,10 @@ import importlib.util
 import random
 import re
 from collections import Counter
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from transformers import PreTrainedTokenizerBase
 
@@ -196,7 +197,11 @@ def preference_task(name: str, pairs: list[PreferencePair], config: TaskConfig, 
     train_pairs = [pair for pair in order if pair.prompt in keep]
     logger.info(
         "%s: %d training pairs over %d prompts, %d held-out prompts (from %s)",
-        name, len(train_pairs), len(train), len(held_out), source,
+        name,
+        len(train_pairs),
+        len(train),
+        len(held_out),
+        source,
     )
     return Task(name=name, train_prompts=train, eval_prompts=held_out, reward=None, preference_pairs=train_pairs)
 
@@ -259,9 +264,7 @@ def require_chat_template(tokenizer: PreTrainedTokenizerBase | None, task: str) 
     return tokenizer
 
 
-def conversation_record(
-    row: dict[str, Any], where: str, tokenizer: PreTrainedTokenizerBase
-) -> dict[str, Any] | str:
+def conversation_record(row: dict[str, Any], where: str, tokenizer: PreTrainedTokenizerBase) -> dict[str, Any] | str:
     """The messages before the last assistant turn, as the chat template renders them for
     generation, and the two last assistant answers with their scores."""
     chosen, rejected = messages_field(row, "chosen", where), messages_field(row, "rejected", where)

@@ -7,7 +7,8 @@ A reward is anything that satisfies the ``Reward`` protocol. Users plug their ow
 from __future__ import annotations
 
 import importlib
-from typing import Callable, Protocol, Sequence, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
 
 from alignlab.errors import AlignlabError
 
@@ -45,7 +46,9 @@ class FunctionReward:
     def __call__(self, prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
         scores = [float(s) for s in self.fn(prompts, completions)]
         if len(scores) != len(completions):
-            raise AlignlabError(f"reward '{self.name}' returned {len(scores)} scores for {len(completions)} completions")
+            raise AlignlabError(
+                f"reward '{self.name}' returned {len(scores)} scores for {len(completions)} completions"
+            )
         return scores
 
 

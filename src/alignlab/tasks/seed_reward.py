@@ -40,10 +40,26 @@ from alignlab.text import HAN, LATIN_WORD, text_units
 _HAN_RUN = re.compile(rf"[{HAN}]+")
 _LATIN_WORD = re.compile(LATIN_WORD)
 
-EN_CONNECTORS = frozenset({
-    "because", "but", "so", "and", "however", "therefore", "although", "though", "also",
-    "moreover", "meanwhile", "thus", "while", "since", "furthermore", "instead",
-})
+EN_CONNECTORS = frozenset(
+    {
+        "because",
+        "but",
+        "so",
+        "and",
+        "however",
+        "therefore",
+        "although",
+        "though",
+        "also",
+        "moreover",
+        "meanwhile",
+        "thus",
+        "while",
+        "since",
+        "furthermore",
+        "instead",
+    }
+)
 _ZH_PUNCT = frozenset("。！？，")
 _EN_PUNCT = frozenset(".!?,")
 _ZH_END = frozenset("。！？")

@@ -7,6 +7,7 @@ with a generated corpus in place of IMDb, so it runs offline in minutes.
 from __future__ import annotations
 
 import random
+
 import yaml
 
 from alignlab.base.corpus import generate_reviews, split_prompt
@@ -48,7 +49,9 @@ def review_prompts(num_prompts: int, seed: int, exclude: set[str]) -> list[str]:
 
 
 def sentiment_task(config: TaskConfig, tokenizer: object = None) -> Task:
-    prompts = review_prompts(config.num_train_prompts + config.num_eval_prompts, config.split_seed, pretraining_reviews())
+    prompts = review_prompts(
+        config.num_train_prompts + config.num_eval_prompts, config.split_seed, pretraining_reviews()
+    )
     return Task(
         name="sentiment",
         train_prompts=prompts[: config.num_train_prompts],

@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import psutil
 import torch
@@ -166,9 +166,34 @@ def check_finite(values: dict[str, torch.Tensor | float], step: int, policy: str
     return False
 
 
-def gradient_norm(parameters: Iterable[nn.Parameter]) -> torch.Tensor:
-    grads = [p.grad.detach().float().norm() for p in parameters if p.grad is not None]
-    return torch.stack(grads).norm() if grads else torch.tensor(0.0)
+def backward_if_finite(accelerator: Accelerator, loss: torch.Tensor, healthy: bool, step: int, policy: str) -> bool:
+    """Backpropagate ``loss`` unless it (or an earlier micro-batch of this optimizer step) is not
+    finite; returns whether the step is still healthy."""
+    if healthy and check_finite({"loss": loss}, step, policy):
+        accelerator.backward(loss)
+        return True
+    return False
+
+
+def finish_optimizer_step(
+    accelerator: Accelerator,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    config: TrainConfig,
+    healthy: bool,
+    step: int,
+) -> float:
+    """At a gradient-sync point: clip, step the optimizer if loss and gradient were finite,
+    advance the schedule, zero the gradients. Returns the gradient norm before clipping."""
+    grad_norm = accelerator.clip_grad_norm_(
+        model.parameters(), config.max_grad_norm if config.max_grad_norm > 0 else float("inf")
+    )
+    if healthy and check_finite({"gradient norm": grad_norm}, step, config.nan_policy):
+        optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad()
+    return float(grad_norm)
 
 
 class PeakMemory:
@@ -187,7 +212,7 @@ class PeakMemory:
             self.peak_bytes = max(self.peak_bytes, process.memory_info().rss)
             self._stop.wait(self.interval_s)
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
         else:
@@ -241,7 +266,7 @@ class Stopwatch:
     def __init__(self) -> None:
         self.totals: dict[str, float] = {}
 
-    def phase(self, name: str) -> "_Phase":
+    def phase(self, name: str) -> _Phase:
         return _Phase(self, name)
 
 
@@ -289,6 +314,13 @@ def save_policy(
         from safetensors.torch import save_file
 
         save_file({k: v.contiguous() for k, v in value_head.state_dict().items()}, str(directory / VALUE_HEAD_FILE))
+
+
+def write_run_files(accelerator: Accelerator, out_dir: Path, history: dict[str, Any], summary: dict[str, Any]) -> None:
+    """The training curves (``history.json``) and the summary (``summary.json``) of a finished run."""
+    if accelerator.is_main_process:
+        write_json(out_dir / HISTORY_FILE, history)
+        write_json(out_dir / SUMMARY_FILE, summary)
 
 
 def write_json(path: Path, data: Any) -> None:

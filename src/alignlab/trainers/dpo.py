@@ -11,9 +11,9 @@ The recipe:
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -27,14 +27,12 @@ from alignlab.models import count_parameters, is_peft, load_policy, load_tokeniz
 from alignlab.progress import progress_task
 from alignlab.rollout import score_responses
 from alignlab.trainers.common import (
-    HISTORY_FILE,
     MODEL_DIR,
-    SUMMARY_FILE,
     Cost,
     PeakMemory,
     create_accelerator,
     save_policy,
-    write_json,
+    write_run_files,
 )
 from alignlab.trainers.loop import split_train_eval, train_offline
 
@@ -65,13 +63,21 @@ def policy_sequence_logprobs(model: torch.nn.Module, batch: dict[str, torch.Tens
 
 @torch.no_grad()
 def reference_logprobs(
-    model: torch.nn.Module, items: list[DPOItem], pad_token_id: int, batch_size: int, average: bool, device: torch.device
+    model: torch.nn.Module,
+    items: list[DPOItem],
+    pad_token_id: int,
+    batch_size: int,
+    average: bool,
+    device: torch.device,
 ) -> None:
     """Fill in the reference log-probs of every item (one pass, no gradient). Items go through
     in order of length so that batches carry little padding."""
     was_training = model.training
     model.eval()
-    order = sorted(range(len(items)), key=lambda i: len(items[i].pair.prompt) + max(len(items[i].pair.chosen), len(items[i].pair.rejected)))
+    order = sorted(
+        range(len(items)),
+        key=lambda i: len(items[i].pair.prompt) + max(len(items[i].pair.chosen), len(items[i].pair.rejected)),
+    )
     with progress_task("reference log-probs", len(items)) as advance:
         for start in range(0, len(order), batch_size):
             chunk = [items[i] for i in order[start : start + batch_size]]
@@ -120,7 +126,12 @@ def train_dpo(
         else:
             with reference_mode(policy, None if is_peft(policy) else policy) as reference:
                 reference_logprobs(
-                    reference, items, tokenizer.pad_token_id, 2 * cfg.batch_size, cfg.average_log_prob, accelerator.device
+                    reference,
+                    items,
+                    tokenizer.pad_token_id,
+                    2 * cfg.batch_size,
+                    cfg.average_log_prob,
+                    accelerator.device,
                 )
             if accelerator.is_main_process:
                 tmp = reference_path.with_name(f".{reference_path.name}.tmp")
@@ -184,7 +195,5 @@ def train_dpo(
         "final_eval": result.eval_history[-1] if result.eval_history else {},
         "cost": cost.as_dict(),
     }
-    if accelerator.is_main_process:
-        write_json(out_dir / HISTORY_FILE, {"train": result.history, "eval": result.eval_history})
-        write_json(out_dir / SUMMARY_FILE, summary)
+    write_run_files(accelerator, out_dir, {"train": result.history, "eval": result.eval_history}, summary)
     return summary

@@ -17,8 +17,9 @@ One iteration:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -35,9 +36,7 @@ from alignlab.models import count_parameters, load_policy, load_reference, load_
 from alignlab.rollout import score_responses
 from alignlab.tasks.rewards import Reward
 from alignlab.trainers.common import (
-    HISTORY_FILE,
     MODEL_DIR,
-    SUMMARY_FILE,
     Cost,
     PeakMemory,
     Stopwatch,
@@ -45,7 +44,7 @@ from alignlab.trainers.common import (
     build_scheduler,
     create_accelerator,
     save_policy,
-    write_json,
+    write_run_files,
 )
 from alignlab.trainers.online import (
     SequenceScorer,
@@ -97,16 +96,26 @@ def _train_value_free(
         policy = load_policy(config.model, device, init_path)
         reference = load_reference(config.model, device, policy, init_path)
         scorer = SequenceScorer(config, cfg, gold_reward, device, reward_model_dir)
-        steps_per_iteration = updates_per_iteration(cfg, cfg.prompts_per_iteration // accelerator.num_processes * group, method)
+        steps_per_iteration = updates_per_iteration(
+            cfg, cfg.prompts_per_iteration // accelerator.num_processes * group, method
+        )
         optimizer = build_optimizer(policy, cfg)
         scheduler = build_scheduler(optimizer, cfg, cfg.iterations * steps_per_iteration)
         model, optimizer, scheduler = accelerator.prepare(policy, optimizer, scheduler)
         temperature = config.generation.temperature
         chunk = config.generation.batch_size
 
-        def loss_fn(model: torch.nn.Module, mb: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        def loss_fn(
+            model: torch.nn.Module, mb: dict[str, torch.Tensor]
+        ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
             new = score_responses(
-                model, mb["prompt_ids"], mb["prompt_mask"], mb["response_ids"], mb["mask"], temperature, with_entropy=True
+                model,
+                mb["prompt_ids"],
+                mb["prompt_mask"],
+                mb["response_ids"],
+                mb["mask"],
+                temperature,
+                with_entropy=True,
             )
             mask = mb["mask"].float()
             stats: dict[str, torch.Tensor] = {"policy/entropy": masked_mean(new.entropy, mask).detach()}
@@ -184,9 +193,7 @@ def _train_value_free(
         "timing": result.timing,
         "cost": Cost(result.train_time_s, result.tokens, memory.peak_mb, models, trainable).as_dict(),
     }
-    if accelerator.is_main_process:
-        write_json(out_dir / HISTORY_FILE, {"train": result.history})
-        write_json(out_dir / SUMMARY_FILE, summary)
+    write_run_files(accelerator, out_dir, {"train": result.history}, summary)
     return summary
 
 
@@ -202,7 +209,17 @@ def train_grpo(
 ) -> dict:
     """Train a policy with ``config.grpo``; save it under ``out_dir/model``."""
     return _train_value_free(
-        "grpo", config.grpo, grpo_advantages, config, prompts, gold_reward, out_dir, seed, resume, reward_model_dir, init_path
+        "grpo",
+        config.grpo,
+        grpo_advantages,
+        config,
+        prompts,
+        gold_reward,
+        out_dir,
+        seed,
+        resume,
+        reward_model_dir,
+        init_path,
     )
 
 
@@ -218,5 +235,15 @@ def train_rloo(
 ) -> dict:
     """Train a policy with ``config.rloo``; save it under ``out_dir/model``."""
     return _train_value_free(
-        "rloo", config.rloo, rloo_advantages, config, prompts, gold_reward, out_dir, seed, resume, reward_model_dir, init_path
+        "rloo",
+        config.rloo,
+        rloo_advantages,
+        config,
+        prompts,
+        gold_reward,
+        out_dir,
+        seed,
+        resume,
+        reward_model_dir,
+        init_path,
     )

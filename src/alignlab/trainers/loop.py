@@ -8,9 +8,10 @@ logging, held-out evaluation, checkpoints and resume.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from accelerate import Accelerator
@@ -23,9 +24,10 @@ from alignlab.progress import progress_task
 from alignlab.trainers.common import (
     Checkpointer,
     History,
+    backward_if_finite,
     build_optimizer,
     build_scheduler,
-    check_finite,
+    finish_optimizer_step,
 )
 
 StepFn = Callable[[nn.Module, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, float]]]
@@ -61,7 +63,12 @@ def _mean_metrics(rows: list[dict[str, float]]) -> dict[str, float]:
 
 @torch.no_grad()
 def evaluate_batches(
-    accelerator: Accelerator, model: nn.Module, items: Sequence[Any], collate: Callable, step_fn: StepFn, batch_size: int
+    accelerator: Accelerator,
+    model: nn.Module,
+    items: Sequence[Any],
+    collate: Callable,
+    step_fn: StepFn,
+    batch_size: int,
 ) -> dict[str, float]:
     """Mean of ``step_fn``'s loss and metrics over ``items`` (weighted by batch size)."""
     model.eval()
@@ -162,20 +169,13 @@ def train_offline(
                     batch = next(batches)
                     with accelerator.accumulate(model):
                         loss, metrics = step_fn(model, batch)
-                        if healthy and check_finite({"loss": loss}, step + 1, config.nan_policy):
-                            accelerator.backward(loss)
-                        else:
-                            healthy = False
+                        healthy = backward_if_finite(accelerator, loss, healthy, step + 1, config.nan_policy)
                         micro_metrics.append({"loss": float(loss.detach()), **metrics})
                         step_tokens += int(batch["prompt_mask"].sum() + batch["response_mask"].sum())
                         if accelerator.sync_gradients:
-                            grad_norm = accelerator.clip_grad_norm_(
-                                model.parameters(), config.max_grad_norm if config.max_grad_norm > 0 else float("inf")
+                            grad_norm = finish_optimizer_step(
+                                accelerator, model, optimizer, scheduler, config, healthy, step + 1
                             )
-                            if healthy and check_finite({"gradient norm": grad_norm}, step + 1, config.nan_policy):
-                                optimizer.step()
-                            scheduler.step()
-                            optimizer.zero_grad()
                 step += 1
                 tokens += step_tokens * accelerator.num_processes
                 duration = time.perf_counter() - started

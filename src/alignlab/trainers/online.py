@@ -6,9 +6,10 @@ checkpoints and resume. Each algorithm supplies one iteration; see ``ppo.py`` fo
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from accelerate import Accelerator
@@ -22,7 +23,7 @@ from alignlab.models import load_reward_model, load_reward_normalization, refere
 from alignlab.progress import progress_task
 from alignlab.rollout import Rollout, decode_responses, reward_model_scores, sample, score_responses, tokenize_prompts
 from alignlab.tasks.rewards import Reward
-from alignlab.trainers.common import Checkpointer, History, Stopwatch, check_finite
+from alignlab.trainers.common import Checkpointer, History, Stopwatch, backward_if_finite, finish_optimizer_step
 from alignlab.trainers.loop import epoch_order
 
 
@@ -160,21 +161,14 @@ def run_update_epochs(
                 minibatch = {k: v[index] for k, v in batch.items()}
                 with accelerator.accumulate(model):
                     loss, loss_stats = loss_fn(model, minibatch)
-                    if healthy and check_finite({"loss": loss}, step + 1, config.nan_policy):
-                        accelerator.backward(loss)
-                    else:
-                        healthy = False
+                    healthy = backward_if_finite(accelerator, loss, healthy, step + 1, config.nan_policy)
                     for key, value in {"loss/total": loss.detach(), **loss_stats}.items():
                         stats.setdefault(key, []).append(float(value))
                     if accelerator.sync_gradients:
-                        grad_norm = accelerator.clip_grad_norm_(
-                            model.parameters(), config.max_grad_norm if config.max_grad_norm > 0 else float("inf")
+                        grad_norm = finish_optimizer_step(
+                            accelerator, model, optimizer, scheduler, config, healthy, step + 1
                         )
-                        stats.setdefault("train/grad_norm", []).append(float(grad_norm))
-                        if healthy and check_finite({"gradient norm": grad_norm}, step + 1, config.nan_policy):
-                            optimizer.step()
-                        scheduler.step()
-                        optimizer.zero_grad()
+                        stats.setdefault("train/grad_norm", []).append(grad_norm)
             step += 1
     return {k: sum(v) / len(v) for k, v in stats.items()}, step
 

@@ -17,8 +17,9 @@ One iteration, following "The N+ implementation details of RLHF with PPO" (Huang
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -49,9 +50,7 @@ from alignlab.models import (
 from alignlab.rollout import score_responses
 from alignlab.tasks.rewards import Reward
 from alignlab.trainers.common import (
-    HISTORY_FILE,
     MODEL_DIR,
-    SUMMARY_FILE,
     Cost,
     PeakMemory,
     Stopwatch,
@@ -59,7 +58,7 @@ from alignlab.trainers.common import (
     build_scheduler,
     create_accelerator,
     save_policy,
-    write_json,
+    write_run_files,
 )
 from alignlab.trainers.online import (
     SequenceScorer,
@@ -86,7 +85,12 @@ def build_actor_critic(
     if cfg.value_init == "reward_model" and reward_model_dir is None:
         logger.info("PPO: no reward model to initialise the critic from; starting it from scratch")
     if cfg.critic == "separate":
-        critic = load_reward_model(config.model, device, reward_model_dir if from_rm else (init_path or config.model.name_or_path), trainable=True)
+        critic = load_reward_model(
+            config.model,
+            device,
+            reward_model_dir if from_rm else (init_path or config.model.name_or_path),
+            trainable=True,
+        )
         return PolicyAndCritic(policy, critic)
     value_head = ValueHead(hidden_size_of(policy)).to(device)
     if from_rm:
@@ -124,13 +128,23 @@ def train_ppo(
         temperature = config.generation.temperature
         chunk = config.generation.batch_size
 
-        def loss_fn(model: torch.nn.Module, mb: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        def loss_fn(
+            model: torch.nn.Module, mb: dict[str, torch.Tensor]
+        ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
             new = score_responses(
-                model, mb["prompt_ids"], mb["prompt_mask"], mb["response_ids"], mb["mask"], temperature, with_entropy=True
+                model,
+                mb["prompt_ids"],
+                mb["prompt_mask"],
+                mb["response_ids"],
+                mb["mask"],
+                temperature,
+                with_entropy=True,
             )
             mask = mb["mask"].float()
             pg = clipped_policy_loss(new.logprobs, mb["logprobs"], mb["advantages"], mask, cfg.clip_range)
-            vf_loss, vf_clipfrac = clipped_value_loss(new.values, mb["values"], mb["returns"], mask, cfg.value_clip_range)
+            vf_loss, vf_clipfrac = clipped_value_loss(
+                new.values, mb["values"], mb["returns"], mask, cfg.value_clip_range
+            )
             entropy = masked_mean(new.entropy, mask)
             loss = pg.loss + cfg.vf_coef * vf_loss - cfg.entropy_coef * entropy
             return loss, {
@@ -211,8 +225,5 @@ def train_ppo(
         "timing": result.timing,
         "cost": Cost(result.train_time_s, result.tokens, memory.peak_mb, models, trainable).as_dict(),
     }
-    if accelerator.is_main_process:
-        write_json(out_dir / HISTORY_FILE, {"train": result.history})
-        write_json(out_dir / SUMMARY_FILE, summary)
+    write_run_files(accelerator, out_dir, {"train": result.history}, summary)
     return summary
-

@@ -8,8 +8,8 @@ KL coefficient meaningful across reward models.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -27,13 +27,11 @@ from alignlab.models import (
 )
 from alignlab.rollout import reward_model_scores, sample, tokenize_prompts
 from alignlab.trainers.common import (
-    HISTORY_FILE,
     MODEL_DIR,
-    SUMMARY_FILE,
     Cost,
     PeakMemory,
     create_accelerator,
-    write_json,
+    write_run_files,
 )
 from alignlab.trainers.loop import split_train_eval, train_offline
 
@@ -54,7 +52,12 @@ def score_base_samples(
         part = rollout.select(slice(start, start + config.generation.batch_size))
         scores.append(
             reward_model_scores(
-                reward_model, part.prompt_ids, part.prompt_mask, part.response_ids, part.response_mask, tokenizer.pad_token_id
+                reward_model,
+                part.prompt_ids,
+                part.prompt_mask,
+                part.response_ids,
+                part.response_mask,
+                tokenizer.pad_token_id,
             )
         )
     return torch.cat(scores)
@@ -138,7 +141,5 @@ def train_reward_model(
         "normalization": {"mean": mean, "std": std},
         "cost": Cost(result.train_time_s, result.tokens, memory.peak_mb, 1, trainable).as_dict(),
     }
-    if accelerator.is_main_process:
-        write_json(out_dir / HISTORY_FILE, {"train": result.history, "eval": result.eval_history})
-        write_json(out_dir / SUMMARY_FILE, summary)
+    write_run_files(accelerator, out_dir, {"train": result.history, "eval": result.eval_history}, summary)
     return summary

@@ -6,8 +6,8 @@ task on a real model): the SFT model then serves as the policy's start and the r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -18,14 +18,12 @@ from alignlab.losses import masked_mean
 from alignlab.models import count_parameters, load_policy, load_tokenizer
 from alignlab.rollout import score_responses
 from alignlab.trainers.common import (
-    HISTORY_FILE,
     MODEL_DIR,
-    SUMMARY_FILE,
     Cost,
     PeakMemory,
     create_accelerator,
     save_policy,
-    write_json,
+    write_run_files,
 )
 from alignlab.trainers.loop import split_train_eval, train_offline
 
@@ -98,7 +96,5 @@ def train_sft(
         "final_eval": result.eval_history[-1] if result.eval_history else {},
         "cost": Cost(result.train_time_s, result.tokens, memory.peak_mb, 1, trainable).as_dict(),
     }
-    if accelerator.is_main_process:
-        write_json(out_dir / HISTORY_FILE, {"train": result.history, "eval": result.eval_history})
-        write_json(out_dir / SUMMARY_FILE, summary)
+    write_run_files(accelerator, out_dir, {"train": result.history, "eval": result.eval_history}, summary)
     return summary
