@@ -128,7 +128,7 @@ def main() -> None:
         ],
     )
     task = load_task(config.task)
-    pairs = sample_preferences(config, task, args.seed)[: args.pairs]
+    pairs = sample_preferences(config, task)[: args.pairs]
     steps = len(pairs) // args.batch_size
     with tempfile.TemporaryDirectory() as tmp:
         ours_s, ours_pairs = ours(config, pairs, Path(tmp), args.seed)

@@ -60,7 +60,7 @@ def prefs_file(tmp_path_factory, embedded_dir) -> Path:
 
     config = load_config(SMOKE)
     path = tmp_path_factory.mktemp("prefs") / "prefs.jsonl"
-    write_preferences(path, sample_preferences(config, load_task(config.task), seed=0)[:96])
+    write_preferences(path, sample_preferences(config, load_task(config.task))[:96])
     return path
 
 

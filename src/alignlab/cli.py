@@ -82,14 +82,14 @@ def base_build(
 def data_prefs(
     out: Path = typer.Option(..., "--out", help="Preference JSONL to write."),
     config: Optional[Path] = ConfigArg,
-    seed: int = typer.Option(0, help="Sampling seed."),
     overrides: Optional[list[str]] = SetOpt,
 ) -> None:
-    """Sample completions from the base policy and label pairs with the task's gold reward."""
+    """Sample completions from the base policy and label pairs with the task's gold reward
+    (the same pairs `alignlab compare` makes; another draw: --set task.split_seed=N)."""
     from alignlab.pipeline import make_preference_file
 
     cfg = _load(config, overrides)
-    pairs = make_preference_file(cfg, out, seed)
+    pairs = make_preference_file(cfg, out)
     logger.info("wrote %d preference pairs to %s", len(pairs), out)
 
 
@@ -131,7 +131,7 @@ def _train_offline(method: str, out: Path, data, config, seed, resume, init, ove
     from alignlab.trainers.sft import train_sft
 
     cfg = _run_config(out, resume, config, overrides)
-    pairs = load_preferences(cfg, data, seed)
+    pairs = load_preferences(cfg, data)
     prompts = task_for(cfg).train_prompts if method == "rm" else []
     _start_run(out, cfg, resume)
     if method == "sft":

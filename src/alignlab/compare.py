@@ -164,7 +164,7 @@ class Experiment:
             return read_preferences(path)
         started = time.perf_counter()
         with PeakMemory() as memory:
-            pairs = sample_preferences(self.config, self.task, self.config.task.split_seed)
+            pairs = sample_preferences(self.config, self.task)
         write_preferences(path, pairs)
         self._record_stage(
             "preferences",

@@ -24,15 +24,13 @@ def task_for(config: ExperimentConfig) -> Task:
     return load_task(config.task, load_tokenizer(config.model))
 
 
-def sample_preferences(
-    config: ExperimentConfig, task: Task, seed: int, init_path: str | None = None
-) -> list[PreferencePair]:
+def sample_preferences(config: ExperimentConfig, task: Task) -> list[PreferencePair]:
     """The task's own pairs if it has them, else pairs sampled from the base policy and labelled
-    by the gold reward."""
+    by the gold reward, with ``task.split_seed``: the same pairs for every method and run seed."""
     if task.preference_pairs is not None:
         return task.preference_pairs
-    tokenizer = load_tokenizer(config.model, init_path)
-    policy = load_causal_lm(config.model, device(), init_path, trainable=False)
+    tokenizer = load_tokenizer(config.model)
+    policy = load_causal_lm(config.model, device(), trainable=False)
     pairs = make_preferences(
         policy,
         tokenizer,
@@ -41,25 +39,25 @@ def sample_preferences(
         config.preferences,
         config.generation,
         config.task.max_prompt_tokens,
-        seed,
+        config.task.split_seed,
     )
     if not pairs:
         raise DataError("no preference pairs could be made: every prompt's completions were identical or empty")
     return pairs
 
 
-def make_preference_file(config: ExperimentConfig, out: Path, seed: int) -> list[PreferencePair]:
-    pairs = sample_preferences(config, task_for(config), seed)
+def make_preference_file(config: ExperimentConfig, out: Path) -> list[PreferencePair]:
+    pairs = sample_preferences(config, task_for(config))
     write_preferences(out, pairs)
     return pairs
 
 
-def load_preferences(config: ExperimentConfig, data: Path | None, seed: int) -> list[PreferencePair]:
+def load_preferences(config: ExperimentConfig, data: Path | None) -> list[PreferencePair]:
     """Pairs from ``--data``, else from ``preferences.path``, else made from the task."""
     path = data or (Path(config.preferences.path) if config.preferences.path else None)
     if path is not None:
         return read_preferences(path)
-    return sample_preferences(config, task_for(config), seed)
+    return sample_preferences(config, task_for(config))
 
 
 def train_online(

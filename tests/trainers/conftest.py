@@ -43,7 +43,7 @@ def make_config() -> Callable[..., ExperimentConfig]:
 @pytest.fixture(scope="session")
 def pairs(embedded_dir) -> list[PreferencePair]:
     config = _make_config()
-    return sample_preferences(config, load_task(config.task), seed=0)
+    return sample_preferences(config, load_task(config.task))
 
 
 def _evaluate(config: ExperimentConfig, model_dir: Path | None, workdir: Path) -> dict:

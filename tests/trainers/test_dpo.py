@@ -64,7 +64,7 @@ def test_lora_dpo_changes_only_adapted_modules(embedded_dir, pairs, make_config,
 def test_dpo_learns_the_sentiment_preferences(
     embedded_dir, pairs, make_config, evaluate, base_metrics, tmp_path
 ) -> None:
-    config = make_config("dpo.lr=5e-4", "dpo.epochs=1", "dpo.batch_size=32", "dpo.beta=0.5")
+    config = make_config("dpo.lr=3e-4", "dpo.epochs=2", "dpo.batch_size=16", "dpo.beta=1.0")
     summary = train_dpo(config, pairs, tmp_path, seed=0)
     history = json.loads((tmp_path / "history.json").read_text())["train"]
     first, last = history[0]["train/loss"], sum(r["train/loss"] for r in history[-5:]) / 5

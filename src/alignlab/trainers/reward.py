@@ -16,6 +16,7 @@ import torch
 from alignlab.config import ExperimentConfig
 from alignlab.data import PreferencePair, collate_pairs, tokenize_pairs
 from alignlab.errors import DataError
+from alignlab.log import logger
 from alignlab.losses import bradley_terry_loss
 from alignlab.models import (
     count_parameters,
@@ -81,11 +82,15 @@ def train_reward_model(
         tokenizer = load_tokenizer(config.model, base_path)
         model = load_reward_model(config.model, accelerator.device, base_path, trainable=True)
         model.config.pad_token_id = tokenizer.pad_token_id
-        tokenized, _ = tokenize_pairs(
+        tokenized, report = tokenize_pairs(
             tokenizer, pairs, config.task.max_prompt_tokens, config.task.max_response_tokens, config.task.overlong
         )
         if not tokenized:
             raise DataError("reward model: no usable preference pairs (all were skipped as over-long)")
+        if report.truncated or report.skipped:
+            logger.info(
+                "reward model data: %d pairs truncated, %d skipped as over-long", report.truncated, report.skipped
+            )
         train_items, eval_items = split_train_eval(tokenized, cfg.eval_fraction, seed)
 
         def step_fn(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
