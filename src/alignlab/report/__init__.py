@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rich.console import Console
 from rich.table import Table
 
 from alignlab.errors import AlignlabError
-from alignlab.log import console
 from alignlab.report.results import METRICS_FILE, name, write_metrics
 
 __all__ = ["load_metrics", "print_summary", "summarize", "write_metrics", "write_report"]
@@ -65,9 +65,11 @@ def summarize(run_dir: Path) -> Table:
 
 
 def print_summary(run_dir: Path) -> None:
-    """Print the results table; wide enough to stay readable when output goes to a file."""
-    width = console.width if console.is_terminal else max(console.width, 170)
-    console.print(summarize(run_dir), width=width)
+    """Print the results table to stdout; wide enough to stay readable when it goes to a file."""
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=170)
+    out.print(summarize(run_dir))
 
 
 def write_report(run_dir: Path) -> Path:
