@@ -72,6 +72,7 @@ def trl(config, pairs: list[PreferencePair], workdir: Path, seed: int, steps: in
         save_strategy="no",
         logging_steps=max(steps // 4, 1),
         dataloader_num_workers=0,
+        disable_tqdm=True,
         seed=seed,
     )
     dataset = Dataset.from_list([{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in pairs])

@@ -19,6 +19,3 @@ def setup_logging(level: int | str = logging.INFO) -> None:
         logger.addHandler(handler)
         logger.propagate = False
     logger.setLevel(level)
-    # Checkpoints of models with tied embeddings make accelerate warn on every save that it dropped
-    # the tied copy; load_state re-ties it (the resume tests check the restored run is identical).
-    logging.getLogger("accelerate.utils.other").setLevel(logging.ERROR)

@@ -3,12 +3,15 @@ history, numerical guards, saving, and cost accounting (time, tokens, memory).""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import math
 import os
 import shutil
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +86,22 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total
 # --------------------------------------------------------------------------------------------
 
 
+# accelerate warns on every save of a model with tied embeddings that it dropped the tied copy;
+# load_state re-ties it (the resume tests check that a restored run ends identical).
+_ACCELERATE_SAVE_LOGGER = "accelerate.utils.other"
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    quieted = logging.getLogger(logger_name)
+    level = quieted.level
+    quieted.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        quieted.setLevel(level)
+
+
 class Checkpointer:
     """Resumable checkpoints under ``out_dir/checkpoints``: model, optimizer, scheduler and RNG
     states (``accelerator.save_state``) plus the trainer's own state (step, data position,
@@ -108,7 +127,8 @@ class Checkpointer:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
         self.accelerator.wait_for_everyone()
-        self.accelerator.save_state(str(tmp))
+        with _quiet(_ACCELERATE_SAVE_LOGGER):
+            self.accelerator.save_state(str(tmp))
         if self.accelerator.is_main_process:
             (tmp / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
             shutil.rmtree(final, ignore_errors=True)
