@@ -117,6 +117,17 @@ def test_terms_of_a_fluent_chinese_completion() -> None:
     assert terms["reward"] == pytest.approx(0.94)
 
 
+def test_broken_bytes_are_garbled() -> None:
+    # What PPO on the unpenalised reward produced: U+FFFD where a character's bytes were cut.
+    clean = score_terms("我真的很喜欢", "这座城市，我真的很喜欢鹦鹉。")
+    one = score_terms("我真的很喜欢", "这座城市，我真的很喜欢\ufffd鹉。")
+    two = score_terms("我真的很喜欢", "这座城市，我真的很喜欢\ufffd鹉，\ufffd鱼。")
+    assert (clean["garbled"], one["garbled"], two["garbled"]) == (0.0, 0.5, 1.0)
+    terms = 0.25 * one["length"] + 0.25 * one["diversity"] + 0.3 * one["fluency"]
+    assert one["reward"] == pytest.approx(0.2 + terms - 0.6 * one["repetition"] - 0.5 * one["echo"] - 0.5 * 0.5)
+    assert clean["reward"] > one["reward"] > two["reward"]
+
+
 def test_echo_of_the_prompt() -> None:
     terms = score_terms("今天天气很", "今天天气很")
     # Every bigram of the completion is in the prompt.

@@ -23,9 +23,13 @@ Terms, each in [0, 1] (``score_terms`` returns them):
   the share of repeated n-grams beyond 10% (Han character 2- and 3-grams, Latin word bigrams).
 - ``echo``: how much of the completion merely repeats the prompt: the share of its unit bigrams
   found in the prompt, 0 up to 30% and 1 from 80%.
+- ``garbled``: U+FFFD replacement characters, left where a byte-level tokenizer stopped inside a
+  multi-byte character: 0.5 for one, 1 for two or more. Without it PPO on this reward learnt to
+  emit broken bytes, which count as no unit and so dodge the repetition and length terms.
 
-``reward = 0.2 + 0.25 length + 0.25 diversity + 0.3 fluency - 0.6 repetition - 0.5 echo``, clipped
-to [-1, 1]: the notebook's weights and constant, with its flat penalties replaced by graded terms.
+``reward = 0.2 + 0.25 length + 0.25 diversity + 0.3 fluency - 0.6 repetition - 0.5 echo
+- 0.5 garbled``, clipped to [-1, 1]: the notebook's weights and constant, with its flat penalties
+replaced by graded terms.
 A completion with fewer than two units (empty, punctuation only, one character) scores -1.
 """
 
@@ -67,7 +71,15 @@ _EN_END = frozenset(".!?")
 # Closing quotes and brackets may follow the full stop: “好。” or (done.)
 _CLOSERS = "\"'”’」』）)]》 \t\n"
 
-WEIGHTS = {"length": 0.25, "diversity": 0.25, "fluency": 0.3, "repetition": -0.6, "echo": -0.5}
+WEIGHTS = {
+    "length": 0.25,
+    "diversity": 0.25,
+    "fluency": 0.3,
+    "repetition": -0.6,
+    "echo": -0.5,
+    "garbled": -0.5,
+}
+REPLACEMENT_CHAR = "\ufffd"
 BASE = 0.2
 MIN_UNITS = 2
 
@@ -170,6 +182,7 @@ def score_terms(prompt: str, completion: str) -> dict[str, float]:
         "fluency": fluency_term(completion, units, f),
         "repetition": repetition_term(completion, units),
         "echo": echo_term(text_units(prompt), units),
+        "garbled": min(1.0, completion.count(REPLACEMENT_CHAR) / 2),
     }
     reward = max(-1.0, min(1.0, BASE + sum(WEIGHTS[k] * v for k, v in terms.items())))
     return {**terms, "units": float(len(units)), "han_fraction": f, "reward": reward}
