@@ -33,7 +33,6 @@ from alignlab.losses import (
     policy_gradient_loss,
 )
 from alignlab.models import count_parameters, load_policy, load_reference, load_tokenizer
-from alignlab.rollout import score_responses
 from alignlab.tasks.rewards import Reward
 from alignlab.trainers.common import (
     MODEL_DIR,
@@ -55,7 +54,9 @@ from alignlab.trainers.online import (
     rollout_metrics,
     run_iterations,
     run_update_epochs,
+    score_minibatch,
     sequence_kl,
+    update_batch,
     updates_per_iteration,
 )
 
@@ -108,15 +109,7 @@ def _train_value_free(
         def loss_fn(
             model: torch.nn.Module, mb: dict[str, torch.Tensor]
         ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-            new = score_responses(
-                model,
-                mb["prompt_ids"],
-                mb["prompt_mask"],
-                mb["response_ids"],
-                mb["mask"],
-                temperature,
-                with_entropy=True,
-            )
+            new = score_minibatch(model, mb, temperature)
             mask = mb["mask"].float()
             stats: dict[str, torch.Tensor] = {"policy/entropy": masked_mean(new.entropy, mask).detach()}
             if clip:
@@ -147,15 +140,7 @@ def _train_value_free(
                 seq_kl = sequence_kl(logprobs, ref_logprobs, mask)
                 advantages = advantage_fn(score.view(-1, group).to(device), seq_kl.view(-1, group), cfg).flatten()
             with watch.phase("training"):
-                batch = {
-                    "prompt_ids": rollout.prompt_ids,
-                    "prompt_mask": rollout.prompt_mask,
-                    "response_ids": rollout.response_ids,
-                    "mask": rollout.response_mask,
-                    "logprobs": logprobs,
-                    "ref_logprobs": ref_logprobs,
-                    "advantages": advantages,
-                }
+                batch = update_batch(rollout, logprobs=logprobs, ref_logprobs=ref_logprobs, advantages=advantages)
                 stats, state["step"] = run_update_epochs(
                     accelerator, model, optimizer, scheduler, cfg, batch, loss_fn, state["step"]
                 )

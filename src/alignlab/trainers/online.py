@@ -21,7 +21,15 @@ from alignlab.errors import AlignlabError
 from alignlab.losses import masked_mean
 from alignlab.models import load_reward_model, load_reward_normalization, reference_mode
 from alignlab.progress import progress_task
-from alignlab.rollout import Rollout, decode_responses, reward_model_scores, sample, score_responses, tokenize_prompts
+from alignlab.rollout import (
+    Rollout,
+    TokenScores,
+    decode_responses,
+    reward_model_scores,
+    sample,
+    score_responses,
+    tokenize_prompts,
+)
 from alignlab.tasks.rewards import Reward
 from alignlab.trainers.common import Checkpointer, History, Stopwatch, backward_if_finite, finish_optimizer_step
 from alignlab.trainers.loop import epoch_order
@@ -125,6 +133,25 @@ def forward_in_chunks(
         if scores.values is not None:
             values.append(scores.values)
     return torch.cat(logprobs), (torch.cat(values) if values else None)
+
+
+def update_batch(rollout: Rollout, **tensors: torch.Tensor) -> dict[str, torch.Tensor]:
+    """What the update epochs cut into minibatches: the rollout's ids and masks (``mask`` is the
+    response mask) beside the method's per-sequence or per-token ``tensors``."""
+    return {
+        "prompt_ids": rollout.prompt_ids,
+        "prompt_mask": rollout.prompt_mask,
+        "response_ids": rollout.response_ids,
+        "mask": rollout.response_mask,
+        **tensors,
+    }
+
+
+def score_minibatch(model: nn.Module, mb: dict[str, torch.Tensor], temperature: float) -> TokenScores:
+    """Log-probs, entropy (and values) of a minibatch of ``update_batch``, with gradients."""
+    return score_responses(
+        model, mb["prompt_ids"], mb["prompt_mask"], mb["response_ids"], mb["mask"], temperature, with_entropy=True
+    )
 
 
 def reference_logprobs(

@@ -47,7 +47,6 @@ from alignlab.models import (
     load_reward_normalization,
     load_tokenizer,
 )
-from alignlab.rollout import score_responses
 from alignlab.tasks.rewards import Reward
 from alignlab.trainers.common import (
     MODEL_DIR,
@@ -69,7 +68,9 @@ from alignlab.trainers.online import (
     rollout_metrics,
     run_iterations,
     run_update_epochs,
+    score_minibatch,
     sequence_kl,
+    update_batch,
     updates_per_iteration,
 )
 
@@ -131,15 +132,7 @@ def train_ppo(
         def loss_fn(
             model: torch.nn.Module, mb: dict[str, torch.Tensor]
         ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-            new = score_responses(
-                model,
-                mb["prompt_ids"],
-                mb["prompt_mask"],
-                mb["response_ids"],
-                mb["mask"],
-                temperature,
-                with_entropy=True,
-            )
+            new = score_minibatch(model, mb, temperature)
             mask = mb["mask"].float()
             pg = clipped_policy_loss(new.logprobs, mb["logprobs"], mb["advantages"], mask, cfg.clip_range)
             vf_loss, vf_clipfrac = clipped_value_loss(
@@ -171,16 +164,7 @@ def train_ppo(
                 if cfg.whiten_advantages:
                     advantages = masked_whiten(advantages, mask)
             with watch.phase("training"):
-                batch = {
-                    "prompt_ids": rollout.prompt_ids,
-                    "prompt_mask": rollout.prompt_mask,
-                    "response_ids": rollout.response_ids,
-                    "mask": rollout.response_mask,
-                    "logprobs": logprobs,
-                    "values": values,
-                    "advantages": advantages,
-                    "returns": returns,
-                }
+                batch = update_batch(rollout, logprobs=logprobs, values=values, advantages=advantages, returns=returns)
                 stats, state["step"] = run_update_epochs(
                     accelerator, model, optimizer, scheduler, cfg, batch, loss_fn, state["step"]
                 )
