@@ -66,3 +66,17 @@ def _strip_timing(value):
 def strip_timing():
     """Drops every timing or memory field from nested dicts and lists."""
     return _strip_timing
+
+
+@pytest.fixture(scope="session")
+def prefs_jsonl(tmp_path_factory, embedded_dir) -> Path:
+    """96 preference pairs of the smoke preset, as a JSONL file (for CLI runs)."""
+    from alignlab.config import load_config
+    from alignlab.data import write_preferences
+    from alignlab.pipeline import sample_preferences
+    from alignlab.tasks import load_task
+
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml")
+    path = tmp_path_factory.mktemp("prefs") / "prefs.jsonl"
+    write_preferences(path, sample_preferences(config, load_task(config.task))[:96])
+    return path

@@ -111,3 +111,18 @@ def test_a_subprocess_sees_no_traceback(tmp_path) -> None:
     assert result.returncode == 2
     assert "missing.jsonl: preference file not found" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_config_show_prints_every_setting_with_its_help(monkeypatch, capsys) -> None:
+    code, text = run_cli(monkeypatch, capsys, "config", "show", "ppo")
+    assert code == 0
+    assert "ppo.kl_coef" in text and "Weight of KL" in text and "ppo.critic" in text
+    assert "dpo.beta" not in text
+
+
+def test_config_dump_writes_a_loadable_resolved_config(monkeypatch, capsys, tmp_path) -> None:
+    from alignlab.config import load_config
+
+    out = tmp_path / "resolved.yaml"
+    code, _ = run_cli(monkeypatch, capsys, "config", "dump", "--out", str(out), "--set", "dpo.beta=0.3")
+    assert code == 0 and load_config(out).dpo.beta == 0.3

@@ -68,3 +68,38 @@ def test_same_seed_gives_identical_metrics(smoke_run, tmp_path, strip_timing) ->
     first, second = strip_timing(first), strip_timing(second)
     first.pop("verdict"), second.pop("verdict")  # its sentences quote timings
     assert first == second
+
+
+TINY_METHODS = """
+methods:
+  - method: dpo
+  - method: grpo
+    overrides: {reward_source: gold}
+  - method: best-of-n
+    sweep: {n: [2]}
+"""
+
+
+@pytest.mark.slow
+def test_ray_launcher_gives_the_serial_records(embedded_dir, tmp_path, strip_timing) -> None:
+    """The same comparison dispatched as Ray tasks (one CPU and one torch thread each) gives the
+    records of the serial launcher at one thread: each run's numbers depend only on its seed."""
+    config = tmp_path / "tiny.yaml"
+    smoke = Path(SMOKE).read_text(encoding="utf-8")
+    config.write_text(smoke.split("methods:")[0] + "threads: 1\n" + TINY_METHODS, encoding="utf-8")
+    runs = {}
+    for launcher in ("serial", "ray"):
+        out = tmp_path / launcher
+        command = [sys.executable, "-m", "alignlab", "compare", str(config), "--out", str(out), "--launcher", launcher]
+        if launcher == "ray":
+            command += ["--max-parallel", "2", "--cpus-per-run", "1"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs[launcher] = json.loads((out / "metrics.json").read_text())
+    serial, ray = (
+        sorted(strip_timing(runs[k])["results"], key=lambda r: (r["method"], str(r["params"]))) for k in runs
+    )
+    assert [r["method"] for r in serial] == [r["method"] for r in ray]
+    for a, b in zip(serial, ray):
+        assert a["gold_reward"] == pytest.approx(b["gold_reward"], abs=1e-6), a["method"]
+        assert a["kl"] == pytest.approx(b["kl"], abs=1e-6), a["method"]

@@ -102,11 +102,12 @@ def test_tokenize_truncates_or_skips_overlong_pairs(embedded_dir) -> None:
     short = PreferencePair("I saw it", " good.", " bad.")
     kept, report = tokenize_pairs(tokenizer, [long, short], 16, 24, "truncate")
     assert (report.kept, report.truncated, report.skipped) == (2, 1, 0)
-    assert len(kept[0].chosen) == 24
+    # A response cut at the limit did not end: no EOS.
+    assert len(kept[0].chosen) == 24 and tokenizer.eos_token_id not in kept[0].chosen
     kept, report = tokenize_pairs(tokenizer, [long, short], 16, 24, "skip")
     assert (report.kept, report.truncated, report.skipped) == (1, 0, 1)
     # Responses end with EOS; prompts start with BOS.
     assert kept[0].chosen[-1] == tokenizer.eos_token_id and kept[0].prompt[0] == tokenizer.bos_token_id
     batch = collate_pairs(kept * 2, tokenizer.pad_token_id)
-    assert batch["prompt_ids"].shape[0] == 4 and batch["response_ids"].shape[0] == 4
-    assert batch["response_mask"].sum(-1).tolist() == [len(kept[0].chosen)] * 2 + [len(kept[0].rejected)] * 2
+    assert batch.prompt_ids.shape[0] == 4 and batch.response_ids.shape[0] == 4
+    assert batch.response_mask.sum(-1).tolist() == [len(kept[0].chosen)] * 2 + [len(kept[0].rejected)] * 2

@@ -63,9 +63,7 @@ def test_mean_and_stderr() -> None:
 def test_best_of_n_keeps_the_best_of_each_block() -> None:
     rows = 6
     ids = torch.arange(rows).view(rows, 1)
-    rollout = Rollout(
-        ids, torch.ones_like(ids), ids, torch.ones_like(ids), torch.zeros(rows, 1), torch.ones(rows, dtype=torch.bool)
-    )
+    rollout = Rollout(ids, torch.ones_like(ids), ids, torch.ones_like(ids), torch.ones(rows, dtype=torch.bool))
     samples = EvalSamples(["p"] * 3 + ["q"] * 3, ["a", "b", "c", "d", "e", "f"], rollout)
     chosen = best_of_n(samples, torch.tensor([0.1, 0.9, 0.5, 0.3, 0.2, 0.8]), n=3)
     assert chosen.texts == ["b", "f"] and chosen.prompts == ["p", "q"]

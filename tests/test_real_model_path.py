@@ -1,7 +1,9 @@
-"""The code path a GPU user runs with Qwen/Qwen3-0.6B (the qwen3-0.6b presets), offline on a
-tiny randomly initialised model of the same architecture saved with ``save_pretrained``:
-gradient checkpointing, LoRA on and off (the reference is the adapter disabled), PPO's value head
-on the shared trunk, and a chat template."""
+"""The code path a GPU user runs with Qwen/Qwen3-0.6B (the qwen3-0.6b presets), offline on
+randomly initialised models of the same architecture saved with ``save_pretrained``: gradient
+checkpointing, LoRA on and off (the reference is the adapter disabled), a chat template, and
+Qwen3's conventions: its special-token layout at its real ids (two EOS ids, pad = <|endoftext|>,
+no BOS), a bfloat16 checkpoint whose trainable copy must stay float32, and its 151,936-token
+vocabulary."""
 
 from __future__ import annotations
 
@@ -100,9 +102,9 @@ def test_one_ppo_iteration(tiny_qwen3, tmp_path, lora) -> None:
     summary = train_ppo(config, task.train_prompts, task.reward, tmp_path, seed=0)
     history = json.loads((tmp_path / "history.json").read_text())["train"]
     assert all(math.isfinite(v) for v in history[0].values())
-    # With LoRA the reference is the same weights with the adapter off: one model in memory.
-    assert summary["cost"]["models_in_memory"] == (1 if lora else 2)
-    assert (tmp_path / "model" / "value_head.safetensors").is_file()
+    # Policy, reference and PPO-GT's separate critic; with LoRA the reference is the same
+    # weights with the adapter off.
+    assert summary["cost"]["models_in_memory"] == (2 if lora else 3)
 
 
 def test_chat_template_formats_conversational_prompts(tiny_qwen3) -> None:
@@ -113,3 +115,149 @@ def test_chat_template_formats_conversational_prompts(tiny_qwen3) -> None:
     assert prompt == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
     ids = tokenizer(prompt)["input_ids"]
     assert tokenizer.convert_tokens_to_ids("<|im_start|>") in ids
+
+
+# Qwen3's special tokens at their real ids, and its vocabulary size.
+QWEN3_VOCAB = 151_936
+ENDOFTEXT, IM_START, IM_END = 151_643, 151_644, 151_645
+
+
+@pytest.fixture(scope="module")
+def qwen3_layout(tmp_path_factory) -> Path:
+    """A tokenizer built with ``tokenizers`` whose special tokens sit at Qwen3's ids (eos
+    <|im_end|>, pad <|endoftext|>, no BOS) and a 2-layer Qwen3 with Qwen3's vocabulary size and
+    generation config (stops on both <|im_end|> and <|endoftext|>), in bfloat16 as the hub's."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GenerationConfig, PreTrainedTokenizerFast
+
+    out = tmp_path_factory.mktemp("qwen3-layout")
+    words = ["the", "film", "was", "good", "bad", "very", "and", "it", "I", "saw"]
+    vocab = {w: i for i, w in enumerate(words)} | {"[UNK]": len(words)}
+    vocab |= {f"<unused{i}>": i for i in range(len(vocab), ENDOFTEXT)}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    backend.add_special_tokens(["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids(["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
+    assert ids == [ENDOFTEXT, IM_START, IM_END] and tokenizer.bos_token is None
+    tokenizer.chat_template = CHATML
+    tokenizer.save_pretrained(out)
+    config = Qwen3Config(
+        vocab_size=QWEN3_VOCAB,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None,
+    )
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config).to(torch.bfloat16)
+    model.generation_config = GenerationConfig(eos_token_id=[tokenizer.eos_token_id, tokenizer.pad_token_id])
+    model.save_pretrained(out)
+    return out
+
+
+def test_special_tokens_follow_the_model(qwen3_layout) -> None:
+    from alignlab.config import ModelConfig
+    from alignlab.models import load_causal_lm, load_tokenizer
+    from alignlab.tokens import encode_prompt, stop_token_ids
+
+    config = ModelConfig(name_or_path=str(qwen3_layout))
+    tokenizer = load_tokenizer(config)
+    model = load_causal_lm(config, torch.device("cpu"), trainable=False)
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    assert stop_token_ids(model, tokenizer) == [eos, pad]  # <|im_end|> first, then <|endoftext|>
+    # No BOS: nothing is prepended, and truncation keeps the prompt's end.
+    assert encode_prompt(tokenizer, "I saw the film") == tokenizer("I saw the film")["input_ids"]
+    full = tokenizer("I saw the film and it was good")["input_ids"]
+    assert encode_prompt(tokenizer, "I saw the film and it was good", max_tokens=3) == full[-3:]
+    assert (eos, pad) == (IM_END, ENDOFTEXT)
+
+
+class _ScriptedModel(torch.nn.Module):
+    """Stands in for a causal LM whose ``generate`` returns fixed continuations."""
+
+    def __init__(self, generation_config, continuations: torch.Tensor) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.generation_config = generation_config
+        self.continuations = continuations
+
+    def generate(self, input_ids, **kwargs):
+        return torch.cat([input_ids, self.continuations[: input_ids.shape[0]]], dim=1)
+
+
+def test_a_response_ending_with_endoftext_has_ended(qwen3_layout) -> None:
+    from transformers import GenerationConfig
+
+    from alignlab.config import ModelConfig, SamplingConfig
+    from alignlab.models import load_tokenizer
+    from alignlab.rollout import sample, tokenize_prompts
+
+    tokenizer = load_tokenizer(ModelConfig(name_or_path=str(qwen3_layout)))
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    # Row 0 ends with <|im_end|>, row 1 with <|endoftext|> (then padding), row 2 never ends.
+    continuations = torch.tensor([[1, 2, eos, pad], [3, pad, pad, pad], [1, 2, 3, 4]])
+    model = _ScriptedModel(GenerationConfig(eos_token_id=[eos, pad]), continuations)
+    ids, mask = tokenize_prompts(tokenizer, ["I saw", "the film", "it was"])
+    rollout = sample(model, tokenizer, ids, mask, SamplingConfig(max_new_tokens=4))
+    assert rollout.ended.tolist() == [True, True, False]
+    assert rollout.response_mask.sum(-1).tolist() == [3, 2, 4]
+    assert float(rollout.ended.float().mean()) == pytest.approx(2 / 3)
+
+
+def test_bfloat16_checkpoint_trains_in_float32(qwen3_layout) -> None:
+    from alignlab.config import ModelConfig
+    from alignlab.models import load_policy, load_reference
+
+    config = ModelConfig(name_or_path=str(qwen3_layout), dtype="bfloat16")
+    policy = load_policy(config, torch.device("cpu"))
+    assert {p.dtype for p in policy.parameters()} == {torch.float32}
+    assert {p.dtype for p in load_reference(config, torch.device("cpu"), policy).parameters()} == {torch.bfloat16}
+    # One AdamW step at DPO's preset learning rate moves almost every weight of the float32 copy;
+    # on bfloat16 weights of this scale it would move about 1 % of them.
+    weights = policy.model.layers[0].mlp.up_proj.weight
+    before = weights.detach().clone()
+    optimizer = torch.optim.AdamW([weights], lr=5e-7)
+    weights.grad = torch.randn_like(weights)
+    optimizer.step()
+    assert (weights.detach() != before).float().mean() > 0.99
+    bf16 = before.to(torch.bfloat16)
+    assert ((bf16 - 5e-7 * torch.sign(weights.grad).to(torch.bfloat16)) != bf16).float().mean() < 0.2
+
+
+def test_lora_keeps_the_frozen_base_in_its_dtype_and_the_adapter_in_float32(qwen3_layout) -> None:
+    from alignlab.config import ModelConfig
+    from alignlab.models import load_policy, load_reference
+
+    config = ModelConfig(name_or_path=str(qwen3_layout), dtype="bfloat16", lora={"enabled": True, "r": 4})
+    policy = load_policy(config, torch.device("cpu"))
+    trainable = {p.dtype for p in policy.parameters() if p.requires_grad}
+    frozen = {p.dtype for n, p in policy.named_parameters() if not p.requires_grad and "lora" not in n}
+    assert trainable == {torch.float32} and frozen == {torch.bfloat16}
+    assert load_reference(config, torch.device("cpu"), policy) is None
+
+
+def test_scoring_at_the_real_vocabulary_never_holds_full_logits(qwen3_layout) -> None:
+    from alignlab import scoring
+    from alignlab.batch import collate
+    from alignlab.config import ModelConfig
+    from alignlab.models import load_causal_lm
+
+    model = load_causal_lm(ModelConfig(name_or_path=str(qwen3_layout)), torch.device("cpu"), trainable=True)
+    # 256 rows x 151,936 logits per chunk on a CPU: 155 MB, against 1.9 GB for a (64, 48) block.
+    assert scoring.chunk_rows(QWEN3_VOCAB, torch.device("cpu")) == 256
+    batch = collate([[1, 2, 3]] * 4, [[4, 5, 6, IM_END]] * 4, ENDOFTEXT)
+    seen = []
+    head = model.get_output_embeddings()
+    handle = head.register_forward_hook(lambda module, args, out: seen.append(out.shape))
+    scores = scoring.TokenScorer(model)(batch)
+    handle.remove()
+    assert scores.logprobs.shape == (4, 4) and all(shape[0] <= 256 and len(shape) == 2 for shape in seen)
+    # Only response tokens went through the head: 16 rows, no prompt or padding position.
+    assert sum(shape[0] for shape in seen) == 16

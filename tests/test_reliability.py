@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from alignlab.data import write_preferences
 from alignlab.errors import NumericalError
 from alignlab.trainers.common import check_finite
 
@@ -52,27 +51,15 @@ def final_results(out: Path) -> tuple[dict, dict]:
     return json.loads((out / "summary.json").read_text()), json.loads((out / "history.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def prefs_file(tmp_path_factory, embedded_dir) -> Path:
-    from alignlab.config import load_config
-    from alignlab.pipeline import sample_preferences
-    from alignlab.tasks import load_task
-
-    config = load_config(SMOKE)
-    path = tmp_path_factory.mktemp("prefs") / "prefs.jsonl"
-    write_preferences(path, sample_preferences(config, load_task(config.task))[:96])
-    return path
-
-
 @pytest.mark.slow
-def test_killed_dpo_run_resumes_to_the_same_result(prefs_file, tmp_path, strip_timing) -> None:
+def test_killed_dpo_run_resumes_to_the_same_result(prefs_jsonl, tmp_path, strip_timing) -> None:
     args = [
         "train",
         "dpo",
         "--config",
         SMOKE,
         "--data",
-        str(prefs_file),
+        str(prefs_jsonl),
         "--seed",
         "3",
         "--set",
@@ -108,7 +95,7 @@ def test_killed_ppo_run_resumes_to_the_same_result(embedded_dir, tmp_path, strip
     assert strip_timing(final_results(tmp_path / "killed")) == strip_timing(final_results(tmp_path / "whole"))
 
 
-def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(prefs_file, tmp_path) -> None:
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(prefs_jsonl, tmp_path) -> None:
     out = tmp_path / "run"
     result = subprocess.run(
         alignlab(
@@ -117,7 +104,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(prefs_file, t
             "--config",
             SMOKE,
             "--data",
-            str(prefs_file),
+            str(prefs_jsonl),
             "--out",
             str(out),
             "--set",
@@ -158,8 +145,8 @@ def constant_reward(prompts, completions):
 @pytest.mark.parametrize("method", ["ppo", "grpo", "rloo"])
 def test_constant_rewards_give_zero_advantages_not_nan(embedded_dir, tmp_path, monkeypatch, method) -> None:
     from alignlab.config import load_config
-    from alignlab.pipeline import train_online
     from alignlab.tasks import load_task
+    from alignlab.trainers import train_method
 
     monkeypatch.syspath_prepend(str(REPO))
     config = load_config(
@@ -170,7 +157,8 @@ def test_constant_rewards_give_zero_advantages_not_nan(embedded_dir, tmp_path, m
             "task.reward=tests.test_reliability:constant_reward",
         ],
     )
-    summary = train_online(method, config, load_task(config.task), tmp_path, 0, False, None, None)
+    task = load_task(config.task)
+    summary = train_method(method, config, tmp_path, 0, prompts=task.train_prompts, gold_reward=task.reward)
     history = json.loads((tmp_path / "history.json").read_text())["train"]
     assert all(v == v and abs(v) != float("inf") for row in history for v in row.values())
     assert summary["final"]["reward/gold"] == 0.25

@@ -1,29 +1,25 @@
-"""The shared sampler: masks after EOS, and log-probs equal to a separate full forward."""
+"""The shared sampler: masks after any EOS id, the policy's own distribution, reproducibility."""
 
 from __future__ import annotations
 
 import torch
 
-from alignlab.config import GenerationConfig, ModelConfig
+from alignlab.batch import positions_from_mask
+from alignlab.config import ModelConfig, SamplingConfig
 from alignlab.models import load_causal_lm, load_tokenizer
-from alignlab.rollout import (
-    positions_from_mask,
-    response_mask_from_ids,
-    sample,
-    score_responses,
-    tokenize_prompts,
-)
+from alignlab.rollout import decode_responses, sample, tokenize_prompts
+from alignlab.tokens import response_mask_from_ids
 
 PROMPTS = ["I watched this film", "The story follows", "So I finally sat down to watch it", "As"]
 
 
-def test_response_mask_stops_after_the_first_eos() -> None:
-    eos, pad = 2, 0
-    ids = torch.tensor([[5, 6, 2, 0, 0], [5, 2, 7, 2, 0], [5, 6, 7, 8, 9], [2, 0, 0, 0, 0]])
+def test_response_mask_stops_after_the_first_of_any_stop_id() -> None:
+    stops, pad = [2, 3], 0
+    ids = torch.tensor([[5, 6, 2, 0, 0], [5, 3, 7, 2, 0], [5, 6, 7, 8, 9], [2, 0, 0, 0, 0]])
     expected = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 0, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]])
-    assert torch.equal(response_mask_from_ids(ids, eos, pad), expected)
-    # pad == eos: the first EOS still ends the response.
-    assert torch.equal(response_mask_from_ids(torch.tensor([[5, 2, 2, 2]]), 2, 2), torch.tensor([[1, 1, 0, 0]]))
+    assert torch.equal(response_mask_from_ids(ids, stops, pad), expected)
+    # pad is itself a stop id (Qwen3 pads with <|endoftext|>): the first one still ends the response.
+    assert torch.equal(response_mask_from_ids(torch.tensor([[5, 2, 2, 2]]), [3, 2], 2), torch.tensor([[1, 1, 0, 0]]))
 
 
 def test_positions_ignore_left_padding() -> None:
@@ -41,28 +37,22 @@ def test_prompts_are_left_padded_with_bos(embedded_dir) -> None:
         assert (row[: ids.shape[1] - length] == tokenizer.pad_token_id).all()
 
 
-def test_sampled_logprobs_equal_a_full_forward(embedded_dir) -> None:
+def test_rollouts_mask_after_eos_and_mark_ended(embedded_dir) -> None:
     config = ModelConfig()
     tokenizer = load_tokenizer(config)
     model = load_causal_lm(config, torch.device("cpu"), trainable=False)
     ids, mask = tokenize_prompts(tokenizer, PROMPTS * 4)
     torch.manual_seed(0)
-    rollout = sample(model, tokenizer, ids, mask, GenerationConfig(max_new_tokens=20, temperature=0.9, batch_size=7))
+    rollout = sample(model, tokenizer, ids, mask, SamplingConfig(max_new_tokens=48, temperature=0.9, batch_size=7))
     assert rollout.response_ids.shape[0] == len(PROMPTS) * 4
-    with torch.no_grad():
-        scores = score_responses(
-            model, rollout.prompt_ids, rollout.prompt_mask, rollout.response_ids, rollout.response_mask, 0.9
-        )
-    real = rollout.response_mask.bool()
-    assert torch.allclose(scores.logprobs[real], rollout.logprobs[real], atol=1e-5)
-    assert (rollout.logprobs[~real] == 0).all()
-    # Everything after the first EOS is masked and holds padding; `ended` marks an EOS.
     for ids_row, mask_row, ended in zip(rollout.response_ids, rollout.response_mask, rollout.ended):
         n = int(mask_row.sum())
         assert mask_row[:n].all() and not mask_row[n:].any()
         assert bool(ended) == (ids_row[n - 1].item() == tokenizer.eos_token_id)
         assert (ids_row[n:] == tokenizer.pad_token_id).all()
     assert rollout.ended.any()
+    texts = decode_responses(tokenizer, rollout)
+    assert len(texts) == len(rollout) and all(tokenizer.eos_token not in t for t in texts)
 
 
 def test_sampling_is_reproducible_with_a_seed(embedded_dir) -> None:
@@ -70,7 +60,7 @@ def test_sampling_is_reproducible_with_a_seed(embedded_dir) -> None:
     tokenizer = load_tokenizer(config)
     model = load_causal_lm(config, torch.device("cpu"), trainable=False)
     ids, mask = tokenize_prompts(tokenizer, PROMPTS)
-    gen = GenerationConfig(max_new_tokens=12)
+    gen = SamplingConfig(max_new_tokens=12)
     torch.manual_seed(3)
     first = sample(model, tokenizer, ids, mask, gen)
     torch.manual_seed(3)
@@ -79,7 +69,7 @@ def test_sampling_is_reproducible_with_a_seed(embedded_dir) -> None:
 
 
 def first_token_distribution(
-    model, tokenizer, gen: GenerationConfig, n: int = 20000
+    model, tokenizer, gen: SamplingConfig, n: int = 20000
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(empirical frequencies of n sampled first tokens, the policy's probabilities)."""
     ids, mask = tokenize_prompts(tokenizer, ["I watched this film"])
@@ -97,7 +87,7 @@ def test_samples_follow_the_policy_distribution(embedded_dir) -> None:
     # A checkpoint's own generation defaults must not leak into sampling.
     model.generation_config.top_k, model.generation_config.repetition_penalty = 1, 5.0
     empirical, probs = first_token_distribution(
-        model, tokenizer, GenerationConfig(max_new_tokens=1, temperature=0.8, batch_size=20000)
+        model, tokenizer, SamplingConfig(max_new_tokens=1, temperature=0.8, batch_size=20000)
     )
     assert 0.5 * (empirical - probs).abs().sum() < 0.03  # total variation; sampling noise is ~0.01
 
@@ -107,7 +97,7 @@ def test_top_k_restricts_the_support(embedded_dir) -> None:
     tokenizer = load_tokenizer(config)
     model = load_causal_lm(config, torch.device("cpu"), trainable=False)
     empirical, probs = first_token_distribution(
-        model, tokenizer, GenerationConfig(max_new_tokens=1, top_k=3, batch_size=5000), n=5000
+        model, tokenizer, SamplingConfig(max_new_tokens=1, top_k=3, batch_size=5000), n=5000
     )
     top = probs.topk(3).indices
     assert empirical[top].sum() == 1.0

@@ -10,22 +10,32 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from alignlab.config import BaseBuildConfig, ExperimentConfig, load_config, save_config
+from alignlab.config import (
+    METHODS,
+    BaseBuildConfig,
+    ExperimentConfig,
+    load_config,
+    method_config,
+    parse_overrides,
+    save_config,
+    with_settings,
+)
 from alignlab.errors import AlignlabError
 from alignlab.log import console, logger, setup_logging
 
 app = typer.Typer(
-    help="Train and compare LLM alignment algorithms (DPO family, PPO-RLHF, GRPO, RLOO).",
+    help="Train and compare LLM alignment algorithms (DPO family, KTO, PPO-RLHF, GRPO family, RLOO, "
+    "REINFORCE++, online DPO, best-of-n).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 base_app = typer.Typer(help="The embedded base model.", no_args_is_help=True)
 data_app = typer.Typer(help="Preference data.", no_args_is_help=True)
-train_app = typer.Typer(help="Train one method.", no_args_is_help=True)
+config_app = typer.Typer(help="Settings: their help, and resolved configs.", no_args_is_help=True)
 app.add_typer(base_app, name="base")
 app.add_typer(data_app, name="data")
-app.add_typer(train_app, name="train")
+app.add_typer(config_app, name="config")
 
 ConfigArg = typer.Option(None, "--config", "-c", help="Experiment YAML (default: configs/default.yaml).")
 SetOpt = typer.Option(None, "--set", "-s", help="Override a setting, e.g. --set dpo.beta=0.5 (repeatable).")
@@ -119,84 +129,94 @@ def _start_run(out: Path, cfg: ExperimentConfig, resume: bool) -> None:
     """Create the run directory and save the config, once the inputs have been validated."""
     from alignlab.trainers.common import prepare_out_dir
 
-    if not resume:
-        prepare_out_dir(out, resume=False)
+    if not resume and prepare_out_dir(out, resume=False):
         save_config(cfg, out / "config.yaml")
 
 
-def _train_offline(method: str, out: Path, data, config, seed, resume, init, overrides) -> None:
-    from alignlab.pipeline import load_preferences, task_for
-    from alignlab.trainers.dpo import train_dpo
-    from alignlab.trainers.reward import train_reward_model
-    from alignlab.trainers.sft import train_sft
-
-    cfg = _run_config(out, resume, config, overrides)
-    pairs = load_preferences(cfg, data)
-    prompts = task_for(cfg).train_prompts if method == "rm" else []
-    _start_run(out, cfg, resume)
-    if method == "sft":
-        summary = train_sft(cfg, [(p.prompt, p.chosen) for p in pairs], out, seed, resume, init)
-    elif method == "rm":
-        summary = train_reward_model(cfg, pairs, prompts, out, seed, resume, init)
-    else:
-        summary = train_dpo(cfg, pairs, out, seed, resume, init)
-    logger.info("%s done; held-out: %s", method, {k: round(v, 4) for k, v in summary["final_eval"].items()})
+TRAINABLE = ("sft", "rm", *[m for m in METHODS if m != "best-of-n"])
 
 
-def _train_online(method: str, out: Path, config, seed, resume, init, reward_model, overrides) -> None:
-    from alignlab.pipeline import task_for, train_online
+@app.command("train")
+def train(
+    method: str = typer.Argument(
+        ..., help="sft, rm, or a method: " + ", ".join(m for m in METHODS if m != "best-of-n")
+    ),
+    out: Path = OutOpt,
+    config: Optional[Path] = ConfigArg,
+    resume: bool = ResumeOpt,
+    data: Optional[Path] = DataOpt,
+    seed: int = SeedOpt,
+    init: Optional[str] = InitOpt,
+    reward_model: Optional[str] = RewardModelOpt,
+    overrides: Optional[list[str]] = SetOpt,
+) -> None:
+    """Train one method: on preference pairs (sft, rm, the DPO family, kto) or online on the
+    task's prompts (ppo, the GRPO family, rloo, reinforce++, online-dpo)."""
+    from alignlab.api import train_from_cli
 
-    cfg = _run_config(out, resume, config, overrides)
-    task = task_for(cfg)
-    if reward_model is not None and not (Path(reward_model) / "config.json").is_file():
+    if method not in TRAINABLE:
+        raise AlignlabError(f"unknown method '{method}'; known: {', '.join(TRAINABLE)}")
+    if reward_model is not None and Path(reward_model).exists() and not (Path(reward_model) / "config.json").is_file():
         raise AlignlabError(f"--reward-model: '{reward_model}' is not a model directory (no config.json)")
-    _start_run(out, cfg, resume)
-    summary = train_online(method, cfg, task, out, seed, resume, reward_model, init)
-    final = summary["final"]
-    logger.info(
-        "%s done: gold reward %.3f, KL %.3f",
-        method,
-        final.get("reward/gold", float("nan")),
-        final.get("objective/kl", 0.0),
+    if resume:
+        cfg = _run_config(out, resume, None, overrides)
+    else:
+        # The method's own settings first (e.g. ppo-gt's reward source), then the user's --set.
+        cfg = (
+            with_settings(method_config(_load(config, None), method), parse_overrides(overrides or []), "--set")
+            if method in METHODS
+            else _load(config, overrides)
+        )
+    summary = train_from_cli(
+        method, cfg, out, seed, resume, data, init, reward_model, lambda: _start_run(out, cfg, resume)
     )
+    final = summary.get("final_eval") or summary.get("final") or {}
+    shown = {k: round(v, 4) for k, v in final.items() if isinstance(v, float) and not k.startswith("time/")}
+    logger.info("%s done: %s", method, shown)
 
 
-def _register_offline(method: str, help_text: str) -> None:
-    def command(
-        out: Path = OutOpt,
-        data: Optional[Path] = DataOpt,
-        config: Optional[Path] = ConfigArg,
-        seed: int = SeedOpt,
-        resume: bool = ResumeOpt,
-        init: Optional[str] = InitOpt,
-        overrides: Optional[list[str]] = SetOpt,
-    ) -> None:
-        _train_offline(method, out, data, config, seed, resume, init, overrides)
-
-    train_app.command(method, help=help_text)(command)
+# --------------------------------------------------------------------------------------------
+# config
+# --------------------------------------------------------------------------------------------
 
 
-def _register_online(method: str, help_text: str) -> None:
-    def command(
-        out: Path = OutOpt,
-        config: Optional[Path] = ConfigArg,
-        seed: int = SeedOpt,
-        resume: bool = ResumeOpt,
-        init: Optional[str] = InitOpt,
-        reward_model: Optional[str] = RewardModelOpt,
-        overrides: Optional[list[str]] = SetOpt,
-    ) -> None:
-        _train_online(method, out, config, seed, resume, init, reward_model, overrides)
+@config_app.command("show")
+def config_show(
+    section: Optional[str] = typer.Argument(None, help="Only this section (e.g. dpo, ppo.kl_coef's section ppo)."),
+    config: Optional[Path] = typer.Argument(None, help="Experiment YAML (default: configs/default.yaml)."),
+    overrides: Optional[list[str]] = SetOpt,
+) -> None:
+    """Every setting with its type, default, current value and help text."""
+    from alignlab.config import describe
 
-    train_app.command(method, help=help_text)(command)
+    cfg = _load(config, overrides)
+    rows = [row for row in describe(cfg) if section is None or row.key == section or row.key.startswith(section + ".")]
+    if not rows:
+        raise AlignlabError(f"no section or setting '{section}'; sections: {', '.join(cfg.__dataclass_fields__)}")
+    for row in rows:
+        changed = "" if row.value == row.default else f"  [yellow](default {escape(repr(row.default))})[/yellow]"
+        console.print(
+            f"[bold]{row.key}[/bold] ({escape(row.type)}) = {escape(repr(row.value))}{changed}", highlight=False
+        )
+        if row.help:
+            console.print(f"    {escape(row.help)}", highlight=False, soft_wrap=True)
 
 
-_register_offline("sft", "Supervised fine-tuning on the chosen responses of a preference file.")
-_register_offline("rm", "Train a Bradley-Terry reward model on preference pairs.")
-_register_offline("dpo", "DPO (or IPO, hinge, robust: --set dpo.loss_type=ipo) on preference pairs.")
-_register_online("ppo", "PPO on a reward model (or on the gold reward: --set ppo.reward_source=gold).")
-_register_online("grpo", "GRPO: group-relative advantages, no critic.")
-_register_online("rloo", "RLOO: leave-one-out baseline, no critic.")
+@config_app.command("dump")
+def config_dump(
+    config: Optional[Path] = typer.Argument(None, help="Experiment YAML (default: configs/default.yaml)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write here instead of printing."),
+    overrides: Optional[list[str]] = SetOpt,
+) -> None:
+    """The fully resolved config as YAML (every setting, defaults filled in)."""
+    from alignlab.config import dump_config
+
+    text = dump_config(_load(config, overrides))
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        logger.info("wrote %s", out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -208,19 +228,29 @@ _register_online("rloo", "RLOO: leave-one-out baseline, no critic.")
 def compare(
     config: Optional[Path] = typer.Argument(None, help="Experiment YAML (default: configs/default.yaml)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default: runs/<name>-<timestamp>)."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the comparison in --out where it stopped."),
+    launcher: str = typer.Option("serial", "--launcher", help="serial (one run after another) or ray."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster: auto or ray://HOST:PORT."),
+    max_parallel: int = typer.Option(0, "--max-parallel", help="Ray: runs at once (0 = as resources allow)."),
+    cpus_per_run: int = typer.Option(1, "--cpus-per-run", help="Ray: CPU cores (and torch threads) per run."),
+    gpus_per_run: float = typer.Option(0.0, "--gpus-per-run", help="Ray: GPUs per run (fractions share one)."),
     overrides: Optional[list[str]] = SetOpt,
 ) -> None:
     """Run the whole experiment: every method over its sweep and seeds, then evaluation and report."""
-    from alignlab.compare import run_comparison
+    from alignlab.compare import Launcher, run_comparison
 
-    if resume is not None:
-        cfg_path = resume / "config.yaml"
+    if launcher not in ("serial", "ray"):
+        raise AlignlabError(f"--launcher: unknown launcher '{launcher}'; known: serial, ray")
+    if resume:
+        if out is None:
+            raise AlignlabError("--resume needs --out RUN_DIR (the comparison to continue)")
+        cfg_path = out / "config.yaml"
         if not cfg_path.is_file():
-            raise AlignlabError(f"--resume: '{resume}' holds no comparison run (no config.yaml)")
-        run_comparison(load_config(cfg_path, overrides or []), resume, resume=True)
-        return
-    run_comparison(_load(config, overrides), out, resume=False)
+            raise AlignlabError(f"--resume: '{out}' holds no comparison run (no config.yaml)")
+        cfg = load_config(cfg_path, overrides or [])
+    else:
+        cfg = _load(config, overrides)
+    run_comparison(cfg, out, resume, Launcher(launcher, address, max_parallel, cpus_per_run, gpus_per_run))
 
 
 @app.command("eval")

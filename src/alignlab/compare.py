@@ -25,8 +25,10 @@ continues from its last checkpoint.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import json
+import platform
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,7 +38,8 @@ from typing import Any
 import torch
 from rich.table import Table
 
-from alignlab.config import METHODS, ExperimentConfig, MethodSpec, load_config, save_config, with_settings
+from alignlab.config import ExperimentConfig, MethodSpec, load_config, method_config, save_config, with_settings
+from alignlab.config.experiment import EXPERIMENT_CONTROLS
 from alignlab.data import read_preferences, write_preferences
 from alignlab.errors import AlignlabError
 from alignlab.evaluate import (
@@ -46,14 +49,24 @@ from alignlab.evaluate import (
     evaluate_samples,
     sample_for_eval,
 )
+from alignlab.files import write_json
 from alignlab.log import console, logger
-from alignlab.models import count_parameters, load_causal_lm, load_reward_model, load_tokenizer
+from alignlab.models import (
+    count_parameters,
+    load_causal_lm,
+    load_reward_model,
+    load_reward_normalization,
+    load_tokenizer,
+    load_trained_policy,
+)
 from alignlab.pipeline import device, sample_preferences
 from alignlab.progress import progress_task
 from alignlab.relevance import RelevanceScorer, relevance_scorer
-from alignlab.rollout import reward_model_scores
+from alignlab.scoring import sequence_scores
 from alignlab.tasks import Task, load_task
-from alignlab.trainers.common import MODEL_DIR, SUMMARY_FILE, PeakMemory, prepare_out_dir, write_json
+from alignlab.tasks.preferences import flip_labels
+from alignlab.trainers import section_of, train_method, uses_gold_reward, uses_reward_model
+from alignlab.trainers.common import MODEL_DIR, SUMMARY_FILE, PeakMemory, prepare_out_dir, snapshot_dirs
 
 EVAL_FILE = "eval.json"
 METRICS_FILE = "metrics.json"
@@ -63,7 +76,6 @@ STAGES_FILE = "stages.json"
 REFERENCE_SAMPLE_SEED = 50_000
 POLICY_SAMPLE_SEED = 60_000
 TIMING_KEYS = ("wall_time_s", "pipeline_time_s", "eval_time_s", "tokens_per_s", "peak_mem_mb")
-NEEDS_REWARD_MODEL = {"ppo", "grpo", "rloo", "best-of-n"}
 
 
 @dataclass(frozen=True)
@@ -91,13 +103,18 @@ def expand(config: ExperimentConfig) -> list[RunSpec]:
     return runs
 
 
-def method_config(config: ExperimentConfig, spec: MethodSpec, run: RunSpec) -> ExperimentConfig:
+def run_config(config: ExperimentConfig, spec: MethodSpec, run: RunSpec) -> ExperimentConfig:
     """The experiment config with this run's method section set: fixed method settings, the
-    method's overrides, and the swept value."""
-    section, fixed = METHODS[run.method]
-    section = section or "best_of_n"
-    settings = {**fixed, **spec.overrides, **dict(run.params)}
-    return with_settings(config, {section: settings}, f"method {run.method} ({run.setting})")
+    method's overrides, and the swept value (an experiment control such as
+    ``preferences.label_noise`` goes to its own section)."""
+    settings = {**spec.overrides, **dict(run.params)}
+    controls: dict[str, dict[str, Any]] = {}
+    for key in [k for k in settings if k in EXPERIMENT_CONTROLS]:
+        section, name = key.split(".")
+        controls.setdefault(section, {})[name] = settings.pop(key)
+    if controls:
+        config = with_settings(config, controls, f"method {run.method} ({run.setting})")
+    return method_config(config, run.method, settings)
 
 
 def _spec_for(config: ExperimentConfig, run: RunSpec) -> MethodSpec:
@@ -107,18 +124,16 @@ def _spec_for(config: ExperimentConfig, run: RunSpec) -> MethodSpec:
     raise AlignlabError(f"method {run.method} is not in the config")
 
 
-def _uses_reward_model(config: ExperimentConfig, method: str) -> bool:
-    if method not in NEEDS_REWARD_MODEL:
-        return False
-    if method == "best-of-n":
-        return config.best_of_n.scorer == "reward_model"
-    return getattr(config, METHODS[method][0]).reward_source == "reward_model"
-
-
 def _free_memory() -> None:
+    """Return freed memory to the system between runs, so that each run's peak is its own."""
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+    elif platform.system() == "Linux":
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except OSError:
+            pass
 
 
 class Experiment:
@@ -168,24 +183,39 @@ class Experiment:
         write_preferences(path, pairs)
         self._record_stage(
             "preferences",
-            {"wall_time_s": time.perf_counter() - started, "peak_mem_mb": memory.peak_mb, "pairs": len(pairs)},
+            {
+                "wall_time_s": time.perf_counter() - started,
+                "peak_mem_mb": memory.peak_mb,
+                "pairs": len(pairs),
+                # Every sampled completion is scored by the gold reward to label pairs.
+                "gold_queries": 0
+                if self.task.preference_pairs is not None
+                else len(self.task.train_prompts) * self.config.preferences.completions_per_prompt,
+            },
         )
         logger.info("preference data: %d pairs", len(pairs))
         return pairs
 
-    def reward_model_dir(self, seed: int) -> Path:
-        """The reward model of ``seed``, trained on first use."""
+    def pairs_for(self, config: ExperimentConfig) -> list:
+        """The shared pairs with ``config``'s label noise applied (seeded, nested across eps)."""
+        return flip_labels(self.preferences(), config.preferences.label_noise, self.config.task.split_seed)
+
+    def reward_model_dir(self, seed: int, noise: float = 0.0) -> Path:
+        """The reward model of ``seed`` (on pairs with ``noise`` of their labels flipped),
+        trained on first use."""
         from alignlab.trainers.reward import train_reward_model
 
-        out = self.run_dir / "reward_model" / f"seed-{seed}"
+        name = f"seed-{seed}" + (f"-noise-{noise:g}" if noise else "")
+        out = self.run_dir / "reward_model" / name
         if not (out / SUMMARY_FILE).is_file():
             started = time.perf_counter()
+            noisy = with_settings(self.config, {"preferences": {"label_noise": noise}}, "label noise")
             summary = train_reward_model(
-                self.config, self.preferences(), self.task.train_prompts, out, seed, resume=out.exists()
+                self.config, self.pairs_for(noisy), self.task.train_prompts, out, seed, resume=out.exists()
             )
             cost = dict(summary["cost"], train_time_s=summary["cost"]["wall_time_s"])
             cost["wall_time_s"] = time.perf_counter() - started
-            self._record_stage(f"reward_model/seed-{seed}", cost)
+            self._record_stage(f"reward_model/{name}", cost)
             logger.info(
                 "reward model seed %d: held-out accuracy %.3f",
                 seed,
@@ -194,8 +224,9 @@ class Experiment:
             _free_memory()
         return out / MODEL_DIR
 
-    def reward_model_time(self, seed: int) -> float:
-        return float(self.stages.get(f"reward_model/seed-{seed}", {}).get("wall_time_s", 0.0))
+    def reward_model_time(self, seed: int, noise: float = 0.0) -> float:
+        name = f"seed-{seed}" + (f"-noise-{noise:g}" if noise else "")
+        return float(self.stages.get(f"reward_model/{name}", {}).get("wall_time_s", 0.0))
 
     @property
     def relevance(self) -> RelevanceScorer | None:
@@ -228,27 +259,47 @@ class Experiment:
 
     def train(self, run: RunSpec, out: Path) -> dict[str, Any]:
         """Train one run (resuming it if a previous attempt was cut off); its summary."""
-        from alignlab.trainers.dpo import train_dpo
-        from alignlab.trainers.grpo import train_grpo, train_rloo
-        from alignlab.trainers.ppo import train_ppo
-
-        cfg = method_config(self.config, _spec_for(self.config, run), run)
+        cfg = run_config(self.config, _spec_for(self.config, run), run)
         resume = out.exists()
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
-        section = METHODS[run.method][0]
-        if section == "dpo":
+        cache = None
+        noise = cfg.preferences.label_noise
+        if section_of(run.method) == "dpo":
             # Every DPO-family run starts from the same base on the same pairs: one reference pass.
-            cache = self.run_dir / f"reference_logps{'-average' if cfg.dpo.average_log_prob else ''}.safetensors"
-            return train_dpo(cfg, self.preferences(), out, run.seed, resume, reference_cache=cache)
-        rm_dir = str(self.reward_model_dir(run.seed)) if _uses_reward_model(cfg, run.method) else None
-        trainer = {"ppo": train_ppo, "grpo": train_grpo, "rloo": train_rloo}[section]
-        return trainer(cfg, self.task.train_prompts, self.task.reward, out, run.seed, resume, rm_dir)
+            suffix = ("-average" if cfg.dpo.average_log_prob else "") + (f"-noise-{noise:g}" if noise else "")
+            cache = self.run_dir / f"reference_logps{suffix}.safetensors"
+        reward_model = None
+        if uses_reward_model(cfg, run.method):
+            reward_model = str(self.reward_model_dir(run.seed, noise))
+        self._free_reference()
+        return train_method(
+            run.method,
+            cfg,
+            out,
+            run.seed,
+            resume,
+            pairs=self.pairs_for(cfg),
+            prompts=self.task.train_prompts,
+            gold_reward=self.task.reward,
+            reward_model=reward_model,
+            reference_cache=cache,
+        )
+
+    def _free_reference(self) -> None:
+        self._reference = None
+        _free_memory()
 
     def evaluate_policy(
-        self, model: torch.nn.Module | None, seed: int, kl: float | None = None, samples: EvalSamples | None = None
+        self,
+        model: torch.nn.Module | None,
+        seed: int,
+        kl: float | None = None,
+        samples: EvalSamples | None = None,
+        proxy: Path | None = None,
     ) -> dict[str, Any]:
-        """Held-out metrics of ``model``'s samples (or of given ``samples`` with a known ``kl``)."""
+        """Held-out metrics of ``model``'s samples (or of given ``samples`` with a known ``kl``);
+        with ``proxy`` (a reward model directory), also the mean standardised proxy score."""
         started = time.perf_counter()
         samples = samples or self._sample(model, seed, POLICY_SAMPLE_SEED)
         metrics = evaluate_samples(
@@ -262,6 +313,7 @@ class Experiment:
             kl=kl,
             relevance=self.relevance,
         )
+        metrics["proxy_score"] = float(self._reward_model_scores(samples, proxy).mean()) if proxy else None
         metrics["eval_time_s"] = time.perf_counter() - started
         k = self.config.evaluation.samples_per_prompt
         n_examples = self.config.evaluation.report_examples
@@ -272,7 +324,9 @@ class Experiment:
         return metrics
 
     def best_of_n(self, run: RunSpec) -> dict[str, Any]:
-        cfg = method_config(self.config, _spec_for(self.config, run), run).best_of_n
+        full = run_config(self.config, _spec_for(self.config, run), run)
+        cfg, noise = full.best_of_n, full.preferences.label_noise
+        proxy = self.reward_model_dir(run.seed, noise) if cfg.scorer == "reward_model" else None
         started = time.perf_counter()
         with PeakMemory() as memory:
             k = self.config.evaluation.samples_per_prompt
@@ -280,12 +334,12 @@ class Experiment:
             if cfg.scorer == "gold":
                 scores = torch.tensor(self.task.reward(candidates.prompts, candidates.texts))
             else:
-                scores = self._reward_model_scores(candidates, run.seed)
+                scores = self._reward_model_scores(candidates, proxy)
             chosen = best_of_n(candidates, scores, cfg.n)
             sampling_time = time.perf_counter() - started
-            metrics = self.evaluate_policy(None, run.seed, kl=best_of_n_kl(cfg.n), samples=chosen)
+            metrics = self.evaluate_policy(None, run.seed, kl=best_of_n_kl(cfg.n), samples=chosen, proxy=proxy)
         tokens = int(candidates.rollout.response_mask.sum() + candidates.rollout.prompt_mask.sum())
-        rm_time = self.reward_model_time(run.seed) if cfg.scorer == "reward_model" else 0.0
+        rm_time = self.reward_model_time(run.seed, noise) if cfg.scorer == "reward_model" else 0.0
         return {
             **metrics,
             "scorer": cfg.scorer,
@@ -295,25 +349,22 @@ class Experiment:
             "peak_mem_mb": memory.peak_mb,
             "models_in_memory": 1 + (cfg.scorer == "reward_model"),
             "trainable_params": 0,
+            "gold_queries": len(candidates.texts)
+            if cfg.scorer == "gold"
+            else int(self.stages.get("preferences", {}).get("gold_queries", 0)),
+            "checkpoints": [],
         }
 
     @torch.no_grad()
-    def _reward_model_scores(self, samples: EvalSamples, seed: int) -> torch.Tensor:
-        reward_model = load_reward_model(self.config.model, self.device, str(self.reward_model_dir(seed)))
-        rollout = samples.rollout.to(self.device)
+    def _reward_model_scores(self, samples: EvalSamples, model_dir: Path) -> torch.Tensor:
+        """The reward model's standardised scores of ``samples`` (the scale PPO trains on)."""
+        reward_model = load_reward_model(self.config.model, self.device, str(model_dir))
+        mean, std = load_reward_normalization(model_dir)
         size = self.config.evaluation.generation.batch_size
-        scores = [
-            reward_model_scores(
-                reward_model,
-                part.prompt_ids,
-                part.prompt_mask,
-                part.response_ids,
-                part.response_mask,
-                self.tokenizer.pad_token_id,
-            ).cpu()
-            for part in (rollout.select(slice(i, i + size)) for i in range(0, len(rollout), size))
-        ]
-        return torch.cat(scores)
+        raw = torch.cat(
+            [sequence_scores(reward_model, part.to(self.device)).cpu() for part in samples.rollout.chunks(size)]
+        )
+        return (raw - mean) / std
 
     def run_one(self, run: RunSpec) -> dict[str, Any]:
         """Train (unless done) and evaluate one run; its record."""
@@ -326,12 +377,13 @@ class Experiment:
         else:
             summary = self._read_json(out / SUMMARY_FILE) or self.train(run, out)
             _free_memory()
-            model = load_causal_lm(self.config.model, self.device, str(out / MODEL_DIR), trainable=False)
-            result = self.evaluate_policy(model, run.seed)
-            del model
+            cfg = run_config(self.config, _spec_for(self.config, run), run)
+            noise = cfg.preferences.label_noise
+            proxy = self.reward_model_dir(run.seed, noise) if uses_reward_model(cfg, run.method) else None
+            result = self.evaluate_run(out, run.seed, proxy)
             cost = summary["cost"]
-            cfg = method_config(self.config, _spec_for(self.config, run), run)
-            rm_time = self.reward_model_time(run.seed) if _uses_reward_model(cfg, run.method) else 0.0
+            rm_time = self.reward_model_time(run.seed, noise) if uses_reward_model(cfg, run.method) else 0.0
+            result["gold_queries"] = self.gold_queries(cfg, run.method, summary)
             result.update(
                 wall_time_s=cost["wall_time_s"],
                 pipeline_time_s=cost["wall_time_s"] + rm_time,
@@ -345,6 +397,33 @@ class Experiment:
         write_json(out / EVAL_FILE, record)
         _free_memory()
         return record
+
+    def evaluate_run(self, out: Path, seed: int, proxy: Path | None) -> dict[str, Any]:
+        """Held-out metrics of a trained run's final policy, with ``checkpoints``: the same
+        metrics (no examples) of each snapshot taken during training, in training order."""
+        model = load_trained_policy(self.config.model, self.device, out)
+        result = self.evaluate_policy(model, seed, proxy=proxy)
+        del model
+        checkpoints = []
+        for step, directory in snapshot_dirs(out):
+            snapshot = load_causal_lm(self.config.model, self.device, str(directory), trainable=False)
+            metrics = self.evaluate_policy(snapshot, seed, proxy=proxy)
+            del snapshot
+            metrics.pop("examples", None)
+            checkpoints.append({"step": step, **metrics})
+        total = sum(c["eval_time_s"] for c in checkpoints)
+        result["checkpoints"] = checkpoints
+        result["checkpoint_eval_time_s"] = total
+        return result
+
+    def gold_queries(self, cfg: ExperimentConfig, method: str, summary: dict[str, Any]) -> int:
+        """Gold-reward calls a run consumed: its own calls when it trains on the gold reward, else
+        the preference labels it learned from (directly or through the reward model)."""
+        if uses_gold_reward(cfg, method):
+            section = getattr(cfg, section_of(method))
+            group = getattr(section, "group_size", 2 if method == "online-dpo" else 1)
+            return section.iterations * section.prompts_per_iteration * group
+        return int(self.stages.get("preferences", {}).get("gold_queries", 0))
 
     def base_record(self, seed: int) -> dict[str, Any]:
         out = self.run_dir / "runs" / "base" / "default" / f"seed-{seed}"
@@ -377,32 +456,110 @@ def new_run_dir(config: ExperimentConfig) -> Path:
     return Path(config.output_dir) / f"{config.name}-{stamp}"
 
 
-def run_comparison(config: ExperimentConfig, out_dir: Path | None, resume: bool) -> Path:
+@dataclass(frozen=True)
+class Launcher:
+    """Where the runs of a comparison go: one after another in this process (``serial``), or as
+    Ray tasks over a local or remote cluster (``ray``), each with its CPUs (and torch threads)
+    and GPUs."""
+
+    kind: str = "serial"
+    address: str | None = None
+    max_parallel: int = 0
+    cpus_per_run: int = 1
+    gpus_per_run: float = 0.0
+
+
+def set_threads(config: ExperimentConfig, default: int | None = None) -> None:
+    """torch's thread count for this process: ``config.threads``, else ``default``, else torch's."""
+    threads = config.threads or default
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def _remote_run(config_dict: dict[str, Any], run_dir: str, run: RunSpec, threads: int) -> dict[str, Any]:
+    """One run inside a Ray worker: its own Experiment on the shared run directory."""
+    from alignlab.config import from_dict
+    from alignlab.log import setup_logging
+
+    setup_logging()
+    config = from_dict(ExperimentConfig, config_dict, "the comparison's config")
+    set_threads(config, threads)
+    return Experiment(config, Path(run_dir)).run_one(run)
+
+
+def _prepare_shared(experiment: Experiment, runs: list[RunSpec]) -> None:
+    """What runs share, made once before any is dispatched: the pairs, each seed's reward model,
+    and the DPO family's reference log-probs."""
+    experiment.preferences()
+    for run in runs:
+        cfg = run_config(experiment.config, _spec_for(experiment.config, run), run)
+        if uses_reward_model(cfg, run.method):
+            experiment.reward_model_dir(run.seed, cfg.preferences.label_noise)
+
+
+def _run_on_ray(experiment: Experiment, runs: list[RunSpec], launcher: Launcher) -> list[dict[str, Any]]:
+    try:
+        import ray
+    except ImportError:
+        raise AlignlabError("--launcher ray needs Ray: pip install 'alignlab[ray]'") from None
+    from alignlab.config import to_dict
+
+    if not ray.is_initialized():
+        ray.init(address=launcher.address, include_dashboard=False, log_to_driver=False)
+    remote = ray.remote(num_cpus=launcher.cpus_per_run, num_gpus=launcher.gpus_per_run)(_remote_run)
+    config_dict = to_dict(experiment.config)
+    pending, done = list(runs), {}
+    in_flight: dict[Any, RunSpec] = {}
+    limit = launcher.max_parallel or len(runs)
+    with progress_task("runs (ray)", len(runs)) as advance:
+        while pending or in_flight:
+            while pending and len(in_flight) < limit:
+                run = pending.pop(0)
+                in_flight[remote.remote(config_dict, str(experiment.run_dir), run, launcher.cpus_per_run)] = run
+            ready, _ = ray.wait(list(in_flight), num_returns=1)
+            for ref in ready:
+                run = in_flight.pop(ref)
+                done[run] = ray.get(ref)
+                advance(1, last=f"{run.method} gold={done[run]['gold_reward']:.3f}")
+    return [done[run] for run in runs]
+
+
+def run_comparison(
+    config: ExperimentConfig, out_dir: Path | None, resume: bool, launcher: Launcher | None = None
+) -> Path:
     """Run (or resume) the experiment of ``config``; returns the run directory."""
     from alignlab.report import print_summary, write_metrics, write_report
 
+    launcher = launcher or Launcher()
     if not config.methods:
         raise AlignlabError("the config lists no methods to compare (methods: [...])")
     run_dir = out_dir or new_run_dir(config)
-    if not resume:
-        prepare_out_dir(run_dir, resume=False)
+    if not resume and prepare_out_dir(run_dir, resume=False):
         save_config(config, run_dir / "config.yaml")
     logger.info("run directory: %s", run_dir)
+    set_threads(config)
     started = time.perf_counter()
     experiment = Experiment(config, run_dir)
     runs = expand(config)
     records = []
-    with progress_task("comparison", len(runs) + len(config.seeds)) as advance:
-        experiment.preferences()
-        for seed in config.seeds:
-            records.append(experiment.base_record(seed))
-            advance(1)
-        for run in runs:
-            logger.info("%s %s seed %d", run.method, run.setting, run.seed)
-            record = experiment.run_one(run)
-            records.append(record)
-            advance(1, last=f"{run.method} gold={record['gold_reward']:.3f}")
-    write_metrics(run_dir, config, records, experiment.stages, time.perf_counter() - started, experiment.relevance_note)
+    if launcher.kind == "ray":
+        _prepare_shared(experiment, runs)
+        records = [experiment.base_record(seed) for seed in config.seeds]
+        experiment._free_reference()
+        records += _run_on_ray(experiment, runs, launcher)
+    else:
+        with progress_task("comparison", len(runs) + len(config.seeds)) as advance:
+            experiment.preferences()
+            for seed in config.seeds:
+                records.append(experiment.base_record(seed))
+                advance(1)
+            for run in runs:
+                logger.info("%s %s seed %d", run.method, run.setting, run.seed)
+                record = experiment.run_one(run)
+                records.append(record)
+                advance(1, last=f"{run.method} gold={record['gold_reward']:.3f}")
+    stages = experiment._read_json(run_dir / STAGES_FILE) or experiment.stages
+    write_metrics(run_dir, config, records, stages, time.perf_counter() - started, experiment.relevance_note)
     report_path = write_report(run_dir)
     print_summary(run_dir)
     logger.info("report: %s", report_path)

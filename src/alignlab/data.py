@@ -4,7 +4,9 @@ A preference file holds one JSON object per line::
 
     {"prompt": "...", "chosen": "...", "rejected": "...", "chosen_reward": 0.7, "rejected_reward": -0.2}
 
-The rewards are optional (files from elsewhere have none). Every problem is reported as a
+The rewards are optional (files from elsewhere have none), and so are ``chosen_ended`` and
+``rejected_ended`` (default true): false marks a completion cut at the length limit, which then
+gets no EOS in training. Every problem is reported as a
 ``DataError`` naming the file and line.
 """
 
@@ -16,14 +18,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
 from transformers import PreTrainedTokenizerBase
 
+from alignlab.batch import Sequences, collate
 from alignlab.errors import DataError
-from alignlab.rollout import pad_left, pad_right
+from alignlab.tokens import encode_prompt, encode_response
 
 TEXT_FIELDS = ("prompt", "chosen", "rejected")
 REWARD_FIELDS = ("chosen_reward", "rejected_reward")
+ENDED_FIELDS = ("chosen_ended", "rejected_ended")
 
 
 @dataclass
@@ -33,6 +36,9 @@ class PreferencePair:
     rejected: str
     chosen_reward: float | None = None
     rejected_reward: float | None = None
+    # False for a completion that was cut at the length limit: it gets no EOS in training.
+    chosen_ended: bool = True
+    rejected_ended: bool = True
 
 
 def parse_preference_line(line: str, where: str) -> PreferencePair:
@@ -64,7 +70,13 @@ def parse_preference_record(record: object, where: str) -> PreferencePair:
         ):
             raise DataError(f"{where}: field '{name}' must be a finite number, got {value!r}")
         rewards[name] = None if value is None else float(value)
-    return PreferencePair(record["prompt"], record["chosen"], record["rejected"], **rewards)
+    ended = {}
+    for name in ENDED_FIELDS:
+        value = record.get(name, True)
+        if not isinstance(value, bool):
+            raise DataError(f"{where}: field '{name}' must be true or false, got {value!r}")
+        ended[name] = value
+    return PreferencePair(record["prompt"], record["chosen"], record["rejected"], **rewards, **ended)
 
 
 def read_preferences(path: str | Path) -> list[PreferencePair]:
@@ -114,9 +126,25 @@ class TokenizeReport:
     skipped: int = 0
 
 
-def encode_response(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
-    """Response tokens followed by EOS, the way the policy ends a response."""
-    return tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+def tokenize_example(
+    tokenizer: PreTrainedTokenizerBase,
+    prompt: str,
+    responses: Sequence[tuple[str, bool]],
+    max_prompt_tokens: int,
+    max_response_tokens: int,
+) -> tuple[list[int], list[list[int]], bool]:
+    """(prompt ids, response ids, whether anything was cut) for one prompt and its responses
+    (text, ended): the prompt keeps its special prefix and its end, a response its start; a
+    response that ended gets the EOS, unless it is cut (then it did not end)."""
+    full_prompt = encode_prompt(tokenizer, prompt)
+    prompt_ids = encode_prompt(tokenizer, prompt, max_prompt_tokens)
+    cut = len(full_prompt) != len(prompt_ids)
+    response_ids = []
+    for text, ended in responses:
+        ids, still_ended = encode_response(tokenizer, text, ended, max_response_tokens)
+        cut |= still_ended != ended
+        response_ids.append(ids)
+    return prompt_ids, response_ids, cut
 
 
 def tokenize_pairs(
@@ -126,47 +154,31 @@ def tokenize_pairs(
     max_response_tokens: int,
     overlong: str = "truncate",
 ) -> tuple[list[TokenizedPair], TokenizeReport]:
-    """Token ids of each pair. Over-long prompts keep their end, over-long responses their start
-    (``overlong='truncate'``), or the pair is dropped (``'skip'``); the report counts both."""
+    """Token ids of each pair, over-long ones truncated (``overlong='truncate'``) or dropped
+    (``'skip'``); the report counts both."""
     report = TokenizeReport()
     out = []
     for pair in pairs:
-        prompt = tokenizer(pair.prompt, add_special_tokens=True)["input_ids"]
-        chosen, rejected = encode_response(tokenizer, pair.chosen), encode_response(tokenizer, pair.rejected)
-        too_long = len(prompt) > max_prompt_tokens or max(len(chosen), len(rejected)) > max_response_tokens
-        if too_long:
+        prompt, (chosen, rejected), cut = tokenize_example(
+            tokenizer,
+            pair.prompt,
+            [(pair.chosen, pair.chosen_ended), (pair.rejected, pair.rejected_ended)],
+            max_prompt_tokens,
+            max_response_tokens,
+        )
+        if cut:
             if overlong == "skip":
                 report.skipped += 1
                 continue
             report.truncated += 1
-            prompt = prompt[-max_prompt_tokens:]
-            chosen, rejected = chosen[:max_response_tokens], rejected[:max_response_tokens]
         out.append(TokenizedPair(prompt, chosen, rejected))
         report.kept += 1
     return out, report
 
 
-def collate_responses(
-    prompts: Sequence[list[int]], responses: Sequence[list[int]], pad_token_id: int
-) -> dict[str, torch.Tensor]:
-    """alignlab's batch layout: left-padded prompt block, right-padded response block."""
-    prompt_rows = [torch.tensor(p, dtype=torch.long) for p in prompts]
-    response_rows = [torch.tensor(r, dtype=torch.long) for r in responses]
-    prompt_ids = pad_left(prompt_rows, pad_token_id)
-    response_ids = pad_right(response_rows, pad_token_id)
-    return {
-        "prompt_ids": prompt_ids,
-        "prompt_mask": pad_left([torch.ones(len(p), dtype=torch.long) for p in prompt_rows], 0, prompt_ids.shape[1]),
-        "response_ids": response_ids,
-        "response_mask": pad_right(
-            [torch.ones(len(r), dtype=torch.long) for r in response_rows], 0, response_ids.shape[1]
-        ),
-    }
-
-
-def collate_pairs(batch: Sequence[TokenizedPair], pad_token_id: int) -> dict[str, torch.Tensor]:
+def collate_pairs(batch: Sequence[TokenizedPair], pad_token_id: int) -> Sequences:
     """Chosen rows then rejected rows of the same prompts, in one batch of ``2B`` rows, so both go
     through the model in a single forward."""
     prompts = [p.prompt for p in batch] * 2
     responses = [p.chosen for p in batch] + [p.rejected for p in batch]
-    return collate_responses(prompts, responses, pad_token_id)
+    return collate(prompts, responses, pad_token_id)

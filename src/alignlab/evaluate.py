@@ -26,9 +26,10 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from alignlab.config import EvalConfig
-from alignlab.losses import kl_from_logits, logprobs_from_logits, masked_sum
+from alignlab.losses import masked_sum
 from alignlab.relevance import RelevanceScorer
-from alignlab.rollout import Rollout, decode_responses, response_logits, sample, tokenize_prompts
+from alignlab.rollout import Rollout, decode_responses, sample, tokenize_prompts
+from alignlab.scoring import reference_statistics
 from alignlab.tasks.rewards import Reward
 from alignlab.text import text_units
 
@@ -36,7 +37,7 @@ from alignlab.text import text_units
 @dataclass
 class EvalSamples:
     """Completions of the held-out prompts: ``prompts[i]`` and ``texts[i]`` belong to row i of
-    ``rollout`` (whose ``logprobs`` are those of the policy that sampled them)."""
+    ``rollout``."""
 
     prompts: list[str]
     texts: list[str]
@@ -60,7 +61,7 @@ def sample_for_eval(
     rollout = sample(model, tokenizer, ids.repeat_interleave(k, 0), mask.repeat_interleave(k, 0), config.generation)
     return EvalSamples(
         [p for p in prompts for _ in range(k)],
-        decode_responses(tokenizer, rollout.response_ids, rollout.response_mask),
+        decode_responses(tokenizer, rollout),
         rollout,
     )
 
@@ -82,7 +83,7 @@ def best_of_n_kl(n: int) -> float:
 
 
 @torch.no_grad()
-def reference_statistics(
+def reference_statistics_in_chunks(
     reference: nn.Module, policy: nn.Module | None, rollout: Rollout, temperature: float, batch_size: int
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Per response token of ``rollout``: log pi_ref at temperature 1 (for perplexity), and,
@@ -90,14 +91,11 @@ def reference_statistics(
     at the sampling temperature. Both ``(B, R)``, float32 on the CPU."""
     device = next(reference.parameters()).device
     logprobs, kls = [], []
-    for start in range(0, len(rollout), batch_size):
-        part = rollout.select(slice(start, start + batch_size)).to(device)
-        inputs = (part.prompt_ids, part.prompt_mask, part.response_ids, part.response_mask)
-        ref_logits, _ = response_logits(reference, *inputs)
-        logprobs.append(logprobs_from_logits(ref_logits, part.response_ids).cpu())
-        if policy is not None:
-            policy_logits, _ = response_logits(policy, *inputs, temperature=temperature)
-            kls.append(kl_from_logits(policy_logits, ref_logits / temperature).cpu())
+    for part in rollout.chunks(batch_size):
+        ref_logprobs, kl = reference_statistics(reference, policy, part.to(device), temperature)
+        logprobs.append(ref_logprobs.cpu())
+        if kl is not None:
+            kls.append(kl.cpu())
     return torch.cat(logprobs), (torch.cat(kls) if policy is not None else None)
 
 
@@ -208,7 +206,7 @@ def evaluate_samples(
     scorer the relevance metric is None."""
     rollout = samples.rollout
     mask = rollout.response_mask.float()
-    ref_logprobs, token_kl = reference_statistics(reference, policy, rollout, temperature, batch_size)
+    ref_logprobs, token_kl = reference_statistics_in_chunks(reference, policy, rollout, temperature, batch_size)
     rewards = reward(samples.prompts, samples.texts)
     gold, gold_se = mean_and_stderr(rewards)
     tokens = mask.sum().clamp(min=1)
@@ -236,4 +234,7 @@ def evaluate_samples(
         "relevance_time_s": relevance_time,
         "mean_length": float(mask.sum(-1).mean()),
         "eos_fraction": float(rollout.ended.float().mean()),
+        # Per sample, for the length-controlled reward and paired statistics of the report.
+        "sample_gold": [float(r) for r in rewards],
+        "sample_length": [int(n) for n in mask.sum(-1).tolist()],
     }

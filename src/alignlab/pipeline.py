@@ -11,7 +11,7 @@ from alignlab.data import PreferencePair, read_preferences, write_preferences
 from alignlab.errors import DataError
 from alignlab.models import load_causal_lm, load_tokenizer
 from alignlab.tasks import Task, load_task
-from alignlab.tasks.preferences import make_preferences
+from alignlab.tasks.preferences import flip_labels, make_preferences
 
 
 def device() -> torch.device:
@@ -46,8 +46,13 @@ def sample_preferences(config: ExperimentConfig, task: Task) -> list[PreferenceP
     return pairs
 
 
+def with_label_noise(config: ExperimentConfig, pairs: list[PreferencePair]) -> list[PreferencePair]:
+    """The pairs with ``preferences.label_noise`` of their labels flipped (seeded by the split seed)."""
+    return flip_labels(pairs, config.preferences.label_noise, config.task.split_seed)
+
+
 def make_preference_file(config: ExperimentConfig, out: Path) -> list[PreferencePair]:
-    pairs = sample_preferences(config, task_for(config))
+    pairs = with_label_noise(config, sample_preferences(config, task_for(config)))
     write_preferences(out, pairs)
     return pairs
 
@@ -55,30 +60,5 @@ def make_preference_file(config: ExperimentConfig, out: Path) -> list[Preference
 def load_preferences(config: ExperimentConfig, data: Path | None) -> list[PreferencePair]:
     """Pairs from ``--data``, else from ``preferences.path``, else made from the task."""
     path = data or (Path(config.preferences.path) if config.preferences.path else None)
-    if path is not None:
-        return read_preferences(path)
-    return sample_preferences(config, task_for(config))
-
-
-def train_online(
-    method: str,
-    config: ExperimentConfig,
-    task: Task,
-    out: Path,
-    seed: int,
-    resume: bool,
-    reward_model_dir: str | None,
-    init_path: str | None,
-) -> dict:
-    """Run PPO, GRPO or RLOO on the task's training prompts."""
-    if method == "ppo":
-        from alignlab.trainers.ppo import train_ppo
-
-        return train_ppo(config, task.train_prompts, task.reward, out, seed, resume, reward_model_dir, init_path)
-    if method == "grpo":
-        from alignlab.trainers.grpo import train_grpo
-
-        return train_grpo(config, task.train_prompts, task.reward, out, seed, resume, reward_model_dir, init_path)
-    from alignlab.trainers.grpo import train_rloo
-
-    return train_rloo(config, task.train_prompts, task.reward, out, seed, resume, reward_model_dir, init_path)
+    pairs = read_preferences(path) if path is not None else sample_preferences(config, task_for(config))
+    return with_label_noise(config, pairs)

@@ -1,4 +1,5 @@
-"""DPO trainer: one concatenated forward, cached reference, LoRA, and learning on the task."""
+"""DPO family: one concatenated forward, cached reference, LoRA, the reference-free losses, exact
+gradient accumulation, and learning on the task."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ from alignlab.config import ModelConfig
 from alignlab.data import collate_pairs, tokenize_pairs
 from alignlab.losses import sequence_logprobs
 from alignlab.models import load_causal_lm, load_tokenizer
-from alignlab.rollout import score_responses
-from alignlab.trainers.dpo import REFERENCE_FILE, policy_sequence_logprobs, train_dpo
+from alignlab.scoring import TokenScorer
+from alignlab.trainers.dpo import REFERENCE_FILE, train_dpo
+
+
+def policy_sequence_logprobs(model, batch, average: bool) -> torch.Tensor:
+    return sequence_logprobs(TokenScorer(model)(batch).logprobs, batch.response_mask, average)
 
 
 def test_concatenated_forward_equals_one_forward_per_sequence(embedded_dir, pairs) -> None:
@@ -27,10 +32,7 @@ def test_concatenated_forward_equals_one_forward_per_sequence(embedded_dir, pair
         one_by_one = []
         for rows in [(p.prompt, p.chosen) for p in tokenized] + [(p.prompt, p.rejected) for p in tokenized]:
             single = collate_pairs([type(tokenized[0])(rows[0], rows[1], rows[1])], tokenizer.pad_token_id)
-            scores = score_responses(
-                model, *(single[k][:1] for k in ("prompt_ids", "prompt_mask", "response_ids", "response_mask"))
-            )
-            one_by_one.append(sequence_logprobs(scores.logprobs, single["response_mask"][:1]))
+            one_by_one.append(policy_sequence_logprobs(model, single.select(slice(0, 1)), average=False))
     assert torch.allclose(together, torch.cat(one_by_one), atol=1e-4)
 
 
@@ -58,6 +60,16 @@ def test_lora_dpo_changes_only_adapted_modules(embedded_dir, pairs, make_config,
     assert all(any(m in name for m in config.model.lora.target_modules) for name in changed)
     assert (tmp_path / "adapter" / "adapter_config.json").is_file()
     assert summary["cost"]["trainable_params"] < 0.2 * sum(v.numel() for v in base.values())
+
+
+@pytest.mark.parametrize("loss_type", ["simpo", "orpo"])
+def test_reference_free_losses_skip_the_reference_pass(embedded_dir, pairs, make_config, tmp_path, loss_type) -> None:
+    config = make_config(f"dpo.loss_type={loss_type}", "dpo.max_steps=2", "dpo.batch_size=16")
+    summary = train_dpo(config, pairs[:64], tmp_path, seed=0)
+    assert not (tmp_path / REFERENCE_FILE).exists()
+    assert summary["cost"]["models_in_memory"] == 1
+    history = json.loads((tmp_path / "history.json").read_text())["train"]
+    assert len(history) == 2 and all(torch.isfinite(torch.tensor(list(r.values()))).all() for r in history)
 
 
 @pytest.mark.slow

@@ -8,33 +8,45 @@ import math
 import pytest
 import torch
 
-from alignlab.models import load_reward_model, load_reward_normalization
+from alignlab.batch import collate
+from alignlab.models import load_reward_model, load_reward_normalization, load_tokenizer
 from alignlab.rollout import Rollout
+from alignlab.scoring import sequence_scores
 from alignlab.tasks import load_task
 from alignlab.trainers.online import SequenceScorer
 from alignlab.trainers.ppo import build_actor_critic, train_ppo
 
 
-def test_value_head_starts_as_the_normalised_reward_model(embedded_dir, reward_model_dir, make_config) -> None:
+def test_separate_critic_starts_as_the_normalised_reward_model(embedded_dir, reward_model_dir, make_config) -> None:
     config = make_config()
     model = build_actor_critic(config, torch.device("cpu"), str(reward_model_dir), None)
     reward_model = load_reward_model(config.model, torch.device("cpu"), str(reward_model_dir))
     mean, std = load_reward_normalization(reward_model_dir)
-    assert torch.allclose(model.value_head.summary.weight, reward_model.score.weight / std)
-    assert model.value_head.summary.bias.item() == pytest.approx(-mean / std, rel=1e-5)
+    # The critic's value of a whole sequence is the standardised score PPO trains on.
+    tokenizer = load_tokenizer(config.model)
+    batch = collate([tokenizer("I watched it")["input_ids"]] * 2, [[40, 41, 42], [43, 44, 45]], tokenizer.pad_token_id)
+    with torch.no_grad():
+        standardised = (sequence_scores(reward_model, batch) - mean) / std
+        critic_scores = sequence_scores(model.critic, batch)
+    assert torch.allclose(critic_scores, standardised, atol=1e-5)
 
 
-def test_missing_eos_penalty(make_config) -> None:
+def test_ppo_gt_critic_starts_at_zero(embedded_dir, make_config) -> None:
+    model = build_actor_critic(make_config(), torch.device("cpu"), None, None)
+    assert model.critic.score.weight.abs().max() == 0 and model.critic.score.bias.abs().max() == 0
+
+
+def test_missing_eos_penalty(embedded_dir, make_config) -> None:
     config = make_config("ppo.reward_source=gold", "ppo.missing_eos_penalty=-1.0")
     gold = lambda prompts, texts: [0.5] * len(texts)  # noqa: E731
-    scorer = SequenceScorer(config, config.ppo, gold, torch.device("cpu"), None)
+    scorer = SequenceScorer(config, config.ppo, gold, torch.device("cpu"), None, load_tokenizer(config.model))
     ones = torch.ones(2, 3, dtype=torch.long)
-    rollout = Rollout(ones, ones, ones, ones, ones.float(), torch.tensor([True, False]))
-    score, gold_values = scorer(rollout, ["a", "b"], ["x", "y"], 0, 8)
+    rollout = Rollout(ones, ones, ones, ones, torch.tensor([True, False]))
+    score, gold_values = scorer(rollout, ["a", "b"], ["x", "y"])
     assert score.tolist() == [0.5, -0.5] and gold_values.tolist() == [0.5, 0.5]
 
 
-@pytest.mark.parametrize("settings", [["ppo.critic=separate"], ["ppo.adaptive_kl=true", "ppo.target_kl=0.01"]])
+@pytest.mark.parametrize("settings", [["ppo.critic=shared"], ["ppo.adaptive_kl=true", "ppo.target_kl=0.01"]])
 def test_ppo_variants_run_on_the_reward_model(embedded_dir, reward_model_dir, make_config, tmp_path, settings) -> None:
     config = make_config("ppo.iterations=2", "ppo.prompts_per_iteration=16", "ppo.batch_size=16", *settings)
     summary = train_ppo(
@@ -49,8 +61,7 @@ def test_ppo_variants_run_on_the_reward_model(embedded_dir, reward_model_dir, ma
     assert len(history) == 2 and all(math.isfinite(v) for row in history for v in row.values())
     if "ppo.adaptive_kl=true" in settings:
         assert history[1]["objective/kl_coef"] != history[0]["objective/kl_coef"]
-    assert summary["cost"]["models_in_memory"] == (4 if "ppo.critic=separate" in settings else 3)
-    assert (tmp_path / "model" / "value_head.safetensors").is_file() != ("ppo.critic=separate" in settings)
+    assert summary["cost"]["models_in_memory"] == (3 if "ppo.critic=shared" in settings else 4)
 
 
 @pytest.mark.slow

@@ -6,12 +6,12 @@ import json
 
 import torch
 
+from alignlab.batch import collate
 from alignlab.config import ModelConfig
-from alignlab.data import collate_responses, encode_response
-from alignlab.losses import masked_mean
 from alignlab.models import load_causal_lm, load_tokenizer
-from alignlab.rollout import score_responses
-from alignlab.trainers.sft import train_sft
+from alignlab.scoring import TokenScorer
+from alignlab.tokens import encode_response
+from alignlab.trainers.sft import sft_step, train_sft
 
 
 def test_loss_counts_response_tokens_only(embedded_dir) -> None:
@@ -19,18 +19,19 @@ def test_loss_counts_response_tokens_only(embedded_dir) -> None:
     tokenizer = load_tokenizer(config)
     model = load_causal_lm(config, torch.device("cpu"), trainable=False)
     prompt = tokenizer("I saw it last night and", add_special_tokens=True)["input_ids"]
-    response = encode_response(tokenizer, " it was great.")
-    batch = collate_responses([prompt, prompt[:3]], [response, response], tokenizer.pad_token_id)
+    response, _ = encode_response(tokenizer, " it was great.")
+    short, _ = encode_response(tokenizer, " bad", ended=False)
+    batch = collate([prompt, prompt[:3]], [response, short], tokenizer.pad_token_id)
     with torch.no_grad():
-        scores = score_responses(
-            model, batch["prompt_ids"], batch["prompt_mask"], batch["response_ids"], batch["response_mask"]
-        )
-        # The same loss computed the plain way: cross-entropy over the response positions of the full sequence.
-        ids = torch.tensor([prompt + response])
-        logits = model(input_ids=ids).logits[0, len(prompt) - 1 : -1]
-        plain = torch.nn.functional.cross_entropy(logits, torch.tensor(response))
-    nll = masked_mean(-scores.logprobs[:1], batch["response_mask"][:1].float())
-    assert torch.allclose(nll, plain, atol=1e-4)
+        out = sft_step(TokenScorer(model), batch)
+        # The same loss the plain way: cross-entropy summed over the response positions of each sequence.
+        plain = 0.0
+        for p, r in ((prompt, response), (prompt[:3], short)):
+            logits = model(input_ids=torch.tensor([p + r])).logits[0, len(p) - 1 : -1]
+            plain += torch.nn.functional.cross_entropy(logits, torch.tensor(r), reduction="sum")
+    # The unit is a token: the loop divides the summed loss by all tokens of the step.
+    assert out.units == len(response) + len(short)
+    assert torch.allclose(out.loss, plain, atol=1e-4)
 
 
 def test_sft_loss_falls(embedded_dir, pairs, make_config, tmp_path) -> None:

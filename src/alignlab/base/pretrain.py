@@ -18,12 +18,13 @@ from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 
 from alignlab.base.corpus import corpus_stats, generate_reviews, split_prompt
 from alignlab.base.tokenizer import train_tokenizer
-from alignlab.config import BaseBuildConfig, GenerationConfig, save_config
+from alignlab.config import BaseBuildConfig, SamplingConfig, save_config
+from alignlab.files import write_json
 from alignlab.log import logger
 from alignlab.progress import progress_task
 from alignlab.rollout import decode_responses, sample, tokenize_prompts
 from alignlab.text import text_units
-from alignlab.trainers.common import build_optimizer, build_scheduler, create_accelerator, write_json
+from alignlab.trainers.common import build_optimizer, build_scheduler, create_accelerator
 
 BUILD_REPORT = "build_report.json"
 # Seeds of the held-out streams are offset so no setting of ``seed`` makes them coincide.
@@ -138,7 +139,7 @@ def build_base_model(config: BaseBuildConfig, out_dir: Path) -> dict[str, Any]:
     Deterministic for a given config on a given machine. Returns the build report."""
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    accelerator = create_accelerator(config, out_dir / "build", config.seed)
+    accelerator = create_accelerator(config, out_dir / "build", config.seed, config.grad_accum_steps)
     corpus = make_corpus(config)
     logger.info("corpus: %d training documents", len(corpus.train))
     tokenizer = train_tokenizer(corpus.train, config.vocab_size)
@@ -171,7 +172,8 @@ def build_base_model(config: BaseBuildConfig, out_dir: Path) -> dict[str, Any]:
                     if accelerator.sync_gradients and config.max_grad_norm > 0:
                         accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
                     optimizer.step()
-                    scheduler.step()
+                    if accelerator.sync_gradients:
+                        scheduler.step()
                     optimizer.zero_grad()
                 if accelerator.sync_gradients:
                     step += 1
@@ -218,6 +220,6 @@ def sample_continuations(
         prompts += list(ZH_PROMPTS[:n])
     ids, mask = tokenize_prompts(tokenizer, prompts)
     torch.manual_seed(seed)
-    rollout = sample(model, tokenizer, ids, mask, GenerationConfig(max_new_tokens=48, temperature=0.7))
-    texts = decode_responses(tokenizer, rollout.response_ids, rollout.response_mask)
+    rollout = sample(model, tokenizer, ids, mask, SamplingConfig(max_new_tokens=48, temperature=0.7))
+    texts = decode_responses(tokenizer, rollout)
     return [{"prompt": p, "completion": c} for p, c in zip(prompts, texts)]

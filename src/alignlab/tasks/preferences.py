@@ -14,9 +14,9 @@ import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from alignlab.config import GenerationConfig, PreferenceConfig
+from alignlab.config import PreferenceConfig, SamplingConfig
 from alignlab.data import PreferencePair
-from alignlab.rollout import decode_responses, sample, tokenize_prompts
+from alignlab.rollout import decode_responses, generate
 from alignlab.tasks.rewards import Reward
 
 
@@ -24,6 +24,7 @@ def label_pairs(
     prompt: str,
     completions: Sequence[str],
     rewards: Sequence[float],
+    ended: Sequence[bool],
     config: PreferenceConfig,
     rng: random.Random,
 ) -> list[PreferencePair]:
@@ -47,7 +48,11 @@ def label_pairs(
         else:
             i_wins = rng.random() < 1.0 / (1.0 + math.exp(-(rewards[i] - rewards[j]) / config.temperature))
         win, lose = (i, j) if i_wins else (j, i)
-        pairs.append(PreferencePair(prompt, completions[win], completions[lose], rewards[win], rewards[lose]))
+        pairs.append(
+            PreferencePair(
+                prompt, completions[win], completions[lose], rewards[win], rewards[lose], ended[win], ended[lose]
+            )
+        )
     return pairs
 
 
@@ -56,20 +61,16 @@ def sample_completions(
     tokenizer: PreTrainedTokenizerBase,
     prompts: Sequence[str],
     samples_per_prompt: int,
-    generation: GenerationConfig,
+    generation: SamplingConfig,
     max_prompt_tokens: int,
-) -> list[list[str]]:
-    """``samples_per_prompt`` completions of every prompt from ``model``, as text."""
-    ids, mask = tokenize_prompts(tokenizer, prompts, max_prompt_tokens)
-    rollout = sample(
-        model,
-        tokenizer,
-        ids.repeat_interleave(samples_per_prompt, dim=0),
-        mask.repeat_interleave(samples_per_prompt, dim=0),
-        generation,
-    )
-    texts = decode_responses(tokenizer, rollout.response_ids, rollout.response_mask)
-    return [texts[i : i + samples_per_prompt] for i in range(0, len(texts), samples_per_prompt)]
+) -> tuple[list[list[str]], list[list[bool]]]:
+    """``samples_per_prompt`` completions of every prompt from ``model``, as text, and whether
+    each one ended (rather than being cut at ``max_new_tokens``)."""
+    rollout = generate(model, tokenizer, prompts, samples_per_prompt, generation, max_prompt_tokens)
+    texts = decode_responses(tokenizer, rollout)
+    ended = rollout.ended.tolist()
+    k = samples_per_prompt
+    return [texts[i : i + k] for i in range(0, len(texts), k)], [ended[i : i + k] for i in range(0, len(ended), k)]
 
 
 def make_preferences(
@@ -78,14 +79,14 @@ def make_preferences(
     prompts: Sequence[str],
     reward: Reward,
     config: PreferenceConfig,
-    generation: GenerationConfig,
+    generation: SamplingConfig,
     max_prompt_tokens: int,
     seed: int,
 ) -> list[PreferencePair]:
     """Sample completions of each prompt from the base policy, score them with the gold reward
     and label pairs. Deterministic for a given seed."""
     torch.manual_seed(seed)
-    completions = sample_completions(
+    completions, ended = sample_completions(
         model, tokenizer, prompts, config.completions_per_prompt, generation, max_prompt_tokens
     )
     flat_prompts = [p for p, group in zip(prompts, completions) for _ in group]
@@ -94,5 +95,29 @@ def make_preferences(
     pairs = []
     k = config.completions_per_prompt
     for n, (prompt, group) in enumerate(zip(prompts, completions)):
-        pairs += label_pairs(prompt, group, flat_rewards[n * k : (n + 1) * k], config, rng)
+        pairs += label_pairs(prompt, group, flat_rewards[n * k : (n + 1) * k], ended[n], config, rng)
     return pairs
+
+
+def flip_labels(pairs: Sequence[PreferencePair], eps: float, seed: int) -> list[PreferencePair]:
+    """Preference label noise as an experimental control: swap chosen and rejected in a seeded
+    fraction ``eps`` of the pairs (with their rewards and ended flags, so the recorded gold
+    rewards stay true to each completion). Pair i flips when u_i < eps for one fixed uniform u_i
+    per pair, so a larger eps flips a superset of the pairs a smaller one flips."""
+    if eps <= 0:
+        return list(pairs)
+    rng = random.Random(seed + 1)
+    out = []
+    for pair in pairs:
+        if rng.random() < eps:
+            pair = PreferencePair(
+                pair.prompt,
+                pair.rejected,
+                pair.chosen,
+                pair.rejected_reward,
+                pair.chosen_reward,
+                pair.rejected_ended,
+                pair.chosen_ended,
+            )
+        out.append(pair)
+    return out

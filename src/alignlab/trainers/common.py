@@ -4,6 +4,7 @@ history, numerical guards, saving, and cost accounting (time, tokens, memory).""
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import math
@@ -18,15 +19,16 @@ from typing import Any
 
 import psutil
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.utils import set_seed
 from torch import nn
 from transformers import PreTrainedTokenizerBase, get_scheduler
 
 from alignlab.config import TrainConfig
 from alignlab.errors import AlignlabError, NumericalError
+from alignlab.files import write_json
 from alignlab.log import logger
-from alignlab.models import VALUE_HEAD_FILE, is_peft
+from alignlab.models import ADAPTER_DIR, is_peft
 
 CHECKPOINT_DIR = "checkpoints"
 LATEST_FILE = "latest"
@@ -44,19 +46,37 @@ def resolve_mixed_precision(setting: str) -> str:
     return "no"
 
 
-def create_accelerator(config: TrainConfig, out_dir: Path, seed: int) -> Accelerator:
-    """The accelerator every trainer runs on: device placement, mixed precision, gradient
-    accumulation, TensorBoard under ``out_dir/logs``; seeds Python, NumPy and torch."""
+def create_accelerator(config: TrainConfig, out_dir: Path, seed: int, accumulation_steps: int = 1) -> Accelerator:
+    """The accelerator every trainer runs on: processes, device placement, mixed precision,
+    TensorBoard under ``out_dir/logs``; seeds Python, NumPy and torch.
+
+    Gradient accumulation is the trainers' own: they divide each optimizer step's summed loss
+    by the step's global unit count (pairs, sequences or tokens of all micro-batches and
+    processes), which accelerate's per-micro-batch averaging cannot do. Only pretraining, whose
+    packed blocks all hold the same number of tokens, uses accelerate's (``accumulation_steps``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     accelerator = Accelerator(
         cpu=not torch.cuda.is_available(),
         mixed_precision=resolve_mixed_precision(config.mixed_precision),
-        gradient_accumulation_steps=config.grad_accum_steps,
+        gradient_accumulation_steps=accumulation_steps,
+        # One schedule step per optimizer step (by default accelerate steps it once per process).
+        step_scheduler_with_optimizer=False,
         log_with="tensorboard",
         project_dir=str(out_dir / "logs"),
     )
     set_seed(seed)
     return accelerator
+
+
+def micro_batches(rows: int, config: TrainConfig, processes: int, name: str) -> int:
+    """Rows per micro-batch of one process, or a clear error when the batch does not split."""
+    parts = config.grad_accum_steps * processes
+    if rows % parts:
+        raise AlignlabError(
+            f"{name}: batch_size {rows} does not split evenly into grad_accum_steps={config.grad_accum_steps}"
+            f" x {processes} process(es)"
+        )
+    return rows // parts
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -168,6 +188,13 @@ class History:
         accelerator.log({k: v for k, v in row.items() if k != "step"}, step=step)
 
 
+def finish_trackers(accelerator: Accelerator) -> None:
+    """Close TensorBoard. Not ``accelerator.end_training``: that also destroys the process
+    group, which saving the model still needs."""
+    for tracker in accelerator.trackers:
+        tracker.finish()
+
+
 def is_finite(value: torch.Tensor | float) -> bool:
     if isinstance(value, torch.Tensor):
         return bool(torch.isfinite(value).all())
@@ -186,11 +213,15 @@ def check_finite(values: dict[str, torch.Tensor | float], step: int, policy: str
     return False
 
 
-def backward_if_finite(accelerator: Accelerator, loss: torch.Tensor, healthy: bool, step: int, policy: str) -> bool:
+def backward_if_finite(
+    accelerator: Accelerator, model: nn.Module, loss: torch.Tensor, healthy: bool, last: bool, step: int, policy: str
+) -> bool:
     """Backpropagate ``loss`` unless it (or an earlier micro-batch of this optimizer step) is not
-    finite; returns whether the step is still healthy."""
+    finite; gradients are synchronised across processes only on the ``last`` micro-batch.
+    Returns whether the step is still healthy."""
     if healthy and check_finite({"loss": loss}, step, policy):
-        accelerator.backward(loss)
+        with contextlib.nullcontext() if last else accelerator.no_sync(model):
+            accelerator.backward(loss)
         return True
     return False
 
@@ -306,11 +337,19 @@ class _Phase:
 # --------------------------------------------------------------------------------------------
 
 
-def prepare_out_dir(out_dir: Path, resume: bool) -> None:
-    """Refuse to overwrite a finished or partial run unless resuming it."""
-    if out_dir.exists() and any(out_dir.iterdir()) and not resume:
-        raise AlignlabError(f"output directory '{out_dir}' is not empty; pass --resume to continue it or pick another")
-    out_dir.mkdir(parents=True, exist_ok=True)
+def prepare_out_dir(out_dir: Path, resume: bool) -> bool:
+    """Refuse to overwrite a finished or partial run unless resuming it. Under several processes
+    only the main one checks and creates it (the others would see the directory it just made)
+    while the others wait for it; returns whether this is the main process."""
+    state = PartialState(cpu=not torch.cuda.is_available())
+    if state.is_main_process:
+        if out_dir.exists() and any(out_dir.iterdir()) and not resume:
+            raise AlignlabError(
+                f"output directory '{out_dir}' is not empty; pass --resume to continue it or pick another"
+            )
+        out_dir.mkdir(parents=True, exist_ok=True)
+    state.wait_for_everyone()
+    return state.is_main_process
 
 
 def save_policy(
@@ -322,29 +361,55 @@ def save_policy(
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return
-    model = accelerator.unwrap_model(model)
-    value_head = getattr(model, "value_head", None)
-    policy = getattr(model, "policy", model)
+    policy = accelerator.unwrap_model(model)
+    policy = getattr(policy, "policy", policy)
     if is_peft(policy):
-        policy.save_pretrained(directory.parent / "adapter")
-        policy = policy.merge_and_unload()
+        policy.save_pretrained(directory.parent / ADAPTER_DIR)
+        # Merge into a float32 copy: merging into bf16 base weights would round small updates
+        # away, and training may go on after a snapshot.
+        policy = copy.deepcopy(policy).to(torch.float32).merge_and_unload()
+    elif next(policy.parameters()).dtype != torch.float32:
+        policy = copy.deepcopy(policy).to(torch.float32)
     policy.save_pretrained(directory, safe_serialization=True)
     tokenizer.save_pretrained(directory)
-    if value_head is not None:
-        from safetensors.torch import save_file
-
-        save_file({k: v.contiguous() for k, v in value_head.state_dict().items()}, str(directory / VALUE_HEAD_FILE))
 
 
 def write_run_files(accelerator: Accelerator, out_dir: Path, history: dict[str, Any], summary: dict[str, Any]) -> None:
     """The training curves (``history.json``) and the summary (``summary.json``) of a finished run."""
+    summary["processes"] = accelerator.num_processes
     if accelerator.is_main_process:
         write_json(out_dir / HISTORY_FILE, history)
         write_json(out_dir / SUMMARY_FILE, summary)
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temporary file, then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False), encoding="utf-8")
-    os.replace(tmp, path)
+SNAPSHOT_DIR = "snapshots"
+
+
+class Snapshots:
+    """Saves the policy at ``count`` evenly spaced points of training (the last point is the
+    final model, saved anyway), so that evaluation can draw each run's curve on the reward-KL
+    plane rather than one point. Called after every optimizer step or iteration."""
+
+    def __init__(
+        self,
+        accelerator: Accelerator,
+        model: nn.Module,
+        tokenizer: PreTrainedTokenizerBase,
+        out_dir: Path,
+        total: int,
+        count: int,
+    ) -> None:
+        self.accelerator, self.model, self.tokenizer = accelerator, model, tokenizer
+        self.root = out_dir / SNAPSHOT_DIR
+        self.points = sorted({round(total * k / count) for k in range(1, count)} - {0, total}) if count > 1 else []
+
+    def __call__(self, step: int) -> None:
+        if step in self.points:
+            save_policy(self.accelerator, self.model, self.tokenizer, self.root / f"step-{step:07d}" / MODEL_DIR)
+
+
+def snapshot_dirs(out_dir: Path) -> list[tuple[int, Path]]:
+    """(step, model directory) of a run's saved snapshots, in training order."""
+    root = out_dir / SNAPSHOT_DIR
+    found = [(int(p.name.split("-")[1]), p / MODEL_DIR) for p in root.glob("step-*") if (p / MODEL_DIR).is_dir()]
+    return sorted(found)

@@ -1,11 +1,13 @@
-"""DPO and its relatives (IPO, hinge/SLiC, conservative and robust DPO).
+"""DPO and its relatives on preference pairs: DPO, conservative DPO, IPO, hinge (SLiC), robust
+DPO against a frozen reference; SimPO and ORPO without one.
 
 The recipe:
-1. tokenise the preference pairs and hold out ``eval_fraction`` of them;
-2. compute the reference log-probs of every chosen and rejected response once, with the initial
-   policy and no gradient, and cache them on disk: no reference model is kept in memory;
+1. tokenise the pairs and hold out ``eval_fraction`` of them;
+2. for the losses with a reference, compute the reference log-probs of every chosen and rejected
+   response once, with the initial policy and no gradient, and cache them on disk: no reference
+   model is kept in memory (SimPO and ORPO skip this pass);
 3. per batch, send chosen and rejected rows through the policy in one concatenated forward,
-   sum (or average) the response-token log-probs, and apply the loss of ``losses.dpo_loss``.
+   sum (or average) the response-token log-probs, and apply the loss (``losses.preference``).
 """
 
 from __future__ import annotations
@@ -18,25 +20,42 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from alignlab.config import ExperimentConfig
+from alignlab.batch import Sequences
+from alignlab.config import DPOFamilyConfig, ExperimentConfig
 from alignlab.data import PreferencePair, TokenizedPair, collate_pairs, tokenize_pairs
 from alignlab.errors import DataError
 from alignlab.log import logger
-from alignlab.losses import dpo_loss, sequence_logprobs
-from alignlab.models import count_parameters, is_peft, load_policy, load_tokenizer, reference_mode
+from alignlab.losses import PairLossOutput, dpo_loss, orpo_loss, sequence_logprobs, simpo_loss
+from alignlab.models import ModelSource, count_parameters, is_peft, load_policy, load_tokenizer, reference_mode
 from alignlab.progress import progress_task
-from alignlab.rollout import score_responses
+from alignlab.scoring import TokenScorer
 from alignlab.trainers.common import (
     MODEL_DIR,
     Cost,
     PeakMemory,
+    Snapshots,
     create_accelerator,
     save_policy,
     write_run_files,
 )
-from alignlab.trainers.loop import split_train_eval, train_offline
+from alignlab.trainers.offline import StepResult, planned_steps, split_train_eval, train_offline
 
 REFERENCE_FILE = "reference_logps.safetensors"
+REFERENCE_FREE = ("simpo", "orpo")
+
+
+@dataclass
+class PairBatch:
+    """A pair batch (chosen rows, then rejected rows) and the reference's sequence log-probs."""
+
+    sequences: Sequences
+    reference_chosen: torch.Tensor
+    reference_rejected: torch.Tensor
+
+    def to(self, device: torch.device) -> PairBatch:
+        return PairBatch(
+            self.sequences.to(device), self.reference_chosen.to(device), self.reference_rejected.to(device)
+        )
 
 
 @dataclass
@@ -46,34 +65,26 @@ class DPOItem:
     reference_rejected: float = 0.0
 
 
-def collate_dpo(items: Sequence[DPOItem], pad_token_id: int) -> dict[str, torch.Tensor]:
-    batch = collate_pairs([item.pair for item in items], pad_token_id)
-    batch["reference_chosen"] = torch.tensor([item.reference_chosen for item in items], dtype=torch.float32)
-    batch["reference_rejected"] = torch.tensor([item.reference_rejected for item in items], dtype=torch.float32)
-    return batch
-
-
-def policy_sequence_logprobs(model: torch.nn.Module, batch: dict[str, torch.Tensor], average: bool) -> torch.Tensor:
-    """log pi(y|x) of every row of a pair batch: ``(2B,)``, chosen rows first."""
-    scores = score_responses(
-        model, batch["prompt_ids"], batch["prompt_mask"], batch["response_ids"], batch["response_mask"]
+def collate_dpo(items: Sequence[DPOItem], pad_token_id: int) -> PairBatch:
+    return PairBatch(
+        collate_pairs([item.pair for item in items], pad_token_id),
+        torch.tensor([item.reference_chosen for item in items], dtype=torch.float32),
+        torch.tensor([item.reference_rejected for item in items], dtype=torch.float32),
     )
-    return sequence_logprobs(scores.logprobs, batch["response_mask"], average=average)
+
+
+def uses_average(cfg: DPOFamilyConfig) -> bool:
+    return cfg.average_log_prob or cfg.loss_type in REFERENCE_FREE
 
 
 @torch.no_grad()
-def reference_logprobs(
-    model: torch.nn.Module,
-    items: list[DPOItem],
-    pad_token_id: int,
-    batch_size: int,
-    average: bool,
-    device: torch.device,
+def fill_reference_logprobs(
+    model: torch.nn.Module, items: list[DPOItem], pad_token_id: int, batch_size: int, average: bool
 ) -> None:
     """Fill in the reference log-probs of every item (one pass, no gradient). Items go through
     in order of length so that batches carry little padding."""
-    was_training = model.training
-    model.eval()
+    device = next(model.parameters()).device
+    scorer = TokenScorer(model)
     order = sorted(
         range(len(items)),
         key=lambda i: len(items[i].pair.prompt) + max(len(items[i].pair.chosen), len(items[i].pair.rejected)),
@@ -81,12 +92,87 @@ def reference_logprobs(
     with progress_task("reference log-probs", len(items)) as advance:
         for start in range(0, len(order), batch_size):
             chunk = [items[i] for i in order[start : start + batch_size]]
-            batch = {k: v.to(device) for k, v in collate_dpo(chunk, pad_token_id).items()}
-            logps = policy_sequence_logprobs(model, batch, average).cpu()
+            batch = collate_dpo(chunk, pad_token_id).sequences.to(device)
+            logps = sequence_logprobs(scorer(batch).logprobs, batch.response_mask, average).cpu()
             for item, chosen, rejected in zip(chunk, logps[: len(chunk)], logps[len(chunk) :]):
                 item.reference_chosen, item.reference_rejected = float(chosen), float(rejected)
             advance(len(chunk))
-    model.train(was_training)
+
+
+def pair_losses(cfg: DPOFamilyConfig, model: torch.nn.Module, batch: PairBatch) -> tuple[PairLossOutput, torch.Tensor]:
+    """The configured loss of every pair, and the policy's sequence log-probs ``(2B,)``."""
+    scores = model(batch.sequences)
+    mask = batch.sequences.response_mask
+    logps = sequence_logprobs(scores.logprobs, mask, uses_average(cfg))
+    n = logps.shape[0] // 2
+    if cfg.loss_type == "simpo":
+        return simpo_loss(logps[:n], logps[n:], cfg.beta, cfg.simpo_gamma), logps
+    if cfg.loss_type == "orpo":
+        # ORPO's SFT term: the chosen responses' NLL per token.
+        chosen_nll = -logps[:n]
+        return orpo_loss(logps[:n], logps[n:], chosen_nll, cfg.beta), logps
+    out = dpo_loss(
+        logps[:n],
+        logps[n:],
+        batch.reference_chosen,
+        batch.reference_rejected,
+        beta=cfg.beta,
+        loss_type=cfg.loss_type,
+        label_smoothing=cfg.label_smoothing,
+    )
+    return out, logps
+
+
+def dpo_step(cfg: DPOFamilyConfig, model: torch.nn.Module, batch: PairBatch) -> StepResult:
+    """Summed pair losses; the unit is one pair."""
+    out, logps = pair_losses(cfg, model, batch)
+    n = out.losses.shape[0]
+    margin = out.chosen_rewards - out.rejected_rewards
+    detached = logps.detach()
+    return StepResult(
+        out.losses.sum(),
+        float(n),
+        {
+            "rewards/chosen": float(out.chosen_rewards.sum()),
+            "rewards/rejected": float(out.rejected_rewards.sum()),
+            "rewards/margin": float(margin.sum()),
+            "rewards/accuracy": float((margin > 0).float().sum()),
+            "logps/chosen": float(detached[:n].sum()),
+            "logps/rejected": float(detached[n:].sum()),
+        },
+        int(batch.sequences.attention_mask.sum()),
+    )
+
+
+def load_or_compute_reference(
+    cfg: DPOFamilyConfig,
+    policy: torch.nn.Module,
+    items: list[DPOItem],
+    pad_token_id: int,
+    path: Path,
+    reuse: bool,
+    is_main: bool,
+) -> None:
+    """The reference log-probs of ``items``: read from ``path`` when it holds them (``reuse``),
+    else computed with the initial policy (with LoRA: its adapter disabled) and written there."""
+    cached = load_file(str(path)) if reuse and path.is_file() else None
+    if cached is not None and cached["chosen"].shape[0] == len(items):
+        for item, chosen, rejected in zip(items, cached["chosen"].tolist(), cached["rejected"].tolist()):
+            item.reference_chosen, item.reference_rejected = chosen, rejected
+        return
+    # The reference is the policy before training (with a LoRA adapter: the adapter disabled).
+    with reference_mode(policy, None if is_peft(policy) else policy) as reference:
+        fill_reference_logprobs(reference, items, pad_token_id, 2 * cfg.batch_size, uses_average(cfg))
+    if is_main:
+        tmp = path.with_name(f".{path.name}.tmp")
+        save_file(
+            {
+                "chosen": torch.tensor([i.reference_chosen for i in items]),
+                "rejected": torch.tensor([i.reference_rejected for i in items]),
+            },
+            str(tmp),
+        )
+        os.replace(tmp, path)
 
 
 def train_dpo(
@@ -95,7 +181,7 @@ def train_dpo(
     out_dir: Path,
     seed: int,
     resume: bool = False,
-    init_path: str | None = None,
+    init: ModelSource | None = None,
     reference_cache: Path | None = None,
 ) -> dict:
     """Train a policy with ``config.dpo`` on ``pairs``; save it under ``out_dir/model``.
@@ -106,8 +192,8 @@ def train_dpo(
     cfg = config.dpo
     accelerator = create_accelerator(cfg, out_dir, seed)
     with PeakMemory() as memory:
-        tokenizer = load_tokenizer(config.model, init_path)
-        policy = load_policy(config.model, accelerator.device, init_path)
+        tokenizer = load_tokenizer(config.model, init)
+        policy = load_policy(config.model, accelerator.device, init)
         tokenized, report = tokenize_pairs(
             tokenizer, pairs, config.task.max_prompt_tokens, config.task.max_response_tokens, config.task.overlong
         )
@@ -116,74 +202,37 @@ def train_dpo(
         if report.truncated or report.skipped:
             logger.info("DPO data: %d pairs truncated, %d skipped as over-long", report.truncated, report.skipped)
         items = [DPOItem(pair) for pair in tokenized]
-
-        # The reference is the policy before training (with a LoRA adapter: the adapter disabled).
-        reference_path = reference_cache or out_dir / REFERENCE_FILE
-        cached = load_file(str(reference_path)) if reference_path.is_file() and (resume or reference_cache) else None
-        if cached is not None and cached["chosen"].shape[0] == len(items):
-            for item, chosen, rejected in zip(items, cached["chosen"].tolist(), cached["rejected"].tolist()):
-                item.reference_chosen, item.reference_rejected = chosen, rejected
-        else:
-            with reference_mode(policy, None if is_peft(policy) else policy) as reference:
-                reference_logprobs(
-                    reference,
-                    items,
-                    tokenizer.pad_token_id,
-                    2 * cfg.batch_size,
-                    cfg.average_log_prob,
-                    accelerator.device,
-                )
-            if accelerator.is_main_process:
-                tmp = reference_path.with_name(f".{reference_path.name}.tmp")
-                save_file(
-                    {
-                        "chosen": torch.tensor([i.reference_chosen for i in items]),
-                        "rejected": torch.tensor([i.reference_rejected for i in items]),
-                    },
-                    str(tmp),
-                )
-                os.replace(tmp, reference_path)
-
-        train_items, eval_items = split_train_eval(items, cfg.eval_fraction, seed)
-
-        def step_fn(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-            logps = policy_sequence_logprobs(model, batch, cfg.average_log_prob)
-            n = logps.shape[0] // 2
-            detached = logps.detach()
-            out = dpo_loss(
-                logps[:n],
-                logps[n:],
-                batch["reference_chosen"],
-                batch["reference_rejected"],
-                beta=cfg.beta,
-                loss_type=cfg.loss_type,
-                label_smoothing=cfg.label_smoothing,
+        if cfg.loss_type not in REFERENCE_FREE:
+            load_or_compute_reference(
+                cfg,
+                policy,
+                items,
+                tokenizer.pad_token_id,
+                reference_cache or out_dir / REFERENCE_FILE,
+                resume or reference_cache is not None,
+                accelerator.is_main_process,
             )
-            margin = out.chosen_rewards - out.rejected_rewards
-            return out.losses.mean(), {
-                "rewards/chosen": float(out.chosen_rewards.mean()),
-                "rewards/rejected": float(out.rejected_rewards.mean()),
-                "rewards/margin": float(margin.mean()),
-                "rewards/accuracy": float((margin > 0).float().mean()),
-                "logps/chosen": float(detached[:n].mean()),
-                "logps/rejected": float(detached[n:].mean()),
-            }
-
-        policy, result = train_offline(
+        train_items, eval_items = split_train_eval(items, cfg.eval_fraction, seed)
+        model = TokenScorer(policy)
+        snapshots = Snapshots(
+            accelerator, model, tokenizer, out_dir, planned_steps(cfg, len(train_items)), config.evaluation.checkpoints
+        )
+        model, result = train_offline(
             name="dpo",
             accelerator=accelerator,
-            model=policy,
+            model=model,
             config=cfg,
             train_items=train_items,
             eval_items=eval_items,
-            collate=lambda batch: collate_dpo(batch, tokenizer.pad_token_id),
-            step_fn=step_fn,
+            collate=lambda rows: collate_dpo(rows, tokenizer.pad_token_id),
+            step_fn=lambda model, batch: dpo_step(cfg, model, batch),
             out_dir=out_dir,
             seed=seed,
             resume=resume,
+            after_step=snapshots,
         )
-        save_policy(accelerator, policy, tokenizer, out_dir / MODEL_DIR)
-    trainable, _ = count_parameters(policy)
+        save_policy(accelerator, model, tokenizer, out_dir / MODEL_DIR)
+    trainable, _ = count_parameters(model)
     cost = Cost(result.train_time_s, result.tokens, memory.peak_mb, models_in_memory=1, trainable_params=trainable)
     summary = {
         "method": "dpo",

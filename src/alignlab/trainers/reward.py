@@ -13,12 +13,14 @@ from pathlib import Path
 
 import torch
 
+from alignlab.batch import Sequences
 from alignlab.config import ExperimentConfig
 from alignlab.data import PreferencePair, collate_pairs, tokenize_pairs
 from alignlab.errors import DataError
 from alignlab.log import logger
 from alignlab.losses import bradley_terry_loss
 from alignlab.models import (
+    ModelSource,
     count_parameters,
     load_causal_lm,
     load_reward_model,
@@ -26,7 +28,8 @@ from alignlab.models import (
     resolve_model_path,
     save_reward_normalization,
 )
-from alignlab.rollout import reward_model_scores, sample, tokenize_prompts
+from alignlab.rollout import generate
+from alignlab.scoring import sequence_scores
 from alignlab.trainers.common import (
     MODEL_DIR,
     Cost,
@@ -34,34 +37,46 @@ from alignlab.trainers.common import (
     create_accelerator,
     write_run_files,
 )
-from alignlab.trainers.loop import split_train_eval, train_offline
+from alignlab.trainers.offline import StepResult, split_train_eval, train_offline
 
 
 @torch.no_grad()
+def score_batches(reward_model: torch.nn.Module, batch: Sequences, batch_size: int) -> torch.Tensor:
+    """Raw reward-model scores ``(B,)`` of a batch, in chunks of ``batch_size`` rows."""
+    device = next(reward_model.parameters()).device
+    return torch.cat([sequence_scores(reward_model, part.to(device)).cpu() for part in batch.chunks(batch_size)])
+
+
 def score_base_samples(
-    config: ExperimentConfig, reward_model: torch.nn.Module, prompts: Sequence[str], base_path: str | None
+    config: ExperimentConfig, reward_model: torch.nn.Module, prompts: Sequence[str], base: ModelSource | None
 ) -> torch.Tensor:
     """Reward-model scores of completions sampled from the base policy, one per prompt."""
     device = next(reward_model.parameters()).device
-    tokenizer = load_tokenizer(config.model, base_path)
-    policy = load_causal_lm(config.model, device, base_path, trainable=False)
-    ids, mask = tokenize_prompts(tokenizer, prompts, config.task.max_prompt_tokens)
-    rollout = sample(policy, tokenizer, ids, mask, config.generation).to(device)
+    tokenizer = load_tokenizer(config.model, base)
+    policy = load_causal_lm(config.model, device, base, trainable=False)
+    rollout = generate(policy, tokenizer, prompts, 1, config.generation, config.task.max_prompt_tokens)
     del policy
-    scores = []
-    for start in range(0, len(rollout), config.generation.batch_size):
-        part = rollout.select(slice(start, start + config.generation.batch_size))
-        scores.append(
-            reward_model_scores(
-                reward_model,
-                part.prompt_ids,
-                part.prompt_mask,
-                part.response_ids,
-                part.response_mask,
-                tokenizer.pad_token_id,
-            )
-        )
-    return torch.cat(scores)
+    return score_batches(reward_model, rollout, config.generation.batch_size)
+
+
+def reward_step(model: torch.nn.Module, batch: Sequences) -> StepResult:
+    """Summed Bradley-Terry loss of a pair batch (chosen rows first); the unit is one pair."""
+    scores = sequence_scores(model, batch)
+    n = scores.shape[0] // 2
+    chosen, rejected = scores[:n], scores[n:]
+    loss = bradley_terry_loss(chosen, rejected).sum()
+    chosen, rejected = chosen.detach(), rejected.detach()
+    return StepResult(
+        loss,
+        float(n),
+        {
+            "accuracy": float((chosen > rejected).float().sum()),
+            "margin": float((chosen - rejected).sum()),
+            "scores/chosen": float(chosen.sum()),
+            "scores/rejected": float(rejected.sum()),
+        },
+        int(batch.attention_mask.sum()),
+    )
 
 
 def train_reward_model(
@@ -71,16 +86,16 @@ def train_reward_model(
     out_dir: Path,
     seed: int,
     resume: bool = False,
-    init_path: str | None = None,
+    init: ModelSource | None = None,
 ) -> dict:
     """Train a reward model with ``config.reward_model`` on ``pairs``; save it under
     ``out_dir/model``. ``prompts`` are used to sample base-policy completions for normalisation."""
     cfg = config.reward_model
     accelerator = create_accelerator(cfg, out_dir, seed)
-    base_path = resolve_model_path(init_path or config.model.name_or_path)
+    base = init if init is not None else resolve_model_path(config.model.name_or_path)
     with PeakMemory() as memory:
-        tokenizer = load_tokenizer(config.model, base_path)
-        model = load_reward_model(config.model, accelerator.device, base_path, trainable=True)
+        tokenizer = load_tokenizer(config.model, base)
+        model = load_reward_model(config.model, accelerator.device, base, trainable=True)
         model.config.pad_token_id = tokenizer.pad_token_id
         tokenized, report = tokenize_pairs(
             tokenizer, pairs, config.task.max_prompt_tokens, config.task.max_response_tokens, config.task.overlong
@@ -93,25 +108,6 @@ def train_reward_model(
             )
         train_items, eval_items = split_train_eval(tokenized, cfg.eval_fraction, seed)
 
-        def step_fn(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-            scores = reward_model_scores(
-                model,
-                batch["prompt_ids"],
-                batch["prompt_mask"],
-                batch["response_ids"],
-                batch["response_mask"],
-                tokenizer.pad_token_id,
-            )
-            n = scores.shape[0] // 2
-            loss = bradley_terry_loss(scores[:n], scores[n:]).mean()
-            chosen, rejected = scores[:n].detach(), scores[n:].detach()
-            return loss, {
-                "accuracy": float((chosen > rejected).float().mean()),
-                "margin": float((chosen - rejected).mean()),
-                "scores/chosen": float(chosen.mean()),
-                "scores/rejected": float(rejected.mean()),
-            }
-
         model, result = train_offline(
             name="reward_model",
             accelerator=accelerator,
@@ -120,7 +116,7 @@ def train_reward_model(
             train_items=train_items,
             eval_items=eval_items,
             collate=lambda batch: collate_pairs(batch, tokenizer.pad_token_id),
-            step_fn=step_fn,
+            step_fn=reward_step,
             out_dir=out_dir,
             seed=seed,
             resume=resume,
@@ -130,7 +126,7 @@ def train_reward_model(
         mean, std = 0.0, 1.0
         if cfg.normalize:
             n = min(cfg.normalize_samples, len(prompts))
-            scores = score_base_samples(config, model, prompts[:n], base_path)
+            scores = score_base_samples(config, model, prompts[:n], base)
             mean, std = float(scores.mean()), float(scores.std().clamp(min=1e-6))
         if accelerator.is_main_process:
             model.save_pretrained(out_dir / MODEL_DIR, safe_serialization=True)

@@ -2,6 +2,8 @@
 
 Used for tasks whose base model has not yet seen their kind of response (hub data sets, the seed
 task on a real model): the SFT model then serves as the policy's start and the reference.
+The loss is the mean over every response token of an optimizer step (all micro-batches and
+processes together), so gradient accumulation never re-weights long and short examples.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ from pathlib import Path
 
 import torch
 
+from alignlab.batch import Sequences, collate
 from alignlab.config import ExperimentConfig
-from alignlab.data import collate_responses, encode_response
+from alignlab.data import tokenize_example
 from alignlab.errors import DataError
-from alignlab.losses import masked_mean
-from alignlab.models import count_parameters, load_policy, load_tokenizer
-from alignlab.rollout import score_responses
+from alignlab.models import ModelSource, count_parameters, load_policy, load_tokenizer
+from alignlab.scoring import TokenScorer
 from alignlab.trainers.common import (
     MODEL_DIR,
     Cost,
@@ -25,7 +27,7 @@ from alignlab.trainers.common import (
     save_policy,
     write_run_files,
 )
-from alignlab.trainers.loop import split_train_eval, train_offline
+from alignlab.trainers.offline import StepResult, split_train_eval, train_offline
 
 
 def tokenize_demonstrations(
@@ -34,14 +36,22 @@ def tokenize_demonstrations(
     """(prompt ids, response ids + EOS) per example; over-long ones truncated or skipped."""
     out = []
     for prompt, response in examples:
-        prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
-        response_ids = encode_response(tokenizer, response)
-        if len(prompt_ids) > max_prompt_tokens or len(response_ids) > max_response_tokens:
-            if overlong == "skip":
-                continue
-            prompt_ids, response_ids = prompt_ids[-max_prompt_tokens:], response_ids[:max_response_tokens]
+        prompt_ids, (response_ids,), cut = tokenize_example(
+            tokenizer, prompt, [(response, True)], max_prompt_tokens, max_response_tokens
+        )
+        if cut and overlong == "skip":
+            continue
         out.append((prompt_ids, response_ids))
     return out
+
+
+def sft_step(model: torch.nn.Module, batch: Sequences) -> StepResult:
+    """Summed negative log-likelihood of the response tokens; the unit is one token."""
+    scores = model(batch)
+    mask = batch.response_mask.float()
+    nll = -(scores.logprobs * mask).sum()
+    tokens = float(mask.sum())
+    return StepResult(nll, tokens, {}, int(batch.attention_mask.sum()))
 
 
 def train_sft(
@@ -50,50 +60,42 @@ def train_sft(
     out_dir: Path,
     seed: int,
     resume: bool = False,
-    init_path: str | None = None,
+    init: ModelSource | None = None,
 ) -> dict:
     """Fine-tune on (prompt, response) demonstrations with ``config.sft``; save under ``out_dir/model``."""
     cfg = config.sft
     accelerator = create_accelerator(cfg, out_dir, seed)
     with PeakMemory() as memory:
-        tokenizer = load_tokenizer(config.model, init_path)
-        policy = load_policy(config.model, accelerator.device, init_path)
+        tokenizer = load_tokenizer(config.model, init)
+        model = TokenScorer(load_policy(config.model, accelerator.device, init))
         items = tokenize_demonstrations(
             tokenizer, examples, config.task.max_prompt_tokens, config.task.max_response_tokens, config.task.overlong
         )
         if not items:
             raise DataError("SFT: no usable demonstrations (all were skipped as over-long)")
         train_items, eval_items = split_train_eval(items, cfg.eval_fraction, seed)
-
-        def collate(batch: list[tuple[list[int], list[int]]]) -> dict[str, torch.Tensor]:
-            return collate_responses([p for p, _ in batch], [r for _, r in batch], tokenizer.pad_token_id)
-
-        def step_fn(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-            scores = score_responses(
-                model, batch["prompt_ids"], batch["prompt_mask"], batch["response_ids"], batch["response_mask"]
-            )
-            nll = masked_mean(-scores.logprobs, batch["response_mask"].float())
-            return nll, {"perplexity": float(torch.exp(nll.detach()))}
-
-        policy, result = train_offline(
+        model, result = train_offline(
             name="sft",
             accelerator=accelerator,
-            model=policy,
+            model=model,
             config=cfg,
             train_items=train_items,
             eval_items=eval_items,
-            collate=collate,
-            step_fn=step_fn,
+            collate=lambda rows: collate([p for p, _ in rows], [r for _, r in rows], tokenizer.pad_token_id),
+            step_fn=sft_step,
             out_dir=out_dir,
             seed=seed,
             resume=resume,
         )
-        save_policy(accelerator, policy, tokenizer, out_dir / MODEL_DIR)
-    trainable, _ = count_parameters(policy)
+        save_policy(accelerator, model, tokenizer, out_dir / MODEL_DIR)
+    trainable, _ = count_parameters(model)
+    final = dict(result.eval_history[-1]) if result.eval_history else {}
+    if "eval/loss" in final:
+        final["eval/perplexity"] = float(torch.exp(torch.tensor(final["eval/loss"])))
     summary = {
         "method": "sft",
         "steps": result.steps,
-        "final_eval": result.eval_history[-1] if result.eval_history else {},
+        "final_eval": final,
         "cost": Cost(result.train_time_s, result.tokens, memory.peak_mb, 1, trainable).as_dict(),
     }
     write_run_files(accelerator, out_dir, {"train": result.history, "eval": result.eval_history}, summary)

@@ -1,0 +1,213 @@
+"""Losses and estimators of online RL on language models: KL estimates, the RLHF token reward,
+GAE, PPO's clipped surrogates, the value-free baselines (GRPO, RLOO, REINFORCE++), and how a
+per-token loss is aggregated.
+
+Every loss here is per token ``(B, T)`` (0 on padding). How tokens are weighted into one number
+is a separate, explicit choice (``token_weights``): the trainer sums ``loss * weights`` over the
+micro-batches of one optimizer step and divides once by the step's unit count, so gradient
+accumulation and several processes give the gradient of one big batch exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import torch
+
+from alignlab.losses.tokens import last_token_index, masked_mean, masked_sum, masked_var
+
+KLEstimator = Literal["k1", "k2", "k3"]
+Aggregation = Literal["token_mean", "grpo", "dr_grpo", "dapo"]
+RatioLevel = Literal["token", "sequence"]
+
+
+def kl_estimate(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, kind: KLEstimator = "k1") -> torch.Tensor:
+    """Per-sample estimate of KL(pi || pi_ref) from tokens sampled from pi (Schulman 2020,
+    "Approximating KL divergence"). With log r = log pi_ref - log pi:
+
+    k1 = -log r (unbiased, high variance, can be negative); k2 = (log r)^2 / 2 (biased, low
+    variance); k3 = (r - 1) - log r (unbiased, low variance, always >= 0).
+    """
+    log_r = ref_logprobs - logprobs
+    if kind == "k1":
+        return -log_r
+    if kind == "k2":
+        return 0.5 * log_r**2
+    if kind == "k3":
+        return torch.expm1(log_r) - log_r
+    raise ValueError(f"unknown KL estimator {kind!r}")
+
+
+def adaptive_kl_coef(kl_coef: float, observed_kl: float, target_kl: float, n_steps: int, horizon: int) -> float:
+    """The adaptive KL controller of Ziegler et al. 2019 (sec. 2.2): move the coefficient so the
+    observed KL approaches the target, by at most 20 % of n_steps / horizon per update."""
+    proportional_error = max(-0.2, min(0.2, observed_kl / target_kl - 1.0))
+    return kl_coef * (1.0 + proportional_error * n_steps / horizon)
+
+
+def token_rewards(scores: torch.Tensor, kl: torch.Tensor, mask: torch.Tensor, kl_coef: float) -> torch.Tensor:
+    """RLHF reward per token (Ziegler et al. 2019; Stiennon et al. 2020, eq. 2): the sequence score
+    at the last response token, minus kl_coef * kl_t at every token. ``scores (B,)``, ``kl`` and
+    ``mask (B, T)`` -> ``(B, T)``, 0 on padding."""
+    rewards = -kl_coef * kl * mask
+    rows = torch.arange(rewards.shape[0], device=rewards.device)
+    rewards[rows, last_token_index(mask)] += scores.to(rewards.dtype) * (mask.sum(-1) > 0)
+    return rewards
+
+
+def gae_advantages(
+    rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation (Schulman et al. 2016, eq. 16) over response tokens.
+
+    delta_t = r_t + gamma V(s_{t+1}) - V(s_t), A_t = delta_t + gamma lam A_{t+1}; the value after the
+    last real token is 0 (the episode ends there). ``(B, T)`` each -> ``(advantages, returns)``
+    with returns = A + V, both 0 on padding.
+    """
+    advantages = torch.zeros_like(rewards)
+    next_advantage = torch.zeros_like(rewards[:, 0])
+    next_value = torch.zeros_like(rewards[:, 0])
+    for t in reversed(range(rewards.shape[1])):
+        m = mask[:, t].to(rewards.dtype)
+        delta = rewards[:, t] + gamma * next_value - values[:, t]
+        advantage = delta + gamma * lam * next_advantage
+        # On padding carry nothing backwards, so the last real token sees a terminal state.
+        next_advantage = advantage * m
+        next_value = values[:, t] * m
+        advantages[:, t] = next_advantage
+    returns = (advantages + values) * mask
+    return advantages, returns
+
+
+def returns_to_go(rewards: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0) -> torch.Tensor:
+    """G_t = sum_{s >= t} gamma^(s - t) r_s over each response: ``(B, T) -> (B, T)``, 0 on padding."""
+    returns = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[:, 0])
+    for t in reversed(range(rewards.shape[1])):
+        running = (rewards[:, t] + gamma * running) * mask[:, t]
+        returns[:, t] = running
+    return returns
+
+
+def global_whiten(values: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Zero mean, unit variance over every masked token of the batch (REINFORCE++'s global
+    advantage normalisation, Hu 2025, and PPO's advantage whitening); padding stays 0."""
+    mean, var = masked_mean(values, mask), masked_var(values, mask)
+    return (values - mean) * torch.rsqrt(var + eps) * mask
+
+
+class SurrogateOutput(NamedTuple):
+    losses: torch.Tensor  # (B, T) per-token loss, 0 on padding
+    clipped: torch.Tensor  # (B, T) 1 where the clipped branch was taken
+    approx_kl: torch.Tensor  # (B, T) k3 estimate of KL(pi_old || pi) per token (detached)
+
+
+def clipped_surrogate(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    clip_low: float,
+    clip_high: float | None = None,
+    level: RatioLevel = "token",
+) -> SurrogateOutput:
+    """PPO's clipped surrogate (Schulman et al. 2017, eq. 7), negated, per token.
+
+    ``advantages`` is ``(B, T)`` or ``(B,)`` (one per sequence, broadcast). The ratio is clipped
+    to [1 - clip_low, 1 + clip_high] (DAPO's asymmetric "clip-higher" when they differ; Yu et al.
+    2025). ``level="sequence"`` is GSPO (Zheng et al. 2025): one ratio per sequence, the exp of
+    the mean token log-ratio, so every token of a sequence is clipped together.
+    """
+    clip_high = clip_low if clip_high is None else clip_high
+    if advantages.dim() == 1:
+        advantages = advantages.unsqueeze(-1)
+    log_ratio = logprobs - old_logprobs
+    if level == "sequence":
+        log_ratio = masked_mean(log_ratio, mask, dim=-1).unsqueeze(-1).expand_as(logprobs)
+    elif level != "token":
+        raise ValueError(f"unknown importance sampling level {level!r}")
+    ratio = torch.exp(log_ratio)
+    unclipped = -advantages * ratio
+    clipped = -advantages * torch.clamp(ratio, 1.0 - clip_low, 1.0 + clip_high)
+    losses = torch.maximum(unclipped, clipped) * mask
+    with torch.no_grad():
+        was_clipped = (clipped > unclipped).float() * mask
+        approx_kl = kl_estimate(old_logprobs, logprobs, "k3") * mask
+    return SurrogateOutput(losses, was_clipped, approx_kl.detach())
+
+
+def clipped_value_losses(
+    values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor, clip_range: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """0.5 * max((V - R)^2, (V_clip - R)^2) per token with V_clip = V_old + clip(V - V_old, -c, c)
+    (the value clipping of OpenAI's baselines PPO2). Returns (losses (B, T), clipped (B, T))."""
+    clipped_values = old_values + torch.clamp(values - old_values, -clip_range, clip_range)
+    unclipped_error = (values - returns) ** 2
+    clipped_error = (clipped_values - returns) ** 2
+    losses = 0.5 * torch.maximum(unclipped_error, clipped_error) * mask
+    with torch.no_grad():
+        was_clipped = (clipped_error > unclipped_error).float() * mask
+    return losses, was_clipped
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """1 - Var(R - V) / Var(R) over response tokens: 1 is a perfect critic, <= 0 a useless one."""
+    var_returns = masked_var(returns, mask)
+    return 1.0 - masked_var(returns - values, mask) / var_returns.clamp(min=1e-8)
+
+
+def group_advantages(rewards: torch.Tensor, scale: bool = True, eps: float = 1e-4) -> torch.Tensor:
+    """GRPO's advantage (Shao et al. 2024, sec. 4.1.2): each reward minus its group's mean,
+    divided by the group's (unbiased) std when ``scale``. ``(N, G) -> (N, G)``.
+    A group of equal rewards gets advantage 0 (never NaN)."""
+    centred = rewards - rewards.mean(dim=1, keepdim=True)
+    if not scale:
+        return centred
+    return centred / (rewards.std(dim=1, keepdim=True) + eps)
+
+
+def leave_one_out_advantages(rewards: torch.Tensor) -> torch.Tensor:
+    """RLOO's advantage (Kool et al. 2019; Ahmadian et al. 2024, eq. 5): each reward minus the mean
+    of the *other* k - 1 rewards of its prompt. ``(N, k) -> (N, k)``, k >= 2."""
+    k = rewards.shape[1]
+    baseline = (rewards.sum(dim=1, keepdim=True) - rewards) / (k - 1)
+    return rewards - baseline
+
+
+def batch_advantages(rewards: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Rewards standardised over the whole batch (no per-prompt baseline): ``(B,) -> (B,)``."""
+    return (rewards - rewards.mean()) / (rewards.std() + eps) if rewards.numel() > 1 else rewards * 0
+
+
+def informative_groups(rewards: torch.Tensor) -> torch.Tensor:
+    """DAPO's dynamic-sampling filter (Yu et al. 2025): True for groups whose rewards are not all
+    equal; a group of equal rewards has zero advantage and only dilutes the batch. ``(N, G) -> (N,)``."""
+    return rewards.amax(dim=1) > rewards.amin(dim=1)
+
+
+def token_weights(mask: torch.Tensor, aggregation: Aggregation, max_length: int) -> tuple[torch.Tensor, float]:
+    """How per-token losses are combined: ``(weights (B, T), units)`` such that the batch loss is
+    ``(losses * weights).sum() / units``; over an optimizer step of several micro-batches (or
+    processes) the trainer sums both parts before dividing, so the step's loss is exact.
+
+    - ``token_mean`` / ``dapo``: the mean over all response tokens of the batch (Yu et al. 2025);
+      long responses weigh more.
+    - ``grpo``: the mean over each sequence's tokens, then over sequences (Shao et al. 2024); a
+      token of a short response weighs more, which favours short correct and long wrong answers.
+    - ``dr_grpo``: the token sum of each sequence divided by the constant ``max_length``, then the
+      mean over sequences (Liu et al. 2025): no length bias.
+    """
+    mask = mask.to(torch.float32)
+    if aggregation in ("token_mean", "dapo"):
+        return mask, float(mask.sum())
+    if aggregation == "grpo":
+        return mask / mask.sum(-1, keepdim=True).clamp(min=1), float(mask.shape[0])
+    if aggregation == "dr_grpo":
+        return mask / max_length, float(mask.shape[0])
+    raise ValueError(f"unknown loss aggregation {aggregation!r}")
+
+
+def aggregate(losses: torch.Tensor, mask: torch.Tensor, aggregation: Aggregation, max_length: int) -> torch.Tensor:
+    """The loss of one batch on its own: ``(losses * weights).sum() / units`` of ``token_weights``."""
+    weights, units = token_weights(mask, aggregation, max_length)
+    return masked_sum(losses, weights) / max(units, 1.0)

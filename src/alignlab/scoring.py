@@ -1,0 +1,203 @@
+"""The one scoring forward of every stage: per-token log-probs and entropy of response tokens,
+values, reward-model scores, and the exact KL to a reference.
+
+The LM head is the expensive part of a small model (128 -> 4,096 on the embedded model, 1,024 ->
+151,936 on Qwen3-0.6B: about half the FLOPs), so it runs only where a token is scored: the hidden
+states that predict response tokens are gathered (no padding, no prompt position but the last),
+multiplied by the head in chunks of rows, with the log-softmax fused into ``cross_entropy``.
+Under autograd each chunk is recomputed in backward (activation checkpointing), so no ``(B, T, V)``
+tensor ever exists and a chunk's logits live only while that chunk is computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from alignlab.batch import Sequences, positions_from_mask
+from alignlab.errors import ModelLoadError
+from alignlab.losses.tokens import kl_from_logits, logprobs_and_entropy, logprobs_from_logits
+
+# Logits per chunk (rows x vocabulary): small enough to stay in cache on a CPU, large enough to
+# keep a GPU busy; at least MIN_CHUNK_ROWS rows, so that a real vocabulary's head weight is read
+# once per hundreds of rows rather than per row.
+LOGITS_PER_CHUNK = {"cpu": 2**22, "cuda": 2**27}
+MIN_CHUNK_ROWS = 256
+
+
+def causal_lm_parts(model: nn.Module) -> tuple[nn.Module, nn.Module]:
+    """(trunk, LM head) of a causal LM or of a peft model around one (LoRA layers included)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return getattr(base, base.base_model_prefix), base.get_output_embeddings()
+
+
+def classifier_parts(model: nn.Module) -> tuple[nn.Module, nn.Linear]:
+    """(trunk, score head) of a sequence classifier (a reward model or a critic)."""
+    head = getattr(model, "score", None)
+    if not isinstance(head, nn.Linear):
+        raise ModelLoadError(f"{type(model).__name__} has no linear 'score' head to read scores from")
+    return getattr(model, model.base_model_prefix), head
+
+
+def trunk_hidden(trunk: nn.Module, batch: Sequences) -> torch.Tensor:
+    """Last hidden states ``(B, P + R, H)`` of the concatenated prompt and response."""
+    attention_mask = batch.attention_mask
+    return trunk(
+        input_ids=batch.input_ids,
+        attention_mask=attention_mask,
+        position_ids=positions_from_mask(attention_mask),
+        use_cache=False,
+    ).last_hidden_state
+
+
+def predicting_states(hidden: torch.Tensor, batch: Sequences) -> torch.Tensor:
+    """``(B, R, H)``: the hidden state at column ``P - 1 + t`` predicts response token t."""
+    start = batch.prompt_ids.shape[1] - 1
+    return hidden[:, start : start + batch.response_ids.shape[1]]
+
+
+def chunk_rows(vocab_size: int, device: torch.device) -> int:
+    return max(MIN_CHUNK_ROWS, LOGITS_PER_CHUNK.get(device.type, LOGITS_PER_CHUNK["cuda"]) // vocab_size)
+
+
+def _head_logits(hidden: torch.Tensor, head: nn.Module, temperature: float) -> torch.Tensor:
+    logits = head(hidden).float()
+    return logits / temperature if temperature != 1.0 else logits
+
+
+def _logprobs(hidden: torch.Tensor, labels: torch.Tensor, head: nn.Module, temperature: float) -> torch.Tensor:
+    return logprobs_from_logits(_head_logits(hidden, head, temperature), labels)
+
+
+def _logprobs_and_entropy(
+    hidden: torch.Tensor, labels: torch.Tensor, head: nn.Module, temperature: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    return logprobs_and_entropy(_head_logits(hidden, head, temperature), labels)
+
+
+def packed_logprobs(
+    head: nn.Module, hidden: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0, with_entropy: bool = False
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """log softmax(head(h) / T)[label] (and the entropy) of packed rows: ``(N, H), (N,) -> (N,)``."""
+    vocab = head.weight.shape[0] if hasattr(head, "weight") else head.out_features
+    size = chunk_rows(vocab, hidden.device)
+    recompute = torch.is_grad_enabled() and hidden.requires_grad
+    logprobs, entropies = [], []
+    for start in range(0, hidden.shape[0], size):
+        args = (hidden[start : start + size], labels[start : start + size], head, temperature)
+        fn = _logprobs_and_entropy if with_entropy else _logprobs
+        out = checkpoint(fn, *args, use_reentrant=False) if recompute else fn(*args)
+        if with_entropy:
+            logprobs.append(out[0])
+            entropies.append(out[1])
+        else:
+            logprobs.append(out)
+    if not logprobs:
+        empty = hidden.new_zeros(0, dtype=torch.float32)
+        return empty, (empty if with_entropy else None)
+    return torch.cat(logprobs), (torch.cat(entropies) if with_entropy else None)
+
+
+def unpack(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Packed ``(N,)`` values back to ``(B, R)``, 0 where ``mask`` is 0."""
+    out = values.new_zeros(mask.shape)
+    out[mask.bool()] = values
+    return out
+
+
+@dataclass
+class TokenScores:
+    """Per response token ``(B, R)``, 0 on padding: log-prob, and on request entropy and value."""
+
+    logprobs: torch.Tensor
+    entropy: torch.Tensor | None = None
+    values: torch.Tensor | None = None
+
+
+class ValueHead(nn.Module):
+    """A scalar value per token from a hidden state, started near zero so that early value
+    errors do not swamp the policy gradient."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.summary = nn.Linear(hidden_size, 1)
+        nn.init.normal_(self.summary.weight, std=1.0 / (hidden_size + 1))
+        nn.init.zeros_(self.summary.bias)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.summary(hidden.to(self.summary.weight.dtype)).squeeze(-1)
+
+
+class TokenScorer(nn.Module):
+    """A policy (and optionally its critic) as one module whose forward returns ``TokenScores``:
+    DDP and accelerate's autocast wrap this forward, so one call is one synchronised forward.
+
+    The critic is a ``ValueHead`` on the policy's trunk (``value_head``) or a sequence classifier
+    of its own (``critic``), whose score head is applied at every response position.
+    """
+
+    def __init__(self, policy: nn.Module, value_head: ValueHead | None = None, critic: nn.Module | None = None):
+        super().__init__()
+        self.policy = policy
+        self.value_head = value_head
+        self.critic = critic
+
+    def forward(self, batch: Sequences, temperature: float = 1.0, with_entropy: bool = False) -> TokenScores:
+        trunk, head = causal_lm_parts(self.policy)
+        states = predicting_states(trunk_hidden(trunk, batch), batch)
+        mask = batch.response_mask.bool()
+        logprobs, entropy = packed_logprobs(head, states[mask], batch.response_ids[mask], temperature, with_entropy)
+        values = None
+        if self.value_head is not None:
+            values = self.value_head(states).float() * mask
+        elif self.critic is not None:
+            critic_trunk, critic_head = classifier_parts(self.critic)
+            critic_states = predicting_states(trunk_hidden(critic_trunk, batch), batch)
+            values = critic_head(critic_states).squeeze(-1).float() * mask
+        return TokenScores(
+            logprobs=unpack(logprobs, mask),
+            entropy=unpack(entropy, mask) if entropy is not None else None,
+            values=values,
+        )
+
+
+def sequence_scores(classifier: nn.Module, batch: Sequences) -> torch.Tensor:
+    """A reward model's score of each (prompt, response) ``(B,)``, read at the last real token
+    (the response's last, or the prompt's last for an empty response), whatever the pad id."""
+    trunk, head = classifier_parts(classifier)
+    hidden = trunk_hidden(trunk, batch)
+    last = batch.prompt_ids.shape[1] - 1 + batch.response_lengths
+    rows = torch.arange(len(batch), device=hidden.device)
+    return head(hidden[rows, last]).squeeze(-1).float()
+
+
+@torch.no_grad()
+def reference_statistics(
+    reference: nn.Module, policy: nn.Module | None, batch: Sequences, temperature: float
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per response token ``(B, R)``: log pi_ref of the token at temperature 1 (for perplexity),
+    and, given the policy that sampled the batch, the exact KL(pi || pi_ref) between the
+    next-token distributions at the sampling temperature (summed along a response: an unbiased,
+    never negative estimate of the sequence KL)."""
+    mask = batch.response_mask.bool()
+    labels = batch.response_ids[mask]
+    ref_trunk, ref_head = causal_lm_parts(reference)
+    ref_states = predicting_states(trunk_hidden(ref_trunk, batch), batch)[mask]
+    if policy is not None:
+        trunk, head = causal_lm_parts(policy)
+        states = predicting_states(trunk_hidden(trunk, batch), batch)[mask]
+    size = chunk_rows(ref_head.weight.shape[0], ref_states.device)
+    ref_logprobs, kls = [], []
+    for start in range(0, labels.shape[0], size):
+        ref_logits = ref_head(ref_states[start : start + size]).float()
+        ref_logprobs.append(logprobs_from_logits(ref_logits, labels[start : start + size]))
+        if policy is not None:
+            logits = _head_logits(states[start : start + size], head, temperature)
+            kls.append(kl_from_logits(logits, ref_logits / temperature))
+    empty = ref_states.new_zeros(0, dtype=torch.float32)
+    ref_packed = torch.cat(ref_logprobs) if ref_logprobs else empty
+    kl = unpack(torch.cat(kls) if kls else empty, mask) if policy is not None else None
+    return unpack(ref_packed, mask), kl

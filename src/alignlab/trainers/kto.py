@@ -1,0 +1,194 @@
+"""KTO (Ethayarajh et al. 2024) on the preference pairs, split into desirable (chosen) and
+undesirable (rejected) completions: no pairs needed at training time, only a thumbs up or down.
+
+The recipe:
+1. every pair gives two examples, (prompt, chosen, desirable) and (prompt, rejected, undesirable);
+   each example also gets a *mismatched* completion (another example's, fixed by the seed) for
+   the reference point;
+2. the reference log-probs of every completion and every mismatched completion are computed once
+   with the initial policy (no reference model in memory);
+3. per micro-batch, the reference point z0 = max(0, mean of log pi(y'|x) - log pi_ref(y'|x)
+   over its mismatched completions) (no gradient), then the KTO loss of ``losses.kto_loss``
+   per example.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from alignlab.batch import Sequences, collate
+from alignlab.config import ExperimentConfig
+from alignlab.data import PreferencePair, tokenize_pairs
+from alignlab.errors import DataError
+from alignlab.losses import kto_loss, kto_reference_point, sequence_logprobs
+from alignlab.models import ModelSource, count_parameters, is_peft, load_policy, load_tokenizer, reference_mode
+from alignlab.progress import progress_task
+from alignlab.scoring import TokenScorer
+from alignlab.trainers.common import (
+    MODEL_DIR,
+    Cost,
+    PeakMemory,
+    Snapshots,
+    create_accelerator,
+    save_policy,
+    write_run_files,
+)
+from alignlab.trainers.offline import StepResult, epoch_order, planned_steps, split_train_eval, train_offline
+
+
+@dataclass
+class KTOExample:
+    prompt: list[int]
+    completion: list[int]
+    mismatched: list[int]
+    desirable: bool
+    reference: float = 0.0
+    reference_mismatched: float = 0.0
+
+
+@dataclass
+class KTOBatch:
+    completions: Sequences
+    mismatched: Sequences
+    desirable: torch.Tensor
+    reference: torch.Tensor
+    reference_mismatched: torch.Tensor
+
+    def to(self, device: torch.device) -> KTOBatch:
+        return KTOBatch(
+            self.completions.to(device),
+            self.mismatched.to(device),
+            self.desirable.to(device),
+            self.reference.to(device),
+            self.reference_mismatched.to(device),
+        )
+
+
+def kto_examples(pairs: Sequence, seed: int) -> list[KTOExample]:
+    """Desirable and undesirable examples from tokenised pairs, each with a mismatched completion
+    drawn from another example (a seeded permutation shifted by one, so never its own)."""
+    examples = [KTOExample(p.prompt, p.chosen, [], True) for p in pairs]
+    examples += [KTOExample(p.prompt, p.rejected, [], False) for p in pairs]
+    order = epoch_order(len(examples), seed, -2)
+    for position, index in enumerate(order):
+        examples[index].mismatched = examples[order[(position + 1) % len(order)]].completion
+    return examples
+
+
+def collate_kto(items: Sequence[KTOExample], pad_token_id: int) -> KTOBatch:
+    prompts = [item.prompt for item in items]
+    return KTOBatch(
+        collate(prompts, [item.completion for item in items], pad_token_id),
+        collate(prompts, [item.mismatched for item in items], pad_token_id),
+        torch.tensor([item.desirable for item in items]),
+        torch.tensor([item.reference for item in items], dtype=torch.float32),
+        torch.tensor([item.reference_mismatched for item in items], dtype=torch.float32),
+    )
+
+
+@torch.no_grad()
+def fill_reference_logprobs(
+    model: torch.nn.Module, items: list[KTOExample], pad_token_id: int, batch_size: int
+) -> None:
+    device = next(model.parameters()).device
+    scorer = TokenScorer(model)
+    with progress_task("reference log-probs", len(items)) as advance:
+        for start in range(0, len(items), batch_size):
+            chunk = items[start : start + batch_size]
+            batch = collate_kto(chunk, pad_token_id).to(device)
+            own = sequence_logprobs(scorer(batch.completions).logprobs, batch.completions.response_mask).cpu()
+            other = sequence_logprobs(scorer(batch.mismatched).logprobs, batch.mismatched.response_mask).cpu()
+            for item, a, b in zip(chunk, own.tolist(), other.tolist()):
+                item.reference, item.reference_mismatched = a, b
+            advance(len(chunk))
+
+
+def kto_step(cfg, model: torch.nn.Module, batch: KTOBatch) -> StepResult:
+    """Summed KTO losses of a micro-batch; the unit is one completion.
+
+    The reference point is estimated from this micro-batch's own mismatched completions, so
+    it depends on the micro-batch size (as in the paper, which estimates it per batch)."""
+    with torch.no_grad():
+        kl_logps = sequence_logprobs(model(batch.mismatched).logprobs, batch.mismatched.response_mask)
+        reference_point = kto_reference_point(kl_logps, batch.reference_mismatched)
+    logps = sequence_logprobs(model(batch.completions).logprobs, batch.completions.response_mask)
+    losses, rewards = kto_loss(
+        logps,
+        batch.reference,
+        batch.desirable,
+        reference_point,
+        cfg.beta,
+        cfg.desirable_weight,
+        cfg.undesirable_weight,
+    )
+    desirable = batch.desirable.float()
+    return StepResult(
+        losses.sum(),
+        float(len(losses)),
+        {
+            "kl": float(reference_point) * len(losses),
+            "rewards/desirable": float((rewards * desirable).sum()),
+            "rewards/undesirable": float((rewards * (1 - desirable)).sum()),
+            "desirable_fraction": float(desirable.sum()),
+        },
+        int(batch.completions.attention_mask.sum() + batch.mismatched.attention_mask.sum()),
+    )
+
+
+def train_kto(
+    config: ExperimentConfig,
+    pairs: Sequence[PreferencePair],
+    out_dir: Path,
+    seed: int,
+    resume: bool = False,
+    init: ModelSource | None = None,
+) -> dict:
+    """Train a policy with ``config.kto`` on the pairs' completions; save it under ``out_dir/model``."""
+    cfg = config.kto
+    accelerator = create_accelerator(cfg, out_dir, seed)
+    with PeakMemory() as memory:
+        tokenizer = load_tokenizer(config.model, init)
+        policy = load_policy(config.model, accelerator.device, init)
+        tokenized, _ = tokenize_pairs(
+            tokenizer, pairs, config.task.max_prompt_tokens, config.task.max_response_tokens, config.task.overlong
+        )
+        if not tokenized:
+            raise DataError("KTO: no usable preference pairs (all were skipped as over-long)")
+        train_pairs, eval_pairs = split_train_eval(tokenized, cfg.eval_fraction, seed)
+        train_items, eval_items = kto_examples(train_pairs, seed), kto_examples(eval_pairs, seed)
+        with reference_mode(policy, None if is_peft(policy) else policy) as reference:
+            fill_reference_logprobs(reference, train_items + eval_items, tokenizer.pad_token_id, cfg.batch_size)
+        model = TokenScorer(policy)
+        snapshots = Snapshots(
+            accelerator, model, tokenizer, out_dir, planned_steps(cfg, len(train_items)), config.evaluation.checkpoints
+        )
+        model, result = train_offline(
+            name="kto",
+            accelerator=accelerator,
+            model=model,
+            config=cfg,
+            train_items=train_items,
+            eval_items=eval_items,
+            collate=lambda rows: collate_kto(rows, tokenizer.pad_token_id),
+            step_fn=lambda model, batch: kto_step(cfg, model, batch),
+            out_dir=out_dir,
+            seed=seed,
+            resume=resume,
+            after_step=snapshots,
+        )
+        save_policy(accelerator, model, tokenizer, out_dir / MODEL_DIR)
+    trainable, _ = count_parameters(model)
+    summary = {
+        "method": "kto",
+        "beta": cfg.beta,
+        "steps": result.steps,
+        "train_examples": len(train_items),
+        "final_eval": result.eval_history[-1] if result.eval_history else {},
+        "cost": Cost(result.train_time_s, result.tokens, memory.peak_mb, 1, trainable).as_dict(),
+    }
+    write_run_files(accelerator, out_dir, {"train": result.history, "eval": result.eval_history}, summary)
+    return summary

@@ -1,0 +1,225 @@
+"""The optimisation loop of the offline trainers (SFT, reward model, DPO and its relatives, KTO).
+
+Each trainer supplies its examples, a ``collate`` and a ``step_fn(model, batch) -> StepResult``
+whose loss is a *sum* over the batch's units (pairs, completions or tokens). The loop owns the
+rest: a data order fixed by (seed, epoch), the split of each global batch across processes and
+micro-batches, one division by the step's global unit count (so accumulation and several
+processes give exactly the single-batch gradient), clipping, the schedule, NaN guards, logging,
+held-out evaluation, checkpoints and resume.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from torch import nn
+
+from alignlab import distributed
+from alignlab.config import OfflineTrainConfig
+from alignlab.errors import AlignlabError
+from alignlab.progress import progress_task
+from alignlab.trainers.common import (
+    Checkpointer,
+    History,
+    backward_if_finite,
+    build_optimizer,
+    build_scheduler,
+    finish_optimizer_step,
+    finish_trackers,
+    micro_batches,
+)
+
+
+@dataclass
+class StepResult:
+    """One micro-batch: ``loss`` summed over its ``units``, metric sums over the same units, and
+    the non-padding tokens that went through the model."""
+
+    loss: torch.Tensor
+    units: float
+    sums: dict[str, float]
+    tokens: int
+
+
+StepFn = Callable[[nn.Module, Any], StepResult]
+
+
+@dataclass
+class LoopResult:
+    history: list[dict[str, float]]
+    eval_history: list[dict[str, float]]
+    steps: int
+    tokens: int
+    train_time_s: float
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """The example order of one epoch: a permutation fixed by (seed, epoch), so a resumed run
+    (or one on another number of processes) sees exactly the batches an uninterrupted one would."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=generator).tolist()
+
+
+def split_train_eval(items: Sequence[Any], eval_fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
+    order = epoch_order(len(items), seed, -1)
+    n_eval = int(round(eval_fraction * len(items)))
+    return [items[i] for i in order[n_eval:]], [items[i] for i in order[:n_eval]]
+
+
+def reduce_means(units: float, sums: dict[str, float]) -> dict[str, float]:
+    """Global means of per-process metric sums: one all-reduce of (units, sums...)."""
+    keys = sorted(sums)
+    totals = distributed.all_reduce_sum(torch.tensor([units, *[sums[k] for k in keys]], dtype=torch.float64))
+    count = max(float(totals[0]), 1e-12)
+    return {k: float(v) / count for k, v in zip(keys, totals[1:])}
+
+
+def scale_gradients(model: nn.Module, factor: float) -> None:
+    for param in model.parameters():
+        if param.grad is not None:
+            param.grad.mul_(factor)
+
+
+def add_sums(totals: dict[str, float], sums: dict[str, float]) -> None:
+    for key, value in sums.items():
+        totals[key] = totals.get(key, 0.0) + float(value)
+
+
+@torch.no_grad()
+def evaluate_batches(
+    model: nn.Module, items: Sequence[Any], collate: Callable, step_fn: StepFn, batch_size: int, device: torch.device
+) -> dict[str, float]:
+    """Means of ``step_fn``'s loss and metrics over ``items`` (this process takes every
+    ``world``-th item; the sums meet in one all-reduce)."""
+    model.eval()
+    mine = list(items)[distributed.rank() :: distributed.world_size()]
+    units, sums = 0.0, {"loss": 0.0}
+    for start in range(0, len(mine), batch_size):
+        out = step_fn(model, _to(collate(mine[start : start + batch_size]), device))
+        units += out.units
+        add_sums(sums, {"loss": float(out.loss), **out.sums})
+    model.train()
+    return reduce_means(units, sums)
+
+
+def _to(batch: Any, device: torch.device) -> Any:
+    return batch.to(device) if hasattr(batch, "to") else {k: v.to(device) for k, v in batch.items()}
+
+
+def train_offline(
+    *,
+    name: str,
+    accelerator: Accelerator,
+    model: nn.Module,
+    config: OfflineTrainConfig,
+    train_items: Sequence[Any],
+    eval_items: Sequence[Any],
+    collate: Callable[[list[Any]], Any],
+    step_fn: StepFn,
+    out_dir: Path,
+    seed: int,
+    resume: bool,
+    after_step: Callable[[int], None] | None = None,
+) -> tuple[nn.Module, LoopResult]:
+    """Train ``model`` on ``train_items``; returns the prepared model and the result.
+
+    One optimizer step sees ``config.batch_size`` examples in all: the global batch is cut into
+    one contiguous part per process, each part into ``grad_accum_steps`` micro-batches.
+    ``after_step(step)`` runs after each optimizer step (e.g. snapshots).
+    """
+    processes = accelerator.num_processes
+    micro = micro_batches(config.batch_size, config, processes, name)
+    steps_per_epoch = len(train_items) // config.batch_size
+    if steps_per_epoch == 0:
+        raise AlignlabError(
+            f"{name}: {len(train_items)} training examples are fewer than one batch ({config.batch_size})"
+        )
+    total_steps = planned_steps(config, len(train_items))
+
+    optimizer = build_optimizer(model, config)
+    scheduler = build_scheduler(optimizer, config, total_steps)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    checkpointer = Checkpointer(accelerator, out_dir)
+    history, eval_history = History(), History()
+    step, tokens, elapsed = 0, 0, 0.0
+    state = checkpointer.restore() if resume else None
+    if state is not None:
+        step, tokens, elapsed = state["step"], state["tokens"], state["train_time_s"]
+        history.rows, eval_history.rows = state["history"], state["eval_history"]
+
+    def save_checkpoint() -> None:
+        checkpointer.save(
+            step,
+            {
+                "step": step,
+                "tokens": tokens,
+                "train_time_s": elapsed,
+                "history": history.rows,
+                "eval_history": eval_history.rows,
+            },
+        )
+
+    def run_eval() -> None:
+        if eval_items:
+            metrics = evaluate_batches(model, eval_items, collate, step_fn, micro, accelerator.device)
+            eval_history.log(accelerator, step, {f"eval/{k}": v for k, v in metrics.items()})
+
+    accelerator.init_trackers(name)
+    share = config.batch_size // processes
+    with progress_task(name, total_steps, enabled=accelerator.is_main_process) as advance:
+        advance(step)
+        while step < total_steps:
+            started = time.perf_counter()
+            epoch, position = divmod(step, steps_per_epoch)
+            order = epoch_order(len(train_items), seed, epoch)
+            first = position * config.batch_size + accelerator.process_index * share
+            my_rows = order[first : first + share]
+            units, sums, step_tokens, healthy = 0.0, {"loss": 0.0}, 0, True
+            for start in range(0, share, micro):
+                batch = _to(collate([train_items[i] for i in my_rows[start : start + micro]]), accelerator.device)
+                out = step_fn(model, batch)
+                last = start + micro >= share
+                healthy = backward_if_finite(accelerator, model, out.loss, healthy, last, step + 1, config.nan_policy)
+                units += out.units
+                step_tokens += out.tokens
+                add_sums(sums, {"loss": float(out.loss.detach()), **out.sums})
+            means = reduce_means(units, {**sums, "tokens": float(step_tokens)})
+            global_units = float(distributed.all_reduce_sum(torch.tensor(units, dtype=torch.float64)))
+            # DDP averaged the gradients of the summed losses over processes; make it one mean.
+            scale_gradients(model, processes / max(global_units, 1e-12))
+            grad_norm = finish_optimizer_step(accelerator, model, optimizer, scheduler, config, healthy, step + 1)
+            step += 1
+            step_tokens_all = int(round(means.pop("tokens") * global_units))
+            tokens += step_tokens_all
+            duration = time.perf_counter() - started
+            elapsed += duration
+            row = {f"train/{k}": v for k, v in means.items()}
+            row["train/grad_norm"] = grad_norm
+            row["train/lr"] = scheduler.get_last_lr()[0]
+            row["train/tokens_per_s"] = step_tokens_all / duration
+            history.log(accelerator, step, row)
+            if after_step is not None:
+                after_step(step)
+            if config.eval_every and step % config.eval_every == 0 and step < total_steps:
+                run_eval()
+            if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total_steps:
+                save_checkpoint()
+            advance(1, loss=row["train/loss"])
+    if not eval_history.rows or eval_history.rows[-1]["step"] != step:
+        run_eval()
+    save_checkpoint()
+    finish_trackers(accelerator)
+    return model, LoopResult(history.rows, eval_history.rows, step, tokens, elapsed)
+
+
+def planned_steps(config: OfflineTrainConfig, examples: int) -> int:
+    """Optimizer steps ``train_offline`` will take on ``examples`` training examples."""
+    total = config.epochs * (examples // config.batch_size)
+    return min(total, config.max_steps) if config.max_steps else total
