@@ -20,11 +20,12 @@ import torch
 from _common import parser, report
 
 from alignlab.config import load_config
-from alignlab.data import PreferencePair, encode_response
+from alignlab.data import PreferencePair
 from alignlab.losses import dpo_loss
 from alignlab.models import load_causal_lm, load_tokenizer, resolve_model_path
 from alignlab.pipeline import sample_preferences
 from alignlab.tasks import load_task
+from alignlab.tokens import encode_prompt, encode_response
 from alignlab.trainers.dpo import train_dpo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,6 +69,7 @@ def trl(config, pairs: list[PreferencePair], workdir: Path, seed: int, steps: in
         use_cpu=True,
         bf16=False,
         gradient_checkpointing=False,
+        activation_checkpointing=False,
         report_to="none",
         save_strategy="no",
         logging_steps=max(steps // 4, 1),
@@ -75,6 +77,7 @@ def trl(config, pairs: list[PreferencePair], workdir: Path, seed: int, steps: in
         disable_tqdm=True,
         seed=seed,
     )
+    assert args.use_cpu and not args.bf16 and not args.gradient_checkpointing, "TRL is not at its CPU settings"
     dataset = Dataset.from_list([{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in pairs])
     timer = StepTimer()
     trainer = DPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=[timer])
@@ -89,6 +92,8 @@ def seed_style(config, pairs: list[PreferencePair], n_pairs: int) -> float:
     reference = load_causal_lm(config.model, torch.device("cpu"), trainable=False)
     optimizer = torch.optim.AdamW(policy.parameters(), lr=config.dpo.lr)
 
+    max_prompt, max_response = config.task.max_prompt_tokens, config.task.max_response_tokens
+
     def logp(model, prompt_ids: list[int], response_ids: list[int]) -> torch.Tensor:
         ids = torch.tensor([prompt_ids + response_ids])
         logits = model(input_ids=ids).logits[0, len(prompt_ids) - 1 : -1]
@@ -99,8 +104,9 @@ def seed_style(config, pairs: list[PreferencePair], n_pairs: int) -> float:
     for start in range(0, n_pairs, batch):
         losses = []
         for pair in pairs[start : start + batch]:
-            prompt = tokenizer(pair.prompt)["input_ids"]
-            chosen, rejected = encode_response(tokenizer, pair.chosen), encode_response(tokenizer, pair.rejected)
+            prompt = encode_prompt(tokenizer, pair.prompt, max_prompt)
+            chosen, _ = encode_response(tokenizer, pair.chosen, pair.chosen_ended, max_response)
+            rejected, _ = encode_response(tokenizer, pair.rejected, pair.rejected_ended, max_response)
             with torch.no_grad():
                 ref_c, ref_r = logp(reference, prompt, chosen), logp(reference, prompt, rejected)
             out = dpo_loss(logp(policy, prompt, chosen), logp(policy, prompt, rejected), ref_c, ref_r, config.dpo.beta)
@@ -118,16 +124,20 @@ def main() -> None:
     p.add_argument("--pairs", type=int, default=512)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed-style-pairs", type=int, default=64, help="Pairs for the (slow) seed-style loop.")
-    args = p.parse_args()
-    config = load_config(
-        REPO / "configs" / "default.yaml",
-        [
-            f"model.name_or_path={args.model}",
-            f"dpo.batch_size={args.batch_size}",
-            "dpo.epochs=1",
-            "dpo.eval_fraction=0",
-        ],
+    p.add_argument(
+        "--prompts", type=int, default=None, help="Training prompts to sample pairs from (default: the preset's)."
     )
+    args = p.parse_args()
+    overrides = [
+        f"model.name_or_path={args.model}",
+        f"dpo.batch_size={args.batch_size}",
+        "dpo.epochs=1",
+        "dpo.eval_fraction=0",
+        "evaluation.checkpoints=1",
+    ]
+    if args.prompts is not None:
+        overrides.append(f"task.num_train_prompts={args.prompts}")
+    config = load_config(REPO / "configs" / "default.yaml", overrides)
     task = load_task(config.task)
     pairs = sample_preferences(config, task)[: args.pairs]
     steps = len(pairs) // args.batch_size

@@ -3,8 +3,11 @@
 The peak is measured here, as the FLOP/s of a large float32 matmul; a step's FLOPs are counted
 by ``torch.utils.flop_counter`` (matmuls and attention, forward and backward) on the step
 itself. MFU = counted FLOPs / step time / peak. Steps measured: a pretraining step of the
-embedded model, a DPO step (chosen and rejected in one forward) and a PPO minibatch update
-(policy and value from one forward), at the shapes of the default experiment.
+embedded model, a DPO step (chosen and rejected in one forward through ``scoring.TokenScorer``)
+and a PPO minibatch update (policy and a value head on its trunk from one forward, the
+``ppo.critic: shared`` layout), at the shapes of the default experiment. The LM head runs only on
+response positions (packed, chunked, recomputed in backward), so the counted FLOPs are the ones
+the step really does, that recomputation included.
 
     python benchmarks/mfu.py [--json out.json]
 """
@@ -15,10 +18,11 @@ import torch
 from _common import best_time, parser, report
 from torch.utils.flop_counter import FlopCounterMode
 
+from alignlab.batch import Sequences
 from alignlab.config import ModelConfig
-from alignlab.losses import clipped_policy_loss, clipped_value_loss, dpo_loss, sequence_logprobs
-from alignlab.models import PolicyWithValue, ValueHead, hidden_size_of, load_policy
-from alignlab.rollout import score_responses
+from alignlab.losses import clipped_surrogate, clipped_value_losses, dpo_loss, masked_mean, sequence_logprobs
+from alignlab.models import hidden_size_of, load_policy
+from alignlab.scoring import TokenScorer, ValueHead
 
 
 def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
@@ -34,13 +38,13 @@ def measure(step, repeats: int = 5) -> tuple[float, float]:
     return counter.get_total_flops(), best_time(step, repeats=repeats, warmup=2)
 
 
-def batch(rows: int, prompt: int, response: int, vocab: int) -> dict[str, torch.Tensor]:
-    return {
-        "prompt_ids": torch.randint(3, vocab, (rows, prompt)),
-        "prompt_mask": torch.ones(rows, prompt, dtype=torch.long),
-        "response_ids": torch.randint(3, vocab, (rows, response)),
-        "response_mask": torch.ones(rows, response, dtype=torch.long),
-    }
+def batch(rows: int, prompt: int, response: int, vocab: int) -> Sequences:
+    return Sequences(
+        prompt_ids=torch.randint(3, vocab, (rows, prompt)),
+        prompt_mask=torch.ones(rows, prompt, dtype=torch.long),
+        response_ids=torch.randint(3, vocab, (rows, response)),
+        response_mask=torch.ones(rows, response, dtype=torch.long),
+    )
 
 
 def main() -> None:
@@ -48,6 +52,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--prompt-tokens", type=int, default=10)
     p.add_argument("--response-tokens", type=int, default=40)
+    p.add_argument("--peak-size", type=int, default=2048, help="Side of the square matmul that measures the peak.")
     args = p.parse_args()
     torch.manual_seed(args.seed)
     model = load_policy(ModelConfig(name_or_path=args.model), torch.device("cpu"))
@@ -64,29 +69,31 @@ def main() -> None:
 
     pairs = batch(2 * n, args.prompt_tokens, args.response_tokens, vocab)
     reference = torch.zeros(n)
+    scorer = TokenScorer(model)
 
     def dpo_step() -> None:
-        scores = score_responses(model, *pairs.values())
-        logps = sequence_logprobs(scores.logprobs, pairs["response_mask"])
+        scores = scorer(pairs)
+        logps = sequence_logprobs(scores.logprobs, pairs.response_mask)
         dpo_loss(logps[:n], logps[n:], reference, reference, beta=0.1).losses.mean().backward()
         optimizer.step()
         optimizer.zero_grad()
 
-    actor_critic = PolicyWithValue(model, ValueHead(hidden_size_of(model)))
+    actor_critic = TokenScorer(model, value_head=ValueHead(hidden_size_of(model)))
     ppo_optimizer = torch.optim.AdamW(actor_critic.parameters(), lr=1e-5)
     rollout = batch(n, args.prompt_tokens, args.response_tokens, vocab)
-    mask = rollout["response_mask"].float()
+    mask = rollout.response_mask.float()
     old = torch.zeros(n, args.response_tokens)
 
     def ppo_step() -> None:
-        new = score_responses(actor_critic, *rollout.values(), with_entropy=True)
-        loss = clipped_policy_loss(new.logprobs, old, old + 1.0, mask, 0.2).loss
-        loss = loss + 0.1 * clipped_value_loss(new.values, old, old, mask, 0.2)[0]
+        new = actor_critic(rollout, with_entropy=True)
+        per_token = clipped_surrogate(new.logprobs, old, old + 1.0, mask, 0.2).losses
+        per_token = per_token + 0.1 * clipped_value_losses(new.values, old, old, mask, 0.2)[0]
+        loss = masked_mean(per_token, mask)
         loss.backward()
         ppo_optimizer.step()
         ppo_optimizer.zero_grad()
 
-    peak = matmul_peak()
+    peak = matmul_peak(args.peak_size)
     figures: dict[str, float] = {"matmul_peak_gflops": peak / 1e9}
     for name, step in [("pretrain", pretrain_step), ("dpo", dpo_step), ("ppo", ppo_step)]:
         flops, seconds = measure(step)

@@ -3,9 +3,12 @@
 "Trained tokens/s" is the number of response tokens that went through an update, divided by
 the wall time of whole iterations (sampling, scoring, update epochs). Everything runs on the same
 model with the same response length, update epochs and gold reward (PPO-GT), so the reward
-model's cost is out of the picture. The seed-style loop is the notebook's structure: one prompt
-at a time, a full forward per generated token plus a separate forward for the value, then per
-epoch a forward for the policy and another for the value with Python loops over tokens.
+model's cost is out of the picture; all three go through ``alignlab.trainers.train_method`` with
+the default preset's settings (PPO with its default separate critic). The seed-style loop is the
+notebook's structure: one prompt at a time, a full forward per generated token plus a separate
+forward for the value, then per epoch a forward for the policy and another for the value with
+Python loops over tokens; its losses are ``losses.clipped_surrogate`` and
+``losses.clipped_value_losses``, each a token mean.
 
     python benchmarks/ppo.py [--json out.json] [--iterations 4] [--prompts 64]
 """
@@ -20,12 +23,12 @@ from pathlib import Path
 import torch
 from _common import parser, report
 
-from alignlab.config import load_config
-from alignlab.losses import clipped_policy_loss, clipped_value_loss
-from alignlab.models import ValueHead, hidden_size_of, load_causal_lm, load_tokenizer
+from alignlab.config import load_config, method_config
+from alignlab.losses import clipped_surrogate, clipped_value_losses, masked_mean
+from alignlab.models import hidden_size_of, load_causal_lm, load_tokenizer
+from alignlab.scoring import ValueHead
 from alignlab.tasks import load_task
-from alignlab.trainers.grpo import train_grpo, train_rloo
-from alignlab.trainers.ppo import train_ppo
+from alignlab.trainers import train_method
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,8 +48,9 @@ def seed_style_ppo(config, prompts: list[str], reward, update_epochs: int) -> tu
     policy = load_causal_lm(config.model, torch.device("cpu"), trainable=True)
     reference = load_causal_lm(config.model, torch.device("cpu"), trainable=False)
     value_head = ValueHead(hidden_size_of(policy))
-    policy_opt = torch.optim.AdamW(policy.parameters(), lr=config.ppo.lr)
-    value_opt = torch.optim.AdamW(value_head.parameters(), lr=config.ppo.lr)
+    cfg = config.ppo
+    policy_opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr)
+    value_opt = torch.optim.AdamW(value_head.parameters(), lr=cfg.lr)
     max_new = config.generation.max_new_tokens
     tokens = 0
     started = time.perf_counter()
@@ -73,10 +77,11 @@ def seed_style_ppo(config, prompts: list[str], reward, update_epochs: int) -> tu
         advantages, last = [0.0] * steps, 0.0
         for t in reversed(range(steps)):
             next_value = old_values[t + 1].item() if t + 1 < steps else 0.0
-            last = rewards[t] + next_value - old_values[t].item() + config.ppo.lam * last
+            last = rewards[t] + next_value - old_values[t].item() + cfg.lam * last
             advantages[t] = last
         advantages = torch.tensor(advantages)
         returns = advantages + old_values
+        mask = torch.ones(1, steps)
         for _ in range(update_epochs):
             logits = policy(input_ids=ids).logits[0]
             with torch.no_grad():
@@ -87,16 +92,18 @@ def seed_style_ppo(config, prompts: list[str], reward, update_epochs: int) -> tu
                     for t in range(steps)
                 ]
             )
-            loss = clipped_policy_loss(
-                new_logps[None], old_logps[None], advantages[None], torch.ones(1, steps), 0.2
-            ).loss
+            surrogate = clipped_surrogate(new_logps[None], old_logps[None], advantages[None], mask, cfg.clip_range)
+            loss = masked_mean(surrogate.losses, mask)
             policy_opt.zero_grad()
             loss.backward()
             policy_opt.step()
             with torch.no_grad():
                 hidden = policy(input_ids=ids, output_hidden_states=True).hidden_states[-1][0]
             values = torch.stack([value_head(hidden[prompt_len + t - 1]) for t in range(steps)])
-            value_loss, _ = clipped_value_loss(values[None], old_values[None], returns[None], torch.ones(1, steps), 0.2)
+            value_losses, _ = clipped_value_losses(
+                values[None], old_values[None], returns[None], mask, cfg.value_clip_range
+            )
+            value_loss = masked_mean(value_losses, mask)
             value_opt.zero_grad()
             value_loss.backward()
             value_opt.step()
@@ -112,30 +119,33 @@ def main() -> None:
     p.add_argument("--seed-style-prompts", type=int, default=8)
     args = p.parse_args()
     group = 4
-    common = [f"model.name_or_path={args.model}"]
+    base = load_config(
+        REPO / "configs" / "default.yaml", [f"model.name_or_path={args.model}", "evaluation.checkpoints=1"]
+    )
+    task = load_task(base.task)
+    common = {
+        "reward_source": "gold",
+        "iterations": args.iterations,
+        "batch_size": min(32, args.prompts),
+        "checkpoint_every": 0,
+    }
+    # figure prefix -> (method, its settings): PPO on the gold reward (PPO-GT), GRPO and RLOO.
     per_method = {
-        "ppo": [f"ppo.prompts_per_iteration={args.prompts}"],
-        "grpo": [f"grpo.prompts_per_iteration={args.prompts // group}", f"grpo.group_size={group}"],
-        "rloo": [f"rloo.prompts_per_iteration={args.prompts // group}", f"rloo.group_size={group}"],
+        "ppo": ("ppo-gt", {"prompts_per_iteration": args.prompts}),
+        "grpo": ("grpo", {"prompts_per_iteration": args.prompts // group, "group_size": group}),
+        "rloo": ("rloo", {"prompts_per_iteration": args.prompts // group, "group_size": group}),
     }
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for method, settings in per_method.items():
-            config = load_config(
-                REPO / "configs" / "default.yaml",
-                common
-                + settings
-                + [f"{method}.reward_source=gold", f"{method}.iterations={args.iterations}", f"{method}.batch_size=32"],
-            )
-            task = load_task(config.task)
-            trainer = {"ppo": train_ppo, "grpo": train_grpo, "rloo": train_rloo}[method]
-            out = Path(tmp) / method
-            summary = trainer(config, task.train_prompts, task.reward, out, args.seed)
+        for name, (method, settings) in per_method.items():
+            config = method_config(base, method, {**common, **settings})
+            out = Path(tmp) / name
+            summary = train_method(method, config, out, args.seed, prompts=task.train_prompts, gold_reward=task.reward)
             rate, split = trained_tokens_per_s(out, args.prompts)
-            figures[f"{method}_trained_tokens_per_s"] = rate
-            figures[f"{method}_peak_mem_mb"] = summary["cost"]["peak_mem_mb"]
-            figures[f"{method}_models_in_memory"] = summary["cost"]["models_in_memory"]
-            if method == "ppo":
+            figures[f"{name}_trained_tokens_per_s"] = rate
+            figures[f"{name}_peak_mem_mb"] = summary["cost"]["peak_mem_mb"]
+            figures[f"{name}_models_in_memory"] = summary["cost"]["models_in_memory"]
+            if name == "ppo":
                 figures.update({f"ppo_time_share_{k}": v for k, v in split.items()})
                 ppo_config = config
     torch.manual_seed(args.seed)

@@ -15,7 +15,7 @@ import time
 import torch
 from _common import best_time, parser, report
 
-from alignlab.config import GenerationConfig, ModelConfig
+from alignlab.config import ModelConfig, SamplingConfig
 from alignlab.models import load_causal_lm, load_tokenizer
 from alignlab.rollout import sample, tokenize_prompts
 from alignlab.tasks.sentiment import pretraining_reviews, review_prompts
@@ -48,7 +48,7 @@ def main() -> None:
     model = load_causal_lm(config, torch.device("cpu"), trainable=False)
     prompts = review_prompts(args.prompts, args.seed, pretraining_reviews())
     ids, mask = tokenize_prompts(tokenizer, prompts)
-    gen = GenerationConfig(max_new_tokens=args.new_tokens, batch_size=args.prompts)
+    gen = SamplingConfig(max_new_tokens=args.new_tokens, batch_size=args.prompts)
 
     # Both samplers stop at EOS; throughput counts the tokens actually produced.
     produced = {}

@@ -14,7 +14,10 @@ from alignlab.errors import ConfigError
 SMALL = {"task": {"num_train_prompts": 32, "num_eval_prompts": 8}, "evaluation": {"samples_per_prompt": 1}}
 
 
-def test_train_dpo_on_pairs_in_memory_and_evaluate(embedded_dir, pairs, tmp_path) -> None:
+def test_train_dpo_on_pairs_in_memory_and_evaluate(embedded_dir, prefs_jsonl, tmp_path) -> None:
+    from alignlab.data import read_preferences
+
+    pairs = read_preferences(prefs_jsonl)
     policy = alignlab.train(
         "dpo", data=pairs[:64], out=tmp_path / "dpo", dpo={"max_steps": 2, "batch_size": 16}, **SMALL
     )

@@ -61,15 +61,6 @@ def test_every_method_has_finite_results_and_a_report(smoke_run) -> None:
     assert list((out / "runs" / "ppo" / "default" / "seed-0" / "logs").rglob("events.out.tfevents*"))
 
 
-@pytest.mark.slow
-def test_same_seed_gives_identical_metrics(smoke_run, tmp_path, strip_timing) -> None:
-    _, first = smoke_run
-    second = compare(tmp_path / "again")
-    first, second = strip_timing(first), strip_timing(second)
-    first.pop("verdict"), second.pop("verdict")  # its sentences quote timings
-    assert first == second
-
-
 TINY_METHODS = """
 methods:
   - method: dpo
@@ -80,25 +71,43 @@ methods:
 """
 
 
-@pytest.mark.slow
-def test_ray_launcher_gives_the_serial_records(embedded_dir, tmp_path, strip_timing) -> None:
-    """The same comparison dispatched as Ray tasks (one CPU and one torch thread each) gives the
-    records of the serial launcher at one thread: each run's numbers depend only on its seed."""
-    config = tmp_path / "tiny.yaml"
+def run_compare(config: Path, out: Path, *extra: str) -> dict:
+    command = [sys.executable, "-m", "alignlab", "compare", str(config), "--out", str(out), *extra]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads((out / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, embedded_dir) -> tuple[Path, dict]:
+    """A three-method comparison at one torch thread: (its config, its metrics)."""
+    root = tmp_path_factory.mktemp("tiny")
+    config = root / "tiny.yaml"
     smoke = Path(SMOKE).read_text(encoding="utf-8")
     config.write_text(smoke.split("methods:")[0] + "threads: 1\n" + TINY_METHODS, encoding="utf-8")
-    runs = {}
-    for launcher in ("serial", "ray"):
-        out = tmp_path / launcher
-        command = [sys.executable, "-m", "alignlab", "compare", str(config), "--out", str(out), "--launcher", launcher]
-        if launcher == "ray":
-            command += ["--max-parallel", "2", "--cpus-per-run", "1"]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=900)
-        assert result.returncode == 0, result.stderr[-3000:]
-        runs[launcher] = json.loads((out / "metrics.json").read_text())
-    serial, ray = (
-        sorted(strip_timing(runs[k])["results"], key=lambda r: (r["method"], str(r["params"]))) for k in runs
-    )
+    return config, run_compare(config, root / "serial")
+
+
+def _results(metrics: dict, strip_timing) -> list[dict]:
+    return sorted(strip_timing(metrics)["results"], key=lambda r: (r["method"], str(r["params"])))
+
+
+@pytest.mark.slow
+def test_same_seed_gives_identical_metrics(tiny, tmp_path, strip_timing) -> None:
+    config, first = tiny
+    second = run_compare(config, tmp_path / "again")
+    first, second = strip_timing(first), strip_timing(second)
+    first.pop("verdict"), second.pop("verdict")  # its sentences quote timings
+    assert first == second
+
+
+@pytest.mark.slow
+def test_ray_launcher_gives_the_serial_records(tiny, tmp_path, strip_timing) -> None:
+    """The same comparison dispatched as Ray tasks (one CPU and one torch thread each) gives the
+    records of the serial launcher at one thread: each run's numbers depend only on its seed."""
+    config, serial = tiny
+    ray = run_compare(config, tmp_path / "ray", "--launcher", "ray", "--max-parallel", "2", "--cpus-per-run", "1")
+    serial, ray = _results(serial, strip_timing), _results(ray, strip_timing)
     assert [r["method"] for r in serial] == [r["method"] for r in ray]
     for a, b in zip(serial, ray):
         assert a["gold_reward"] == pytest.approx(b["gold_reward"], abs=1e-6), a["method"]

@@ -127,6 +127,7 @@ def load_causal_lm(
     model.to(device)
     if not trainable:
         return freeze(model)
+    model.requires_grad_(True)
     model.train()
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

@@ -26,7 +26,9 @@ def test_deterministic_labels_follow_the_gold_reward() -> None:
 def test_bradley_terry_labels_agree_at_the_model_rate() -> None:
     config = PreferenceConfig(completions_per_prompt=2, pairs_per_prompt=1, labeling="bradley_terry", temperature=0.5)
     rng = random.Random(0)
-    agree = sum(label_pairs("p", ["x", "y"], [0.4, 0.0], [True, True], config, rng)[0].chosen == "x" for _ in range(20000))
+    agree = sum(
+        label_pairs("p", ["x", "y"], [0.4, 0.0], [True, True], config, rng)[0].chosen == "x" for _ in range(20000)
+    )
     expected = 1 / (1 + math.exp(-0.4 / 0.5))  # 0.690
     assert agree / 20000 == pytest.approx(expected, abs=0.01)
 
@@ -35,9 +37,7 @@ def test_gaps_duplicates_and_empty_completions_are_skipped() -> None:
     config = PreferenceConfig(
         completions_per_prompt=4, pairs_per_prompt=6, labeling="deterministic", min_reward_gap=0.25
     )
-    pairs = label_pairs(
-        "p", ["same", "same", "", "other"], [0.9, 0.1, -1.0, 0.0], [True] * 4, config, random.Random(0)
-    )
+    pairs = label_pairs("p", ["same", "same", "", "other"], [0.9, 0.1, -1.0, 0.0], [True] * 4, config, random.Random(0))
     # Candidates: (same, same) is a duplicate, anything with "" is empty, (same 0.1, other 0.0) is too close.
     assert [(p.chosen, p.rejected) for p in pairs] == [("same", "other")]
     assert pairs[0].chosen_reward == 0.9
@@ -59,5 +59,10 @@ def test_label_noise_flips_nested_fractions_and_only_labels() -> None:
     assert flipped_light <= flipped_heavy
     # A flipped pair carries its completions' own rewards and ended flags.
     first = heavy[min(flipped_heavy)]
-    assert (first.chosen_reward, first.rejected_reward, first.chosen_ended, first.rejected_ended) == (0.1, 0.5, False, True)
+    assert (first.chosen_reward, first.rejected_reward, first.chosen_ended, first.rejected_ended) == (
+        0.1,
+        0.5,
+        False,
+        True,
+    )
     assert flip_labels(pairs, 0.0, seed=0) == pairs

@@ -159,7 +159,9 @@ def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.
 def group_advantages(rewards: torch.Tensor, scale: bool = True, eps: float = 1e-4) -> torch.Tensor:
     """GRPO's advantage (Shao et al. 2024, sec. 4.1.2): each reward minus its group's mean,
     divided by the group's (unbiased) std when ``scale``. ``(N, G) -> (N, G)``.
-    A group of equal rewards gets advantage 0 (never NaN)."""
+    A group of equal rewards, or of one reward, gets advantage 0 (never NaN)."""
+    if rewards.shape[1] < 2:
+        return torch.zeros_like(rewards)
     centred = rewards - rewards.mean(dim=1, keepdim=True)
     if not scale:
         return centred
@@ -196,8 +198,10 @@ def token_weights(mask: torch.Tensor, aggregation: Aggregation, max_length: int)
       token of a short response weighs more, which favours short correct and long wrong answers.
     - ``dr_grpo``: the token sum of each sequence divided by the constant ``max_length``, then the
       mean over sequences (Liu et al. 2025): no length bias.
+
+    An empty response still counts as a sequence (as in GRPO's mean over sequences).
     """
-    mask = mask.to(torch.float32)
+    mask = mask if mask.is_floating_point() else mask.to(torch.float32)
     if aggregation in ("token_mean", "dapo"):
         return mask, float(mask.sum())
     if aggregation == "grpo":

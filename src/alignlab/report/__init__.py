@@ -25,11 +25,12 @@ def load_metrics(run_dir: Path) -> dict:
 def summarize(run_dir: Path) -> Table:
     """The results table: one row per method and setting, means over seeds with 95% intervals."""
     metrics = load_metrics(run_dir)
-    table = Table(title=f"{metrics['name']}: held-out results (mean ± 95% CI over seeds)")
+    table = Table(title=f"{metrics['name']}: held-out results (mean ± 95% CI over seeds; LC: length-controlled)")
     for column in (
         "method",
         "seeds",
         "gold reward",
+        "LC gold",
         "win rate",
         "KL",
         "perplexity",
@@ -41,25 +42,30 @@ def summarize(run_dir: Path) -> Table:
     ):
         table.add_column(column, justify="left" if column == "method" else "right")
 
-    def cell(summary: dict, digits: int = 3) -> str:
-        if summary["mean"] is None:
+    def cell(summary: dict | None, digits: int = 3) -> str:
+        if not summary or summary.get("mean") is None:
             return "n/a"
-        ci = summary["ci95"]
+        ci = summary.get("ci95")
         return f"{summary['mean']:.{digits}f}" + (f" ± {ci:.{digits}f}" if ci else "")
+
+    def plain(summary: dict | None) -> str:
+        # Zero (or missing) seconds and megabytes mean "not measured", as for the base policy.
+        return f"{summary['mean']:.0f}" if summary and summary.get("mean") else "n/a"
 
     for row in metrics["aggregates"]:
         table.add_row(
             name(row),
             str(row["n_seeds"]),
             cell(row["gold_reward"]),
+            cell(row.get("lc_gold_reward")),
             cell(row["win_rate"], 2),
             cell(row["kl"], 2),
             cell(row["perplexity"], 1),
             cell(row["distinct_2"], 2),
             cell(row["self_bleu"], 2),
             cell(row["relevance"], 3),
-            f"{row['pipeline_time_s']['mean']:.0f}" if row["pipeline_time_s"]["mean"] is not None else "n/a",
-            f"{row['peak_mem_mb']['mean']:.0f}" if row["peak_mem_mb"]["mean"] else "n/a",
+            plain(row.get("pipeline_time_s")),
+            plain(row.get("peak_mem_mb")),
         )
     return table
 

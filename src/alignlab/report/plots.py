@@ -1,8 +1,12 @@
-"""The report's figures: the reward-KL frontier, training curves per method, and the cost of each run.
+"""The report's figures: the reward-KL frontier (with checkpoint paths), reward-model
+over-optimisation, label noise, reward per budget, training curves per method, and the cost of
+each run.
 
 Every function takes plain data (rows of ``metrics.json``, ``history.json`` contents) and returns a
 ``matplotlib.figure.Figure`` built without pyplot, so nothing touches global state and no display
-backend is needed; ``figure_to_data_uri`` turns a figure into an ``<img>`` source.
+backend is needed; ``figure_to_data_uri`` turns a figure into an ``<img>`` source. ``lang`` picks
+the labels' language ("en" or "zh"); draw Chinese only inside ``i18n.figure_fonts``, which supplies
+a font with the glyphs.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
+
+from alignlab.report.i18n import tr
+from alignlab.report.statistics import checkpoint_path, gao_curve, setting_label
 
 BASE_METHOD = "base"
 # Panels of the training-curve figures, in display order. A method gets the ones its history
@@ -52,6 +59,9 @@ SCHEDULE_METRICS = ("train/lr", "objective/kl_coef")
 TIME_SPLIT_KEYS = ("time/generation", "time/scoring", "time/training")
 AGGREGATE_GID = "aggregate"
 BASE_GID = "base"
+CHECKPOINT_GID = "checkpoints"
+FIT_GID = "fit"
+PEAK_GID = "gold-peak"
 # Tab10 with navy for its grey, which would read as the base policy's black.
 _PALETTE = (
     "#1f77b4",
@@ -67,7 +77,7 @@ _PALETTE = (
 )
 _MARKERS = ("o", "s", "D", "^", "v", "P", "X", "<", ">", "h")
 _BASE_COLOR = "#222222"
-_SYMBOLS = {"beta": "β", "label_smoothing": "ε"}
+_SYMBOLS = {"beta": "β", "label_smoothing": "ε", "preferences.label_noise": "noise"}
 _CURVE_COLUMNS = 4
 
 
@@ -169,22 +179,49 @@ def _plot_method(ax: Axes, method: str, rows: Sequence[Mapping[str, Any]], style
             ax.annotate(text, (x, y), xytext=(6, 5), textcoords="offset points", fontsize=7.5, color=color)
 
 
-def _plot_base(ax: Axes, base: Mapping[str, Any]) -> None:
+def _plot_base(ax: Axes, base: Mapping[str, Any], lang: str = "en") -> None:
     gold = _mean(base.get("gold_reward"))
     if gold is None:
         return
     ax.axhline(gold, color=_BASE_COLOR, linestyle="--", linewidth=1, alpha=0.7, zorder=1)
     kl = _mean(base.get("kl")) or 0.0
-    (point,) = ax.plot([kl], [gold], "*", color=_BASE_COLOR, markersize=14, label="base policy", zorder=5)
+    (point,) = ax.plot([kl], [gold], "*", color=_BASE_COLOR, markersize=14, label=tr("fig.base", lang), zorder=5)
     point.set_gid(BASE_GID)
 
 
-def frontier_figure(aggregates: Sequence[Mapping[str, Any]], results: Sequence[Mapping[str, Any]]) -> Figure:
+def records_of(results: Sequence[Mapping[str, Any]], row: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The per-seed records behind an aggregate row."""
+    return [
+        r
+        for r in results
+        if r.get("method") == row["method"] and setting_label(r.get("params")) == row.get("setting", "default")
+    ]
+
+
+def _plot_checkpoints(ax: Axes, row: Mapping[str, Any], records: Sequence[Mapping[str, Any]], color: str) -> bool:
+    """The setting's path through its checkpoints (mean over seeds at each index) to its final
+    point; False when it has no checkpoints."""
+    path = [p for p in checkpoint_path(records) if p["kl"] is not None and p["gold_reward"] is not None]
+    final = (_mean(row.get("kl")), _mean(row.get("gold_reward")))
+    if not path or None in final:
+        return False
+    xs = [p["kl"] for p in path] + [final[0]]
+    ys = [p["gold_reward"] for p in path] + [final[1]]
+    (line,) = ax.plot(xs, ys, color=color, linewidth=1.0, alpha=0.75, marker=".", markersize=5, zorder=3)
+    line.set_gid(CHECKPOINT_GID)
+    return True
+
+
+def frontier_figure(
+    aggregates: Sequence[Mapping[str, Any]], results: Sequence[Mapping[str, Any]], lang: str = "en"
+) -> Figure:
     """Gold reward against KL(π‖π_ref) on the held-out prompts (the DPO paper's Figure 2, left).
 
     Large markers are means over seeds with 95 % intervals on both axes where known, annotated
-    with their setting and joined per method in order of KL; small translucent markers are the
-    single seeds; the star and dashed line are the base policy.
+    with their setting and joined per method in order of KL; thin lines with dots are each
+    setting's path through its training checkpoints (mean over seeds per checkpoint) to its final
+    point, where the records have checkpoints; small translucent markers are the single seeds;
+    the star and dashed line are the base policy.
     """
     fig = Figure(figsize=(11.5, 6.0), layout="constrained")
     ax = fig.add_subplot()
@@ -193,13 +230,15 @@ def frontier_figure(aggregates: Sequence[Mapping[str, Any]], results: Sequence[M
         rows = [a for a in aggregates if a["method"] == method]
         if method == BASE_METHOD:
             if rows:
-                _plot_base(ax, rows[0])
+                _plot_base(ax, rows[0], lang)
             continue
         _plot_seeds(ax, [r for r in results if r["method"] == method], *style)
+        for row in rows:
+            _plot_checkpoints(ax, row, records_of(results, row), style[0])
         _plot_method(ax, method, rows, style)
-    ax.set_xlabel(r"KL$(\pi \,\|\, \pi_{\mathrm{ref}})$ (nats)")
-    ax.set_ylabel("gold reward")
-    ax.set_title("Reward–KL frontier on held-out prompts")
+    ax.set_xlabel(tr("fig.kl", lang))
+    ax.set_ylabel(tr("fig.gold", lang))
+    ax.set_title(tr("fig.frontier_title", lang))
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
@@ -233,7 +272,11 @@ def curve_metrics(histories: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _plot_panel(
-    ax: Axes, metric: str, runs: Sequence[tuple[str, Mapping[str, Any]]], colors: Mapping[str, str]
+    ax: Axes,
+    metric: str,
+    runs: Sequence[tuple[str, Mapping[str, Any]]],
+    colors: Mapping[str, str],
+    lang: str = "en",
 ) -> None:
     has_eval = False
     for setting, history in runs:
@@ -244,13 +287,13 @@ def _plot_panel(
         if eval_steps:
             has_eval = True
             ax.plot(eval_steps, eval_values, color=color, alpha=0.9, linestyle="--", marker="o", markersize=4)
-    ax.set_title(metric + ("  (○ held-out)" if has_eval else ""), fontsize=9)
+    ax.set_title(metric + (tr("fig.held_out", lang) if has_eval else ""), fontsize=9)
     ax.tick_params(labelsize=7)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
 
 
-def training_curves_figure(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> Figure | None:
+def training_curves_figure(runs: Sequence[tuple[str, Mapping[str, Any]]], lang: str = "en") -> Figure | None:
     """A grid of the method's training metrics against step (iteration for the online trainers).
 
     ``runs`` holds one ``(setting, history)`` per seed, ``history`` being a ``history.json``;
@@ -267,14 +310,23 @@ def training_curves_figure(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> Fig
     fig = Figure(figsize=(3.2 * n_cols, 2.3 * n_rows + 0.7), layout="constrained")
     axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
     for ax, metric in zip(axes, metrics):
-        _plot_panel(ax, metric, runs, colors)
+        _plot_panel(ax, metric, runs, colors, lang)
     for ax in axes[len(metrics) :]:
         ax.set_visible(False)
     for ax in axes[len(metrics) - n_cols : len(metrics)]:
-        ax.set_xlabel("step", fontsize=8)
+        ax.set_xlabel(tr("fig.step", lang), fontsize=8)
     seeds = {s: sum(1 for setting, _ in runs if setting == s) for s in settings}
     handles = [Line2D([], [], color=colors[s], linewidth=2) for s in settings]
-    labels = [f"{setting_text(s) or 'default'} ({seeds[s]} seed{'s' if seeds[s] > 1 else ''})" for s in settings]
+    labels = [
+        tr(
+            "fig.seed_count",
+            lang,
+            setting=setting_text(s) or tr("fig.default", lang),
+            n=seeds[s],
+            s="s" if seeds[s] > 1 else "",
+        )
+        for s in settings
+    ]
     fig.legend(handles, labels, loc="outside upper center", ncols=min(len(settings), 6), frameon=False, fontsize=9)
     return fig
 
@@ -294,23 +346,26 @@ def _bars(ax: Axes, labels: Sequence[str], values: Sequence[float], colors: Sequ
     ax.tick_params(labelsize=8)
 
 
-def _split_bars(fig: Figure, ax: Axes, splits: Mapping[str, Mapping[str, float]]) -> None:
+def _split_bars(fig: Figure, ax: Axes, splits: Mapping[str, Mapping[str, float]], lang: str = "en") -> None:
     labels = list(splits)
     left = [0.0] * len(labels)
     for key, color in zip(TIME_SPLIT_KEYS, ("#4c72b0", "#dd8452", "#55a868")):
         widths = [splits[label].get(key, 0.0) for label in labels]
-        ax.barh(labels, widths, left=left, color=color, height=0.6, label=key.removeprefix("time/"))
+        label = tr("fig.phase." + key.removeprefix("time/"), lang)
+        ax.barh(labels, widths, left=left, color=color, height=0.6, label=label)
         left = [a + b for a, b in zip(left, widths)]
     ax.invert_yaxis()
-    ax.set_xlabel("seconds (mean over seeds)")
-    ax.set_title("Online training time by phase", fontsize=10)
+    ax.set_xlabel(tr("fig.seconds_mean", lang))
+    ax.set_title(tr("fig.phases", lang), fontsize=10)
     fig.legend(loc="outside lower right", ncols=3, fontsize=8, frameon=False)
     ax.grid(axis="x", alpha=0.3)
     ax.tick_params(labelsize=8)
 
 
 def efficiency_figure(
-    aggregates: Sequence[Mapping[str, Any]], time_splits: Mapping[str, Mapping[str, float]] | None = None
+    aggregates: Sequence[Mapping[str, Any]],
+    time_splits: Mapping[str, Mapping[str, float]] | None = None,
+    lang: str = "en",
 ) -> Figure | None:
     """End-to-end wall time and peak memory per method and setting as horizontal bars, plus, for
     the online methods, their training time split into generation, scoring and training.
@@ -327,11 +382,198 @@ def efficiency_figure(
     panels = 3 if time_splits else 2
     fig = Figure(figsize=(4.4 * panels, 0.32 * len(rows) + 1.6), layout="constrained")
     axes = fig.subplots(1, panels, sharey=False)
-    _bars(axes[0], labels, [a["pipeline_time_s"]["mean"] for a in rows], colors, "seconds")
-    axes[0].set_title("End-to-end wall time", fontsize=10)
+    _bars(axes[0], labels, [a["pipeline_time_s"]["mean"] for a in rows], colors, tr("fig.seconds", lang))
+    axes[0].set_title(tr("fig.wall_time", lang), fontsize=10)
     memory = [_mean(a.get("peak_mem_mb")) or 0.0 for a in rows]
     _bars(axes[1], labels, memory, colors, "MB")
-    axes[1].set_title("Peak memory", fontsize=10)
+    axes[1].set_title(tr("fig.peak_memory", lang), fontsize=10)
     if time_splits:
-        _split_bars(fig, axes[2], time_splits)
+        _split_bars(fig, axes[2], time_splits, lang)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Reward-model over-optimisation (Gao et al. 2023)
+# --------------------------------------------------------------------------------------------
+
+
+def overoptimization_figure(entries: Sequence[Mapping[str, Any]], lang: str = "en") -> Figure | None:
+    """One panel per fit of ``statistics.overoptimization``: gold reward (filled, left axis) and
+    proxy score (open, right axis) relative to the base policy against d = sqrt(KL), with Gao et
+    al.'s fitted curves dashed and, where the gold reward peaks while the proxy still climbs, a
+    red vertical line at the peak. None without entries."""
+    entries = [e for e in entries if e.get("points")]
+    if not entries:
+        return None
+    n_cols = min(3, len(entries))
+    n_rows = math.ceil(len(entries) / n_cols)
+    fig = Figure(figsize=(4.3 * n_cols, 3.3 * n_rows + 0.4), layout="constrained")
+    axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
+    gold_color, proxy_color = "#1f77b4", "#ff7f0e"
+    for ax, entry in zip(axes, entries):
+        points = entry["points"]
+        d = [0.0] + [p["d"] for p in points]
+        gold = [0.0] + [p["gold"] for p in points]
+        ax.plot(d, gold, "o", color=gold_color, markersize=5, label=tr("fig.gold_points", lang), zorder=3)
+        proxy_points = [p for p in points if p.get("proxy") is not None]
+        twin = None
+        if proxy_points:
+            twin = ax.twinx()
+            twin.plot(
+                [0.0] + [p["d"] for p in proxy_points],
+                [0.0] + [p["proxy"] for p in proxy_points],
+                "o",
+                markerfacecolor="none",
+                color=proxy_color,
+                markersize=5,
+                label=tr("fig.proxy_points", lang),
+                zorder=3,
+            )
+            twin.set_ylabel(tr("fig.proxy_rel", lang), color=proxy_color, fontsize=8)
+            twin.tick_params(labelsize=7, colors=proxy_color)
+        grid = [entry["max_d"] * 1.15 * i / 100 for i in range(101)]
+        for prefix, target, color in (("", ax, gold_color), ("proxy_", twin, proxy_color)):
+            alpha, beta = entry.get(prefix + "alpha"), entry.get(prefix + "beta")
+            if target is None or alpha is None or beta is None:
+                continue
+            (line,) = target.plot(grid, gao_curve(grid, alpha, beta, entry["form"]), "--", color=color, linewidth=1.1)
+            line.set_gid(FIT_GID)
+        if entry.get("overoptimized"):
+            peak = ax.axvline(entry["gold_peak_d"], color="#d62728", linestyle=":", linewidth=1.4)
+            peak.set_gid(PEAK_GID)
+            ax.annotate(
+                tr("fig.gold_peak", lang),
+                (entry["gold_peak_d"], 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(3, -12),
+                textcoords="offset points",
+                fontsize=7.5,
+                color="#d62728",
+            )
+        ax.axhline(0.0, color=_BASE_COLOR, linewidth=0.6, alpha=0.5)
+        ax.set_title(f"{run_label(entry['method'], entry['setting'])}: {entry['formula']}", fontsize=9)
+        ax.set_xlabel(tr("fig.d", lang), fontsize=8)
+        ax.set_ylabel(tr("fig.gold_rel", lang), color=gold_color, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(entries) :]:
+        ax.set_visible(False)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Label noise
+# --------------------------------------------------------------------------------------------
+
+
+def label_noise_figure(
+    curves: Sequence[Mapping[str, Any]], base_gold: float | None = None, lang: str = "en"
+) -> Figure | None:
+    """Gold reward (mean over seeds, 95 % Student-t bars) against the label-noise rate per method
+    and setting (``statistics.label_noise_curves``), with the base policy dashed. None without curves."""
+    curves = [c for c in curves if c.get("points")]
+    if not curves:
+        return None
+    fig = Figure(figsize=(8.0, 4.6), layout="constrained")
+    ax = fig.add_subplot()
+    styles = method_styles([c["method"] for c in curves])
+    for curve in curves:
+        color, marker = styles[curve["method"]]
+        points = curve["points"]
+        bars = ax.errorbar(
+            [p["eps"] for p in points],
+            [p["mean"] for p in points],
+            yerr=_errors([math.nan if p.get("ci95") is None else p["ci95"] for p in points]),
+            fmt=marker + "-",
+            color=color,
+            capsize=2.5,
+            linewidth=1.2,
+            label=run_label(curve["method"], curve["setting"]),
+        )
+        bars.lines[0].set_gid(AGGREGATE_GID)
+    if base_gold is not None:
+        ax.axhline(base_gold, color=_BASE_COLOR, linestyle="--", linewidth=1, alpha=0.7, label=tr("fig.base", lang))
+    ax.set_xlabel(tr("fig.noise", lang))
+    ax.set_ylabel(tr("fig.gold", lang))
+    ax.set_title(tr("fig.noise_title", lang))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Reward per budget
+# --------------------------------------------------------------------------------------------
+
+
+def _budget_rows(aggregates: Sequence[Mapping[str, Any]], key: str) -> list[Mapping[str, Any]]:
+    return [
+        a
+        for a in aggregates
+        if a["method"] != BASE_METHOD and (_mean(a.get(key)) or 0) > 0 and _mean(a.get("gold_reward")) is not None
+    ]
+
+
+def _budget_panel(ax: Axes, rows: Sequence[Mapping[str, Any]], key: str, styles: Mapping[str, tuple[str, str]]) -> None:
+    for method in dict.fromkeys(a["method"] for a in rows):
+        color, marker = styles[method]
+        mine = [a for a in rows if a["method"] == method]
+        (points,) = ax.plot(
+            [a[key]["mean"] for a in mine],
+            [a["gold_reward"]["mean"] for a in mine],
+            marker,
+            color=color,
+            markersize=8,
+            markeredgecolor="white",
+            label=method,
+            linestyle="none",
+        )
+        points.set_gid(AGGREGATE_GID)
+        for a in mine:
+            text = setting_text(a["setting"])
+            if text:
+                ax.annotate(
+                    text,
+                    (a[key]["mean"], a["gold_reward"]["mean"]),
+                    xytext=(5, 4),
+                    textcoords="offset points",
+                    fontsize=7,
+                    color=color,
+                )
+    values = [a[key]["mean"] for a in rows]
+    if max(values) / min(values) > 20:
+        ax.set_xscale("log")
+    ax.grid(alpha=0.3)
+    ax.tick_params(labelsize=8)
+
+
+BUDGETS = (
+    ("pipeline_time_s", "fig.pipeline_time", "fig.by_time"),
+    ("gold_queries", "fig.gold_queries", "fig.by_queries"),
+)
+
+
+def budget_figure(aggregates: Sequence[Mapping[str, Any]], lang: str = "en") -> Figure | None:
+    """Gold reward against wall time (``pipeline_time_s``) and against gold-reward queries
+    (``gold_queries``), one point per method and setting (means over seeds), the base policy
+    dashed; a budget no row measured gets no panel, and None comes back when neither was."""
+    panels = [(key, xlabel, title, rows) for key, xlabel, title in BUDGETS if (rows := _budget_rows(aggregates, key))]
+    if not panels:
+        return None
+    styles = method_styles([a["method"] for a in aggregates])
+    base = next((a for a in aggregates if a["method"] == BASE_METHOD), None)
+    base_gold = None if base is None else _mean(base.get("gold_reward"))
+    fig = Figure(figsize=(5.2 * len(panels) + 1.5, 4.4), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False).ravel()
+    handles: dict[str, Any] = {}
+    for ax, (key, xlabel, title, rows) in zip(axes, panels):
+        _budget_panel(ax, rows, key, styles)
+        ax.set_xlabel(tr(xlabel, lang), fontsize=9)
+        ax.set_ylabel(tr("fig.gold", lang), fontsize=9)
+        ax.set_title(tr(title, lang), fontsize=10)
+        if base_gold is not None:
+            ax.axhline(base_gold, color=_BASE_COLOR, linestyle="--", linewidth=1, alpha=0.7, label=tr("fig.base", lang))
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.legend(list(handles.values()), list(handles), loc="outside right upper", frameon=False, fontsize=9)
     return fig

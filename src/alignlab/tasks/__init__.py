@@ -32,6 +32,7 @@ TaskBuilder = Callable[[TaskConfig, PreTrainedTokenizerBase | None], Task]
 
 def _builders() -> dict[str, TaskBuilder]:
     from alignlab.tasks.hub import hh_rlhf_task, imdb_task, ultrafeedback_task, user_preference_task
+    from alignlab.tasks.prompts import prompts_task
     from alignlab.tasks.seed import seed_task
     from alignlab.tasks.sentiment import sentiment_task
 
@@ -42,6 +43,7 @@ def _builders() -> dict[str, TaskBuilder]:
         "ultrafeedback": ultrafeedback_task,
         "imdb": imdb_task,
         "jsonl": user_preference_task,
+        "prompts": prompts_task,
     }
 
 

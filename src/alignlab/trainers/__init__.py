@@ -67,7 +67,7 @@ def train_method(
     reference_cache: Path | None = None,
 ) -> dict:
     """Train ``method`` with ``config`` (its section already holding the method's settings, see
-    ``config.method_settings``); the trainer's summary."""
+    ``config.method_config``); the trainer's summary."""
     section = section_of(method)
     if section in PAIR_SECTIONS:
         if pairs is None:

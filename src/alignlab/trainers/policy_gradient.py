@@ -113,11 +113,15 @@ def policy_gradient_loss(
 
 
 def weigh_for(cfg: PolicyGradientConfig, max_length: int):
-    """The minibatch's token weights and units, left-out (zero-variance) groups excluded."""
+    """The minibatch's token weights and units, left-out (zero-variance) groups excluded from
+    both: they neither carry gradient nor dilute the mean."""
 
     def weigh(rollout: Rollout, data: dict[str, torch.Tensor]) -> tuple[torch.Tensor, float]:
-        mask = rollout.response_mask.float() * data["active"].unsqueeze(-1)
-        return token_weights(mask, cfg.loss_type, max_length)
+        active = data["active"]
+        weights, units = token_weights(rollout.response_mask.float() * active.unsqueeze(-1), cfg.loss_type, max_length)
+        if cfg.loss_type in ("grpo", "dr_grpo"):
+            units = float(active.sum())
+        return weights, units
 
     return weigh
 
