@@ -1,5 +1,5 @@
 """Killed runs resume to the same result; NaNs stop a run with a message and keep the last good
-checkpoint; constant rewards cause no NaN. (Same seed, same metrics: tests/test_compare.py.)"""
+checkpoint; constant rewards cause no NaN. (Same seed, same metrics: tests/test_comparison.py.)"""
 
 from __future__ import annotations
 

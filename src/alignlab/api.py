@@ -81,7 +81,7 @@ class Results:
 
 def compare(config: ConfigLike = None, out: str | Path | None = None, resume: bool = False, **settings: Any) -> Results:
     """Run (or with ``resume`` continue) a comparison; the settings override the config's."""
-    from alignlab.compare import run_comparison
+    from alignlab.comparison import run_comparison
 
     cfg = _config(config, settings)
     run_dir = run_comparison(cfg, Path(out) if out else None, resume)
@@ -257,7 +257,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Held-out metrics of a policy (in memory or a model directory) against the config's base
     policy, on the task's held-out prompts: gold reward, win rate, KL, fluency, diversity."""
-    from alignlab.compare import Experiment
+    from alignlab.comparison import Experiment
     from alignlab.models import load_causal_lm
 
     if isinstance(policy, TrainedPolicy):

@@ -237,7 +237,7 @@ def compare(
     overrides: Optional[list[str]] = SetOpt,
 ) -> None:
     """Run the whole experiment: every method over its sweep and seeds, then evaluation and report."""
-    from alignlab.compare import Launcher, run_comparison
+    from alignlab.comparison import Launcher, run_comparison
 
     if launcher not in ("serial", "ray"):
         raise AlignlabError(f"--launcher: unknown launcher '{launcher}'; known: serial, ray")
@@ -261,7 +261,7 @@ def eval_cmd(
     overrides: Optional[list[str]] = SetOpt,
 ) -> None:
     """Evaluate a model (or every model of a run) on the task's held-out prompts."""
-    from alignlab.compare import evaluate_target
+    from alignlab.comparison import evaluate_target
 
     evaluate_target(target, config or default_config_path(), overrides or [], seed)
 

@@ -44,6 +44,9 @@ def progress_task(description: str, total: int | None, enabled: bool = True) -> 
             TimeRemainingColumn(),
             console=console,
             transient=True,
+            # In Jupyter the kernel's streams feed the console back into itself: no redirection there.
+            redirect_stdout=not console.is_jupyter,
+            redirect_stderr=not console.is_jupyter,
         )
         _live.start()
     _depth += 1

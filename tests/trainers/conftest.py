@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from alignlab.compare import Experiment
+from alignlab.comparison import Experiment
 from alignlab.config import ExperimentConfig, load_config
 from alignlab.data import PreferencePair
 from alignlab.models import load_causal_lm

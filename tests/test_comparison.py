@@ -3,6 +3,7 @@ report embeds the frontier, and the same seed gives identical metrics."""
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import subprocess
@@ -54,9 +55,10 @@ def test_every_method_has_finite_results_and_a_report(smoke_run) -> None:
         for key in NUMBERS:
             assert isinstance(record[key], float) and math.isfinite(record[key]), (record["method"], key)
         assert record["kl"] >= 0
-    html = (out / "report.html").read_text(encoding="utf-8")
-    assert "Reward–KL frontier" in html and 'src="data:image/png;base64,' in html
-    assert all(sentence.split(":")[0][:40] in html for sentence in metrics["verdict"])
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert "Reward–KL frontier" in report and 'src="data:image/png;base64,' in report
+    text = html.unescape(report)
+    assert all(sentence.split(":")[0][:40] in text for sentence in metrics["verdict"])
     assert (out / "runs" / "dpo" / "beta=0.1" / "seed-0" / "model" / "model.safetensors").is_file()
     assert list((out / "runs" / "ppo" / "default" / "seed-0" / "logs").rglob("events.out.tfevents*"))
 

@@ -42,7 +42,7 @@ from alignlab.config import ExperimentConfig, MethodSpec, load_config, method_co
 from alignlab.config.experiment import EXPERIMENT_CONTROLS
 from alignlab.data import read_preferences, write_preferences
 from alignlab.errors import AlignlabError
-from alignlab.evaluate import (
+from alignlab.evaluation import (
     EvalSamples,
     best_of_n,
     best_of_n_kl,

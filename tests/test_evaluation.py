@@ -8,7 +8,7 @@ import random
 import pytest
 import torch
 
-from alignlab.evaluate import (
+from alignlab.evaluation import (
     EvalSamples,
     best_of_n,
     best_of_n_kl,
