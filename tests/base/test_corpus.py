@@ -9,23 +9,16 @@ import re
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from alignlab.base.corpus import (
-    _ASPECTS,
-    _CRITICISM,
-    _PRAISE,
-    MAX_WORDS,
-    MIN_WORDS,
-    OPENING_WORDS,
-    corpus_stats,
-    generate_reviews,
-    split_prompt,
-)
+from alignlab.base.corpus import MAX_WORDS, MIN_WORDS, generate_reviews
+from alignlab.base.corpus_stats import corpus_stats
+from alignlab.base.review_grammar import ASPECTS, CRITICISM, PRAISE
+from alignlab.base.review_prompts import OPENING_WORDS, split_prompt
 
 NUM_REVIEWS = 20_000
 
 # Every adjective the grammar can put after a copula, and the critical ones among them.
-CRITICAL = frozenset(_CRITICISM) | {word for aspect in _ASPECTS for word in aspect[3]}
-ADJECTIVES = CRITICAL | frozenset(_PRAISE) | {word for aspect in _ASPECTS for word in aspect[2]}
+CRITICAL = frozenset(CRITICISM) | {word for aspect in ASPECTS for word in aspect[3]}
+ADJECTIVES = CRITICAL | frozenset(PRAISE) | {word for aspect in ASPECTS for word in aspect[2]}
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 
-from alignlab.base import corpus_zh
+from alignlab.base import zh_degraded, zh_grammar
 from alignlab.base.corpus_zh import (
     MAX_CHARS,
     MIN_CHARS,
@@ -214,16 +214,25 @@ def test_seed_reward_separates_fluent_and_degraded_texts(pairs: list[tuple[str, 
 
 def test_every_template_slot_is_defined() -> None:
     # Otherwise a rarely drawn template would fail only when the dice reach it.
-    for templates in corpus_zh._RULES.values():
+    # The rules and categories live in data files, where nothing else checks their names.
+    for templates in zh_grammar.RULES.values():
         for template in templates:
             for slot in re.findall(r"\{(\w+)\}", template):
-                assert slot in corpus_zh._RULES or slot in corpus_zh._LEXICON, slot
+                assert slot in zh_grammar.RULES or slot in zh_grammar.LEXICON, slot
+    assert not set(zh_grammar.RULES) & set(zh_grammar.LEXICON)
+
+
+def test_every_topic_has_its_rules() -> None:
+    # A text on a topic may need any of these; a missing one would fail only when drawn.
+    for topic in zh_grammar.TOPICS:
+        for part in ("free", "claim", "more", "example", "contrast", "result", "best"):
+            assert f"{topic}_{part}" in zh_grammar.RULES, (topic, part)
 
 
 def test_list_categories_are_lexicon_categories_for_every_topic() -> None:
-    assert set(corpus_zh._LIST_CATEGORIES) == set(corpus_zh._TOPICS)
-    for categories in corpus_zh._LIST_CATEGORIES.values():
-        assert all(c in corpus_zh._LEXICON for c in categories), categories
+    assert set(zh_degraded._LIST_CATEGORIES) == set(zh_grammar.TOPICS)
+    for categories in zh_degraded._LIST_CATEGORIES.values():
+        assert all(c in zh_grammar.LEXICON for c in categories), categories
 
 
 def test_lexicon_words_takes_the_longest_match() -> None:

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alignlab.base.corpus_zh import ZH_PROMPTS
 from alignlab.config import TaskConfig, load_config
 from alignlab.tasks import load_task
-from alignlab.tasks.seed import split_seed_prompts
+from alignlab.tasks.seed import seed_prompts, split_seed_prompts
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def test_prompts_are_the_notebooks_fifteen_in_its_order() -> None:
+    prompts = seed_prompts()
+    assert len(prompts) == len(set(prompts)) == 15
+    assert prompts[:3] == ("今天天气很", "我真的很喜欢", "在我看来，") and prompts[-1] == "文化多样性意味着"
 
 
 def test_split_is_fixed_disjoint_and_complete() -> None:
     train, held_out = split_seed_prompts(1234)
     assert len(train) == 10 and len(held_out) == 5
-    assert set(train) | set(held_out) == set(ZH_PROMPTS) and not set(train) & set(held_out)
+    assert set(train) | set(held_out) == set(seed_prompts()) and not set(train) & set(held_out)
     assert split_seed_prompts(1234) == (train, held_out)
+    # The split every seed run so far has used, in the notebook's order.
+    assert held_out == ["今天天气很", "我真的很喜欢", "深度强化学习", "科技的影响", "文化多样性意味着"]
+    assert train[:3] == ["在我看来，", "最棒的是", "我认为"] and train[-1] == "数字时代的教育"
 
 
 def test_task_uses_the_script_aware_reward() -> None:

@@ -6,10 +6,16 @@
 Both ship inside the package (``assets/<name>``); ``alignlab base build --name NAME`` rebuilds
 one. Where the shipped copy is missing (a source checkout without it), the first use builds it
 into the cache directory.
+
+A model's build report records the hash of the corpus generator it was trained on
+(``corpus_data.corpus_hash``). The first use of a model in a process compares it with the hash of
+the generator installed now and warns if they differ: the model was then trained on a corpus that
+the generator no longer draws, so, for one, the sentiment task's prompts may not be held out of it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -17,6 +23,7 @@ from alignlab.config import BaseBuildConfig
 from alignlab.log import logger
 
 ASSETS_DIR = Path(__file__).parent / "assets"
+BUILD_REPORT = "build_report.json"
 # Two models rather than one bilingual one: a shared 4096-token vocabulary spends 24% more tokens
 # on English (1.52 instead of 1.23 per word), which slows the default run, for no gain in Chinese.
 EMBEDDED_MODELS: dict[str, BaseBuildConfig] = {
@@ -33,6 +40,7 @@ def embedded_model_dir(name: str = "embedded") -> Path:
     """Directory of an embedded base model, building it into the cache on first use if needed."""
     shipped = ASSETS_DIR / name
     if (shipped / "config.json").is_file():
+        _check_corpus_hash(name, shipped)
         return shipped
     built = cache_dir() / name
     if not (built / "config.json").is_file():
@@ -40,4 +48,37 @@ def embedded_model_dir(name: str = "embedded") -> Path:
 
         logger.info("the embedded model '%s' is not shipped in this install; building it into %s", name, built)
         build_base_model(EMBEDDED_MODELS[name], built)
+    _check_corpus_hash(name, built)
     return built
+
+
+# Models whose corpus hash this process has checked: each is checked, and warned about, once.
+_CHECKED: set[str] = set()
+
+
+def _check_corpus_hash(name: str, model_dir: Path) -> None:
+    """Warn if the embedded model ``name`` in ``model_dir`` was not built from the corpus generator
+    installed now (or its build report lacks the hash); once per process and model."""
+    if name in _CHECKED:
+        return
+    _CHECKED.add(name)
+    from alignlab.base.corpus_data import GENERATOR_FILES, corpus_languages, generator_hash
+
+    report = model_dir / BUILD_REPORT
+    built = json.loads(report.read_text(encoding="utf-8")) if report.is_file() else {}
+    # The report's corpus statistics are keyed by language: those of the build, whatever its config.
+    languages = [lang for lang in built.get("corpus", {}) if lang in GENERATOR_FILES]
+    current = generator_hash(languages or corpus_languages(EMBEDDED_MODELS[name]))
+    recorded = built.get("corpus_hash")
+    if recorded == current:
+        return
+    logger.warning(
+        "the embedded model '%s' was trained on a corpus from another version of its generator "
+        "(corpus hash %s in %s, %s now), so what it learned and what alignlab generates may differ; "
+        "rebuild it with `alignlab base build --name %s`",
+        name,
+        recorded[:12] if recorded else "missing",
+        report,
+        current[:12],
+        name,
+    )

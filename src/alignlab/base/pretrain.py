@@ -16,7 +16,11 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 
-from alignlab.base.corpus import corpus_stats, generate_reviews, split_prompt
+from alignlab.base import BUILD_REPORT
+from alignlab.base.corpus import generate_reviews
+from alignlab.base.corpus_data import corpus_hash
+from alignlab.base.corpus_stats import corpus_stats, zh_corpus_stats
+from alignlab.base.review_prompts import split_prompt
 from alignlab.base.tokenizer import train_tokenizer
 from alignlab.config import BaseBuildConfig, SamplingConfig, save_config
 from alignlab.files import write_json
@@ -26,7 +30,6 @@ from alignlab.rollout import decode_responses, sample, tokenize_prompts
 from alignlab.text import text_units
 from alignlab.trainers.common import build_optimizer, build_scheduler, create_accelerator
 
-BUILD_REPORT = "build_report.json"
 # Seeds of the held-out streams are offset so no setting of ``seed`` makes them coincide.
 EVAL_SEED_OFFSET = 1_000_003
 
@@ -52,7 +55,7 @@ def make_corpus(config: BaseBuildConfig) -> Corpus:
         eval_by_language["en"] = held_out[: config.num_eval_docs]
         stats["en"] = corpus_stats(reviews)
     if config.num_zh_texts:
-        from alignlab.base.corpus_zh import generate_zh_texts, zh_corpus_stats
+        from alignlab.base.corpus_zh import generate_zh_texts
 
         texts = generate_zh_texts(config.num_zh_texts, config.seed)
         seen = set(texts)
@@ -202,6 +205,8 @@ def build_base_model(config: BaseBuildConfig, out_dir: Path) -> dict[str, Any]:
     tokenizer.save_pretrained(out_dir)
     save_config(config, out_dir / "build_config.yaml")
     report["build_time_s"] = time.perf_counter() - started
+    # What the corpus was drawn by, so that loading the model can tell if the generator changed.
+    report["corpus_hash"] = corpus_hash(config)
     write_json(out_dir / BUILD_REPORT, report)
     return report
 
@@ -215,7 +220,7 @@ def sample_continuations(
     rng = random.Random(seed)
     prompts = [split_prompt(doc, rng)[0] for doc in eval_docs.get("en", [])[:n]]
     if "zh" in eval_docs:
-        from alignlab.base.corpus_zh import ZH_PROMPTS
+        from alignlab.base.zh_grammar import ZH_PROMPTS
 
         prompts += list(ZH_PROMPTS[:n])
     ids, mask = tokenize_prompts(tokenizer, prompts)

@@ -4,13 +4,16 @@ reward, rewritten to count Chinese by characters (``seed_reward.py``), as the go
 The notebook trained and tested on the same prompts. Here 10 prompts train and the other 5 are
 held out for evaluation (a fixed split, drawn once with ``split_seed``), so the evaluation
 measures what the methods learned rather than what they memorised.
+
+The prompts are stored with the Chinese corpus's data (``alignlab/base/data/zh_prompts.yaml``),
+since the embedded-zh model was pretrained to continue them.
 """
 
 from __future__ import annotations
 
 import random
 
-from alignlab.base.corpus_zh import ZH_PROMPTS
+from alignlab.base.corpus_data import load_data
 from alignlab.config import TaskConfig
 from alignlab.tasks import Task
 from alignlab.tasks.seed_reward import SeedHeuristicReward
@@ -18,11 +21,17 @@ from alignlab.tasks.seed_reward import SeedHeuristicReward
 NUM_EVAL_PROMPTS = 5
 
 
+def seed_prompts() -> tuple[str, ...]:
+    """The notebook's 15 prompts, in the notebook's order."""
+    return tuple(load_data("zh_prompts")["prompts"])
+
+
 def split_seed_prompts(seed: int) -> tuple[list[str], list[str]]:
     """(train prompts, held-out prompts) of the notebook's 15, in the notebook's order."""
-    held_out = set(random.Random(seed).sample(range(len(ZH_PROMPTS)), NUM_EVAL_PROMPTS))
-    train = [p for i, p in enumerate(ZH_PROMPTS) if i not in held_out]
-    return train, [p for i, p in enumerate(ZH_PROMPTS) if i in held_out]
+    prompts = seed_prompts()
+    held_out = set(random.Random(seed).sample(range(len(prompts)), NUM_EVAL_PROMPTS))
+    train = [p for i, p in enumerate(prompts) if i not in held_out]
+    return train, [p for i, p in enumerate(prompts) if i in held_out]
 
 
 def seed_task(config: TaskConfig, tokenizer: object = None) -> Task:
