@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from alignlab.errors import NumericalError
-from alignlab.trainers.common import check_finite
+from alignlab.optim import check_finite
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = str(REPO / "configs" / "smoke.yaml")

@@ -159,7 +159,7 @@ def train(
     from alignlab.models import load_causal_lm, load_tokenizer
     from alignlab.pipeline import device, task_for
     from alignlab.trainers import PAIR_SECTIONS, section_of, train_method
-    from alignlab.trainers.common import HISTORY_FILE, MODEL_DIR, prepare_out_dir
+    from alignlab.trainers.outputs import HISTORY_FILE, MODEL_DIR, prepare_out_dir
     from alignlab.trainers.reward import train_reward_model
     from alignlab.trainers.sft import train_sft
 
@@ -257,7 +257,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Held-out metrics of a policy (in memory or a model directory) against the config's base
     policy, on the task's held-out prompts: gold reward, win rate, KL, fluency, diversity."""
-    from alignlab.comparison import Experiment
+    from alignlab.experiment import Experiment
     from alignlab.models import load_causal_lm
 
     if isinstance(policy, TrainedPolicy):
@@ -270,8 +270,8 @@ def evaluate(
             from alignlab.pipeline import device
 
             model = load_causal_lm(cfg.model, device(), str(policy), trainable=False)
-    experiment = Experiment(cfg, Path(tempfile.mkdtemp(prefix="alignlab-eval-")))
-    return experiment.evaluate_policy(model, seed)
+    evaluator = Experiment(cfg, Path(tempfile.mkdtemp(prefix="alignlab-eval-"))).evaluator
+    return evaluator.evaluate_policy(model, seed)
 
 
 def settings_of(config: ConfigLike = None) -> dict[str, Any]:

@@ -127,7 +127,7 @@ def _run_config(out: Path, resume: bool, config: Optional[Path], overrides: Opti
 
 def _start_run(out: Path, cfg: ExperimentConfig, resume: bool) -> None:
     """Create the run directory and save the config, once the inputs have been validated."""
-    from alignlab.trainers.common import prepare_out_dir
+    from alignlab.trainers.outputs import prepare_out_dir
 
     if not resume and prepare_out_dir(out, resume=False):
         save_config(cfg, out / "config.yaml")
@@ -237,7 +237,8 @@ def compare(
     overrides: Optional[list[str]] = SetOpt,
 ) -> None:
     """Run the whole experiment: every method over its sweep and seeds, then evaluation and report."""
-    from alignlab.comparison import Launcher, run_comparison
+    from alignlab.comparison import run_comparison
+    from alignlab.launchers import Launcher
 
     if launcher not in ("serial", "ray"):
         raise AlignlabError(f"--launcher: unknown launcher '{launcher}'; known: serial, ray")

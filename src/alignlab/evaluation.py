@@ -17,21 +17,26 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from alignlab.config import EvalConfig
+from alignlab.config import EvalConfig, ExperimentConfig
 from alignlab.losses import masked_sum
-from alignlab.relevance import RelevanceScorer
+from alignlab.models import load_causal_lm, load_trained_policy
+from alignlab.relevance import RelevanceScorer, relevance_scorer
+from alignlab.reward_model import RewardModelScorer
 from alignlab.rollout import Rollout, decode_responses, sample, tokenize_prompts
 from alignlab.scoring import reference_statistics
+from alignlab.tasks import Task
 from alignlab.tasks.rewards import Reward
-from alignlab.text import text_units
+from alignlab.text import distinct_n, self_bleu
+from alignlab.trainers.checkpoints import snapshot_dirs
 
 
 @dataclass
@@ -97,78 +102,6 @@ def reference_statistics_in_chunks(
         if kl is not None:
             kls.append(kl.cpu())
     return torch.cat(logprobs), (torch.cat(kls) if policy is not None else None)
-
-
-# --------------------------------------------------------------------------------------------
-# Text metrics (pure functions)
-# --------------------------------------------------------------------------------------------
-
-
-def _ngrams(units: Sequence[str], n: int) -> list[tuple[str, ...]]:
-    return [tuple(units[i : i + n]) for i in range(len(units) - n + 1)]
-
-
-def distinct_n(texts: Sequence[str], n: int) -> float:
-    """Distinct n-grams over all n-grams of all texts (Li et al. 2016); units are words, or
-    characters for CJK text. 0 when there are no n-grams."""
-    grams = [g for text in texts for g in _ngrams(text_units(text), n)]
-    return len(set(grams)) / len(grams) if grams else 0.0
-
-
-def bleu(hypothesis: Sequence[str], references: Sequence[Sequence[str]], max_n: int = 4) -> float:
-    """Sentence BLEU (Papineni et al. 2002) of unit lists with multi-reference clipping, uniform
-    weights up to ``max_n`` (capped at the hypothesis length) and the brevity penalty against the
-    closest reference length. Zero matches of an order count as 0.1 (Chen & Cherry 2014,
-    smoothing 1) so that short texts do not all score 0."""
-    if not hypothesis or not references:
-        return 0.0
-    orders = min(max_n, len(hypothesis))
-    log_precision = 0.0
-    for n in range(1, orders + 1):
-        hyp_counts = Counter(_ngrams(hypothesis, n))
-        max_ref: Counter = Counter()
-        for ref in references:
-            for gram, count in Counter(_ngrams(ref, n)).items():
-                max_ref[gram] = max(max_ref[gram], count)
-        matches = sum(min(count, max_ref[gram]) for gram, count in hyp_counts.items())
-        total = sum(hyp_counts.values())
-        log_precision += math.log((matches if matches else 0.1) / total) / orders
-    closest = min((abs(len(r) - len(hypothesis)), len(r)) for r in references)[1]
-    brevity = 1.0 if len(hypothesis) > closest else math.exp(1 - closest / len(hypothesis))
-    return brevity * math.exp(log_precision)
-
-
-def self_bleu(texts: Sequence[str], max_n: int = 4) -> float:
-    """Mean BLEU of each text against all the others as references (Zhu et al. 2018, Texygen):
-    higher means less diverse. Equal to averaging ``bleu(text_i, others)`` over i, computed in
-    time linear in the number of n-grams: for each n-gram only the largest and second-largest
-    count over all texts are kept, so the clipping count "max over the other texts" is known."""
-    units = [text_units(t) for t in texts]
-    counts = [[Counter(_ngrams(u, n)) for n in range(1, max_n + 1)] for u in units]
-    top: list[dict[tuple[str, ...], tuple[int, int, int]]] = [{} for _ in range(max_n)]  # gram -> (max, owner, second)
-    for i, per_n in enumerate(counts):
-        for n, counter in enumerate(per_n):
-            for gram, c in counter.items():
-                best, owner, second = top[n].get(gram, (0, -1, 0))
-                top[n][gram] = (c, i, best) if c > best else (best, owner, max(second, c))
-    lengths = sorted((len(u), i) for i, u in enumerate(units))
-    scores = []
-    for i, u in enumerate(units):
-        if not u or len(units) < 2:
-            continue
-        orders = min(max_n, len(u))
-        log_precision = 0.0
-        for n in range(orders):
-            matches = 0
-            for gram, c in counts[i][n].items():
-                best, owner, second = top[n][gram]
-                matches += min(c, second if owner == i else best)
-            total = len(u) - n
-            log_precision += math.log((matches if matches else 0.1) / total) / orders
-        closest = min((abs(length - len(u)), length) for length, j in lengths if j != i)[1]
-        brevity = 1.0 if len(u) > closest else math.exp(1 - closest / len(u))
-        scores.append(brevity * math.exp(log_precision))
-    return sum(scores) / len(scores) if scores else 0.0
 
 
 def win_rate(rewards: Sequence[float], reference_rewards: Sequence[float]) -> float:
@@ -238,3 +171,126 @@ def evaluate_samples(
         "sample_gold": [float(r) for r in rewards],
         "sample_length": [int(n) for n in mask.sum(-1).tolist()],
     }
+
+
+# --------------------------------------------------------------------------------------------
+# The held-out evaluation of a comparison
+# --------------------------------------------------------------------------------------------
+
+# Evaluation streams: the reference's samples (for win rates) and every policy's samples are
+# drawn with seeds of their own, the same for every method of a seed.
+REFERENCE_SAMPLE_SEED = 50_000
+POLICY_SAMPLE_SEED = 60_000
+
+
+class Evaluator:
+    """Held-out metrics of any policy on the task's eval prompts, against the reference (the
+    base policy, loaded on first use and released with ``release_reference``): every policy of a
+    seed is sampled with the same random stream, and its win rate is taken against the
+    reference's own samples of that stream."""
+
+    def __init__(self, config: ExperimentConfig, task: Task, tokenizer: PreTrainedTokenizerBase, device) -> None:
+        self.config, self.task, self.tokenizer, self.device = config, task, tokenizer, device
+        self._reference: nn.Module | None = None
+        self._reference_rewards: dict[int, list[float]] = {}
+        self._relevance: RelevanceScorer | None = None
+        self.relevance_note: str | None = None
+
+    @property
+    def reference(self) -> nn.Module:
+        """The base policy, frozen: reference for KL and perplexity, and the sampler of best-of-n."""
+        if self._reference is None:
+            self._reference = load_causal_lm(self.config.model, self.device, trainable=False)
+        return self._reference
+
+    def release_reference(self) -> None:
+        self._reference = None
+
+    @property
+    def relevance(self) -> RelevanceScorer | None:
+        """The relevance scorer, loaded on first use; None (with ``relevance_note``) if unavailable."""
+        if self._relevance is None and self.relevance_note is None:
+            self._relevance, self.relevance_note = relevance_scorer(
+                self.config.evaluation.relevance_model, self.task.language
+            )
+        return self._relevance
+
+    def sample(self, model: nn.Module, seed: int, stream: int, per_prompt: int | None = None) -> EvalSamples:
+        return sample_for_eval(
+            model,
+            self.tokenizer,
+            self.task.eval_prompts,
+            self.config.evaluation,
+            self.config.task.max_prompt_tokens,
+            stream + seed,
+            per_prompt,
+        )
+
+    def reference_rewards(self, seed: int) -> list[float]:
+        """Gold rewards of the reference's own samples of the eval prompts (for win rates)."""
+        if seed not in self._reference_rewards:
+            samples = self.sample(self.reference, seed, REFERENCE_SAMPLE_SEED)
+            self._reference_rewards[seed] = self.task.reward(samples.prompts, samples.texts)
+        return self._reference_rewards[seed]
+
+    def reward_model_scores(self, samples: EvalSamples, model_dir: Path) -> torch.Tensor:
+        """The reward model's standardised scores of ``samples`` (the scale PPO trains on)."""
+        scorer = RewardModelScorer(
+            self.config.model,
+            self.device,
+            str(model_dir),
+            self.tokenizer,
+            self.config.task.max_prompt_tokens,
+            self.config.evaluation.generation.batch_size,
+        )
+        return scorer(samples.rollout, samples.prompts, samples.texts)
+
+    def evaluate_policy(
+        self,
+        model: nn.Module | None,
+        seed: int,
+        kl: float | None = None,
+        samples: EvalSamples | None = None,
+        proxy: Path | None = None,
+    ) -> dict[str, Any]:
+        """Held-out metrics of ``model``'s samples (or of given ``samples`` with a known ``kl``);
+        with ``proxy`` (a reward model directory), also the mean standardised proxy score."""
+        started = time.perf_counter()
+        samples = samples or self.sample(model, seed, POLICY_SAMPLE_SEED)
+        metrics = evaluate_samples(
+            samples,
+            model,
+            self.reference,
+            self.task.reward,
+            self.reference_rewards(seed),
+            self.config.evaluation.generation.temperature,
+            self.config.evaluation.generation.batch_size,
+            kl=kl,
+            relevance=self.relevance,
+        )
+        metrics["proxy_score"] = float(self.reward_model_scores(samples, proxy).mean()) if proxy else None
+        metrics["eval_time_s"] = time.perf_counter() - started
+        k = self.config.evaluation.samples_per_prompt
+        n_examples = self.config.evaluation.report_examples
+        metrics["examples"] = [
+            {"prompt": samples.prompts[i * k], "completion": samples.texts[i * k]}
+            for i in range(min(n_examples, len(samples.texts) // k))
+        ]
+        return metrics
+
+    def evaluate_run(self, out: Path, seed: int, proxy: Path | None) -> dict[str, Any]:
+        """Held-out metrics of a trained run's final policy, with ``checkpoints``: the same
+        metrics (no examples) of each snapshot taken during training, in training order."""
+        model = load_trained_policy(self.config.model, self.device, out)
+        result = self.evaluate_policy(model, seed, proxy=proxy)
+        del model
+        checkpoints = []
+        for step, directory in snapshot_dirs(out):
+            snapshot = load_causal_lm(self.config.model, self.device, str(directory), trainable=False)
+            metrics = self.evaluate_policy(snapshot, seed, proxy=proxy)
+            del snapshot
+            metrics.pop("examples", None)
+            checkpoints.append({"step": step, **metrics})
+        result["checkpoints"] = checkpoints
+        result["checkpoint_eval_time_s"] = sum(c["eval_time_s"] for c in checkpoints)
+        return result

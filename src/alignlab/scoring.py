@@ -175,6 +175,14 @@ def sequence_scores(classifier: nn.Module, batch: Sequences) -> torch.Tensor:
 
 
 @torch.no_grad()
+def sequence_scores_in_chunks(classifier: nn.Module, batch: Sequences, batch_size: int) -> torch.Tensor:
+    """``sequence_scores`` of a batch of any size, ``batch_size`` rows at a time: ``(B,)`` on the CPU."""
+    device = next(classifier.parameters()).device
+    parts = [sequence_scores(classifier, part.to(device)).cpu() for part in batch.chunks(batch_size)]
+    return torch.cat(parts) if parts else torch.zeros(0)
+
+
+@torch.no_grad()
 def reference_statistics(
     reference: nn.Module, policy: nn.Module | None, batch: Sequences, temperature: float
 ) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from alignlab.comparison import Experiment
 from alignlab.config import ExperimentConfig, load_config
 from alignlab.data import PreferencePair
+from alignlab.experiment import Experiment
 from alignlab.models import load_causal_lm
 from alignlab.pipeline import sample_preferences
 from alignlab.tasks import load_task
@@ -47,12 +47,12 @@ def pairs(embedded_dir) -> list[PreferencePair]:
 
 
 def _evaluate(config: ExperimentConfig, model_dir: Path | None, workdir: Path) -> dict:
-    experiment = Experiment(config, workdir)
+    evaluator = Experiment(config, workdir).evaluator
     if model_dir is None:
-        model = experiment.reference
+        model = evaluator.reference
     else:
         model = load_causal_lm(config.model, torch.device("cpu"), str(model_dir), trainable=False)
-    return experiment.evaluate_policy(model, seed=0)
+    return evaluator.evaluate_policy(model, seed=0)
 
 
 @pytest.fixture(scope="session")

@@ -9,17 +9,18 @@ import pytest
 import torch
 
 from alignlab.batch import collate
-from alignlab.models import load_reward_model, load_reward_normalization, load_tokenizer
+from alignlab.models import load_policy, load_reward_model, load_reward_normalization, load_tokenizer
+from alignlab.reward_model import SequenceScorer
 from alignlab.rollout import Rollout
 from alignlab.scoring import sequence_scores
 from alignlab.tasks import load_task
-from alignlab.trainers.online import SequenceScorer
 from alignlab.trainers.ppo import build_actor_critic, train_ppo
 
 
 def test_separate_critic_starts_as_the_normalised_reward_model(embedded_dir, reward_model_dir, make_config) -> None:
     config = make_config()
-    model = build_actor_critic(config, torch.device("cpu"), str(reward_model_dir), None)
+    cpu = torch.device("cpu")
+    model = build_actor_critic(config, cpu, str(reward_model_dir), None, load_policy(config.model, cpu))
     reward_model = load_reward_model(config.model, torch.device("cpu"), str(reward_model_dir))
     mean, std = load_reward_normalization(reward_model_dir)
     # The critic's value of a whole sequence is the standardised score PPO trains on.
@@ -32,7 +33,8 @@ def test_separate_critic_starts_as_the_normalised_reward_model(embedded_dir, rew
 
 
 def test_ppo_gt_critic_starts_at_zero(embedded_dir, make_config) -> None:
-    model = build_actor_critic(make_config(), torch.device("cpu"), None, None)
+    config, cpu = make_config(), torch.device("cpu")
+    model = build_actor_critic(config, cpu, None, None, load_policy(config.model, cpu))
     assert model.critic.score.weight.abs().max() == 0 and model.critic.score.bias.abs().max() == 0
 
 

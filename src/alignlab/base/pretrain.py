@@ -25,10 +25,10 @@ from alignlab.base.tokenizer import train_tokenizer
 from alignlab.config import BaseBuildConfig, SamplingConfig, save_config
 from alignlab.files import write_json
 from alignlab.log import logger
+from alignlab.optim import build_optimizer, build_scheduler, create_accelerator
 from alignlab.progress import progress_task
 from alignlab.rollout import decode_responses, sample, tokenize_prompts
 from alignlab.text import text_units
-from alignlab.trainers.common import build_optimizer, build_scheduler, create_accelerator
 
 # Seeds of the held-out streams are offset so no setting of ``seed`` makes them coincide.
 EVAL_SEED_OFFSET = 1_000_003

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -23,22 +24,12 @@ from safetensors.torch import load_file, save_file
 from alignlab.batch import Sequences
 from alignlab.config import DPOFamilyConfig, ExperimentConfig
 from alignlab.data import PreferencePair, TokenizedPair, collate_pairs, tokenize_pairs
-from alignlab.errors import DataError
-from alignlab.log import logger
 from alignlab.losses import PairLossOutput, dpo_loss, orpo_loss, sequence_logprobs, simpo_loss
-from alignlab.models import ModelSource, count_parameters, is_peft, load_policy, load_tokenizer, reference_mode
+from alignlab.models import ModelSource, is_peft, load_causal_lm, load_tokenizer, reference_mode
+from alignlab.pipeline import device as device_of_run
 from alignlab.progress import progress_task
 from alignlab.scoring import TokenScorer
-from alignlab.trainers.common import (
-    MODEL_DIR,
-    Cost,
-    PeakMemory,
-    Snapshots,
-    create_accelerator,
-    save_policy,
-    write_run_files,
-)
-from alignlab.trainers.offline import StepResult, planned_steps, split_train_eval, train_offline
+from alignlab.trainers.offline import OfflineRun, StepResult, split_train_eval
 
 REFERENCE_FILE = "reference_logps.safetensors"
 REFERENCE_FREE = ("simpo", "orpo")
@@ -175,6 +166,22 @@ def load_or_compute_reference(
         os.replace(tmp, path)
 
 
+def needs_reference(cfg: DPOFamilyConfig) -> bool:
+    return cfg.loss_type not in REFERENCE_FREE
+
+
+def precompute_reference(config: ExperimentConfig, pairs: Sequence[PreferencePair], path: Path) -> None:
+    """Write the base policy's reference log-probs of ``pairs`` to ``path`` once, for every
+    DPO-family run of a comparison to read (the comparison's shared stage)."""
+    model_config = config.model
+    tokenizer = load_tokenizer(model_config)
+    reference = load_causal_lm(model_config, device_of_run(), trainable=False)
+    task = config.task
+    tokenized, _ = tokenize_pairs(tokenizer, pairs, task.max_prompt_tokens, task.max_response_tokens, task.overlong)
+    items = [DPOItem(pair) for pair in tokenized]
+    load_or_compute_reference(config.dpo, reference, items, tokenizer.pad_token_id, path, False, True)
+
+
 def train_dpo(
     config: ExperimentConfig,
     pairs: Sequence[PreferencePair],
@@ -190,59 +197,33 @@ def train_dpo(
     The reference log-probs are cached in ``reference_cache`` (default: the run directory) and
     read from it when it exists: runs that share pairs and reference share one pass."""
     cfg = config.dpo
-    accelerator = create_accelerator(cfg, out_dir, seed)
-    with PeakMemory() as memory:
-        tokenizer = load_tokenizer(config.model, init)
-        policy = load_policy(config.model, accelerator.device, init)
-        tokenized, report = tokenize_pairs(
-            tokenizer, pairs, config.task.max_prompt_tokens, config.task.max_response_tokens, config.task.overlong
-        )
-        if not tokenized:
-            raise DataError("DPO: no usable preference pairs (all were skipped as over-long)")
-        if report.truncated or report.skipped:
-            logger.info("DPO data: %d pairs truncated, %d skipped as over-long", report.truncated, report.skipped)
-        items = [DPOItem(pair) for pair in tokenized]
-        if cfg.loss_type not in REFERENCE_FREE:
+    with OfflineRun("dpo", config, cfg, out_dir, seed, resume, init) as run:
+        policy = run.load_policy()
+        items = [DPOItem(pair) for pair in run.tokenize(pairs)]
+        if needs_reference(cfg):
             load_or_compute_reference(
                 cfg,
                 policy,
                 items,
-                tokenizer.pad_token_id,
+                run.tokenizer.pad_token_id,
                 reference_cache or out_dir / REFERENCE_FILE,
                 resume or reference_cache is not None,
-                accelerator.is_main_process,
+                run.accelerator.is_main_process,
             )
         train_items, eval_items = split_train_eval(items, cfg.eval_fraction, seed)
-        model = TokenScorer(policy)
-        snapshots = Snapshots(
-            accelerator, model, tokenizer, out_dir, planned_steps(cfg, len(train_items)), config.evaluation.checkpoints
+        run.train(
+            TokenScorer(policy),
+            train_items,
+            eval_items,
+            partial(collate_dpo, pad_token_id=run.tokenizer.pad_token_id),
+            partial(dpo_step, cfg),
         )
-        model, result = train_offline(
-            name="dpo",
-            accelerator=accelerator,
-            model=model,
-            config=cfg,
-            train_items=train_items,
-            eval_items=eval_items,
-            collate=lambda rows: collate_dpo(rows, tokenizer.pad_token_id),
-            step_fn=lambda model, batch: dpo_step(cfg, model, batch),
-            out_dir=out_dir,
-            seed=seed,
-            resume=resume,
-            after_step=snapshots,
+        return run.finish(
+            {
+                "method": "dpo",
+                "loss_type": cfg.loss_type,
+                "beta": cfg.beta,
+                "train_pairs": len(train_items),
+                "eval_pairs": len(eval_items),
+            }
         )
-        save_policy(accelerator, model, tokenizer, out_dir / MODEL_DIR)
-    trainable, _ = count_parameters(model)
-    cost = Cost(result.train_time_s, result.tokens, memory.peak_mb, models_in_memory=1, trainable_params=trainable)
-    summary = {
-        "method": "dpo",
-        "loss_type": cfg.loss_type,
-        "beta": cfg.beta,
-        "steps": result.steps,
-        "train_pairs": len(train_items),
-        "eval_pairs": len(eval_items),
-        "final_eval": result.eval_history[-1] if result.eval_history else {},
-        "cost": cost.as_dict(),
-    }
-    write_run_files(accelerator, out_dir, {"train": result.history, "eval": result.eval_history}, summary)
-    return summary

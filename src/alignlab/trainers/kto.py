@@ -16,28 +16,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from alignlab.batch import Sequences, collate
-from alignlab.config import ExperimentConfig
-from alignlab.data import PreferencePair, tokenize_pairs
-from alignlab.errors import DataError
+from alignlab.config import ExperimentConfig, KTOConfig
+from alignlab.data import PreferencePair
 from alignlab.losses import kto_loss, kto_reference_point, sequence_logprobs
-from alignlab.models import ModelSource, count_parameters, is_peft, load_policy, load_tokenizer, reference_mode
+from alignlab.models import ModelSource, is_peft, reference_mode
 from alignlab.progress import progress_task
 from alignlab.scoring import TokenScorer
-from alignlab.trainers.common import (
-    MODEL_DIR,
-    Cost,
-    PeakMemory,
-    Snapshots,
-    create_accelerator,
-    save_policy,
-    write_run_files,
-)
-from alignlab.trainers.offline import StepResult, epoch_order, planned_steps, split_train_eval, train_offline
+from alignlab.trainers.offline import OfflineRun, StepResult, epoch_order, split_train_eval
 
 
 @dataclass
@@ -91,9 +82,10 @@ def collate_kto(items: Sequence[KTOExample], pad_token_id: int) -> KTOBatch:
 
 
 @torch.no_grad()
-def fill_reference_logprobs(
+def fill_reference_logprobs_kto(
     model: torch.nn.Module, items: list[KTOExample], pad_token_id: int, batch_size: int
 ) -> None:
+    """Fill in log pi_ref of every example's completion and of its mismatched completion."""
     device = next(model.parameters()).device
     scorer = TokenScorer(model)
     with progress_task("reference log-probs", len(items)) as advance:
@@ -107,7 +99,7 @@ def fill_reference_logprobs(
             advance(len(chunk))
 
 
-def kto_step(cfg, model: torch.nn.Module, batch: KTOBatch) -> StepResult:
+def kto_step(cfg: KTOConfig, model: torch.nn.Module, batch: KTOBatch) -> StepResult:
     """Summed KTO losses of a micro-batch; the unit is one completion.
 
     The reference point is estimated from this micro-batch's own mismatched completions, so
@@ -135,7 +127,8 @@ def kto_step(cfg, model: torch.nn.Module, batch: KTOBatch) -> StepResult:
             "rewards/undesirable": float((rewards * (1 - desirable)).sum()),
             "desirable_fraction": float(desirable.sum()),
         },
-        int(batch.completions.attention_mask.sum() + batch.mismatched.attention_mask.sum()),
+        # Trained tokens: the completions only (the mismatched ones pass without gradient).
+        int(batch.completions.attention_mask.sum()),
     )
 
 
@@ -149,46 +142,17 @@ def train_kto(
 ) -> dict:
     """Train a policy with ``config.kto`` on the pairs' completions; save it under ``out_dir/model``."""
     cfg = config.kto
-    accelerator = create_accelerator(cfg, out_dir, seed)
-    with PeakMemory() as memory:
-        tokenizer = load_tokenizer(config.model, init)
-        policy = load_policy(config.model, accelerator.device, init)
-        tokenized, _ = tokenize_pairs(
-            tokenizer, pairs, config.task.max_prompt_tokens, config.task.max_response_tokens, config.task.overlong
-        )
-        if not tokenized:
-            raise DataError("KTO: no usable preference pairs (all were skipped as over-long)")
-        train_pairs, eval_pairs = split_train_eval(tokenized, cfg.eval_fraction, seed)
+    with OfflineRun("kto", config, cfg, out_dir, seed, resume, init) as run:
+        policy = run.load_policy()
+        train_pairs, eval_pairs = split_train_eval(run.tokenize(pairs), cfg.eval_fraction, seed)
         train_items, eval_items = kto_examples(train_pairs, seed), kto_examples(eval_pairs, seed)
         with reference_mode(policy, None if is_peft(policy) else policy) as reference:
-            fill_reference_logprobs(reference, train_items + eval_items, tokenizer.pad_token_id, cfg.batch_size)
-        model = TokenScorer(policy)
-        snapshots = Snapshots(
-            accelerator, model, tokenizer, out_dir, planned_steps(cfg, len(train_items)), config.evaluation.checkpoints
+            fill_reference_logprobs_kto(reference, train_items + eval_items, run.tokenizer.pad_token_id, cfg.batch_size)
+        run.train(
+            TokenScorer(policy),
+            train_items,
+            eval_items,
+            partial(collate_kto, pad_token_id=run.tokenizer.pad_token_id),
+            partial(kto_step, cfg),
         )
-        model, result = train_offline(
-            name="kto",
-            accelerator=accelerator,
-            model=model,
-            config=cfg,
-            train_items=train_items,
-            eval_items=eval_items,
-            collate=lambda rows: collate_kto(rows, tokenizer.pad_token_id),
-            step_fn=lambda model, batch: kto_step(cfg, model, batch),
-            out_dir=out_dir,
-            seed=seed,
-            resume=resume,
-            after_step=snapshots,
-        )
-        save_policy(accelerator, model, tokenizer, out_dir / MODEL_DIR)
-    trainable, _ = count_parameters(model)
-    summary = {
-        "method": "kto",
-        "beta": cfg.beta,
-        "steps": result.steps,
-        "train_examples": len(train_items),
-        "final_eval": result.eval_history[-1] if result.eval_history else {},
-        "cost": Cost(result.train_time_s, result.tokens, memory.peak_mb, 1, trainable).as_dict(),
-    }
-    write_run_files(accelerator, out_dir, {"train": result.history, "eval": result.eval_history}, summary)
-    return summary
+        return run.finish({"method": "kto", "beta": cfg.beta, "train_examples": len(train_items)})

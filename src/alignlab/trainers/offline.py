@@ -1,4 +1,6 @@
-"""The optimisation loop of the offline trainers (SFT, reward model, DPO and its relatives, KTO).
+"""The optimisation loop of the offline trainers (SFT, reward model, DPO and its relatives, KTO),
+and ``OfflineRun``, the plumbing around it (accelerator, tokenizer, tokenised pairs, the saved
+policy and the summary).
 
 Each trainer supplies its examples, a ``collate`` and a ``step_fn(model, batch) -> StepResult``
 whose loss is a *sum* over the batch's units (pairs, completions or tokens). The loop owns the
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +23,24 @@ from accelerate import Accelerator
 from torch import nn
 
 from alignlab import distributed
-from alignlab.config import OfflineTrainConfig
-from alignlab.errors import AlignlabError
-from alignlab.progress import progress_task
-from alignlab.trainers.common import (
-    Checkpointer,
-    History,
+from alignlab.config import ExperimentConfig, OfflineTrainConfig
+from alignlab.data import PreferencePair, TokenizedPair, tokenize_pairs
+from alignlab.errors import AlignlabError, DataError
+from alignlab.log import logger
+from alignlab.models import ModelSource, count_parameters, load_policy, load_tokenizer
+from alignlab.optim import (
     backward_if_finite,
     build_optimizer,
     build_scheduler,
+    create_accelerator,
     finish_optimizer_step,
     finish_trackers,
     micro_batches,
 )
+from alignlab.progress import progress_task
+from alignlab.trainers.checkpoints import Checkpointer, Snapshots
+from alignlab.trainers.costs import Cost, PeakMemory
+from alignlab.trainers.outputs import MODEL_DIR, History, save_policy, write_run_files
 
 
 @dataclass
@@ -57,7 +64,6 @@ class LoopResult:
     steps: int
     tokens: int
     train_time_s: float
-    state: dict[str, Any] = field(default_factory=dict)
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -223,3 +229,108 @@ def planned_steps(config: OfflineTrainConfig, examples: int) -> int:
     """Optimizer steps ``train_offline`` will take on ``examples`` training examples."""
     total = config.epochs * (examples // config.batch_size)
     return min(total, config.max_steps) if config.max_steps else total
+
+
+class OfflineRun:
+    """The plumbing of one offline training run; the method is the caller's::
+
+    with OfflineRun("dpo", config, config.dpo, out_dir, seed, resume, init) as run:
+        pairs = run.tokenize(preference_pairs)
+        result = run.train(TokenScorer(run.load_policy()), train_items, eval_items, collate, step_fn)
+        return run.finish({"method": "dpo"})
+    """
+
+    def __init__(
+        self,
+        name: str,
+        config: ExperimentConfig,
+        cfg: OfflineTrainConfig,
+        out_dir: Path,
+        seed: int,
+        resume: bool,
+        init: ModelSource | None,
+    ) -> None:
+        self.name, self.config, self.cfg = name, config, cfg
+        self.out_dir, self.seed, self.resume, self.init = out_dir, seed, resume, init
+        self.accelerator = create_accelerator(cfg, out_dir, seed)
+        self.device = self.accelerator.device
+        self.memory = PeakMemory()
+
+    def __enter__(self) -> OfflineRun:
+        self.memory.__enter__()
+        self.tokenizer = load_tokenizer(self.config.model, self.init)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.memory.stop()
+
+    def load_policy(self) -> nn.Module:
+        """The trainable policy (with LoRA: the frozen base wrapped with an adapter)."""
+        return load_policy(self.config.model, self.device, self.init)
+
+    def tokenize(self, pairs: Sequence[PreferencePair]) -> list[TokenizedPair]:
+        """The pairs' token ids (over-long ones truncated or skipped as ``task.overlong`` says)."""
+        task = self.config.task
+        tokenized, report = tokenize_pairs(
+            self.tokenizer, pairs, task.max_prompt_tokens, task.max_response_tokens, task.overlong
+        )
+        if not tokenized:
+            raise DataError(f"{self.name}: no usable preference pairs (all were skipped as over-long)")
+        if report.truncated or report.skipped:
+            logger.info(
+                "%s data: %d pairs truncated, %d skipped as over-long", self.name, report.truncated, report.skipped
+            )
+        return tokenized
+
+    def train(
+        self,
+        model: nn.Module,
+        train_items: Sequence[Any],
+        eval_items: Sequence[Any],
+        collate: Callable[[list[Any]], Any],
+        step_fn: StepFn,
+        snapshots: bool = True,
+    ) -> LoopResult:
+        """``train_offline`` on the items; with ``snapshots``, the policy is also saved at the
+        evaluation's checkpoints along the way."""
+        after_step = None
+        if snapshots:
+            total = planned_steps(self.cfg, len(train_items))
+            after_step = Snapshots(
+                self.accelerator, model, self.tokenizer, self.out_dir, total, self.config.evaluation.checkpoints
+            )
+        self.model, self.result = train_offline(
+            name=self.name,
+            accelerator=self.accelerator,
+            model=model,
+            config=self.cfg,
+            train_items=train_items,
+            eval_items=eval_items,
+            collate=collate,
+            step_fn=step_fn,
+            out_dir=self.out_dir,
+            seed=self.seed,
+            resume=self.resume,
+            after_step=after_step,
+        )
+        return self.result
+
+    def finish(self, summary: dict[str, Any], save: bool = True, models_in_memory: int = 1) -> dict[str, Any]:
+        """Save the policy (unless the caller saved its own kind of model) and the run files; the
+        summary with the step count, the last held-out metrics and the costs."""
+        if save:
+            save_policy(self.accelerator, self.model, self.tokenizer, self.out_dir / MODEL_DIR)
+        self.memory.stop()
+        trainable, _ = count_parameters(self.model)
+        result = self.result
+        summary = {
+            **summary,
+            "steps": result.steps,
+            "final_eval": summary.get("final_eval", result.eval_history[-1] if result.eval_history else {}),
+            "cost": Cost(
+                result.train_time_s, result.tokens, self.memory.peak_mb, models_in_memory, trainable
+            ).as_dict(),
+        }
+        history = {"train": result.history, "eval": result.eval_history}
+        write_run_files(self.accelerator, self.out_dir, history, summary)
+        return summary

@@ -1,6 +1,7 @@
 """What the online trainers (PPO, the policy-gradient family, online DPO) share: the prompts of
-an iteration, rollouts and their scores, the gather into one global batch, the minibatch update,
-and the iteration loop with logging, checkpoints and resume.
+an iteration, sampling and scoring over the global batch, and ``OnlineRun``, the plumbing of a
+run (accelerator, optimizer, the iteration loop with logging, snapshots, checkpoints and resume,
+the summary). Each algorithm's own steps stay in its file and read top to bottom there.
 
 Several processes: each one samples and scores its contiguous share of the iteration's prompts
 (a prompt's whole group on one process), then every tensor is gathered so that each process
@@ -12,36 +13,31 @@ metrics) is therefore the single-process value. Minibatches come from one permut
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate import Accelerator
 from torch import nn
-from transformers import PreTrainedTokenizerBase
 
 from alignlab import distributed
-from alignlab.batch import Sequences, collate
 from alignlab.config import ExperimentConfig, OnlineTrainConfig, SamplingConfig
-from alignlab.errors import AlignlabError, ConfigError
-from alignlab.models import ModelSource, load_reward_model, load_reward_normalization, load_tokenizer, reference_mode
+from alignlab.errors import ConfigError
+from alignlab.models import ModelSource, count_parameters, load_policy, load_reference, load_tokenizer, reference_mode
+from alignlab.optim import build_optimizer, build_scheduler, create_accelerator, finish_trackers
 from alignlab.progress import progress_task
+from alignlab.reward_model import SequenceScorer
 from alignlab.rollout import Rollout, decode_responses, generate
-from alignlab.scoring import TokenScorer, TokenScores, sequence_scores
+from alignlab.scoring import TokenScorer, TokenScores
 from alignlab.tasks.rewards import Reward
-from alignlab.tokens import encode_prompt, encode_response
-from alignlab.trainers.common import (
-    Checkpointer,
-    History,
-    Stopwatch,
-    backward_if_finite,
-    finish_optimizer_step,
-    finish_trackers,
-)
+from alignlab.trainers.checkpoints import Checkpointer, Snapshots
+from alignlab.trainers.costs import Cost, PeakMemory, Stopwatch
+from alignlab.trainers.minibatches import LossFn, WeighFn, update_policy
 from alignlab.trainers.offline import epoch_order
+from alignlab.trainers.outputs import MODEL_DIR, History, save_policy, write_run_files
 
 
 def check_online_config(
@@ -96,82 +92,12 @@ def my_share(items: Sequence[Any] | torch.Tensor) -> Any:
     return part if isinstance(items, torch.Tensor) else list(part)
 
 
-class SequenceScorer:
-    """Scores responses for an online trainer: with the reward model (standardised as saved with
-    it) or with the task's gold reward; the gold reward is also reported for every iteration.
-    A reward model with a tokenizer of its own gets the texts re-tokenised for it."""
-
-    def __init__(
-        self,
-        config: ExperimentConfig,
-        train_config: OnlineTrainConfig,
-        gold: Reward,
-        device: torch.device,
-        reward_model_dir: ModelSource | None,
-        policy_tokenizer: PreTrainedTokenizerBase,
-    ) -> None:
-        self.gold = gold
-        self.use_gold = train_config.reward_source == "gold"
-        self.missing_eos_penalty = train_config.missing_eos_penalty
-        self.batch_size = config.generation.batch_size
-        self.max_prompt_tokens = config.task.max_prompt_tokens
-        self.reward_model = None
-        self.reward_tokenizer: PreTrainedTokenizerBase | None = None
-        if not self.use_gold:
-            if reward_model_dir is None:
-                raise AlignlabError("reward_source=reward_model needs a trained reward model (--reward-model DIR)")
-            self.reward_model = load_reward_model(config.model, device, reward_model_dir)
-            self.mean, self.std = load_reward_normalization(reward_model_dir)
-            tokenizer = load_tokenizer(config.model, reward_model_dir)
-            if tokenizer.get_vocab() != policy_tokenizer.get_vocab():
-                self.reward_tokenizer = tokenizer
-
-    @property
-    def models_in_memory(self) -> int:
-        return 0 if self.reward_model is None else 1
-
-    def _reward_model_batch(self, rollout: Rollout, prompts: Sequence[str], texts: Sequence[str]) -> Sequences:
-        if self.reward_tokenizer is None:
-            return rollout
-        tok = self.reward_tokenizer
-        prompt_rows = [encode_prompt(tok, p, self.max_prompt_tokens) for p in prompts]
-        response_rows = [encode_response(tok, t, bool(e))[0] for t, e in zip(texts, rollout.ended.tolist())]
-        return collate(prompt_rows, response_rows, tok.pad_token_id)
-
-    @torch.no_grad()
-    def __call__(
-        self, rollout: Rollout, prompts: Sequence[str], texts: Sequence[str]
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(score used for training, gold reward), both ``(B,)`` on the CPU."""
-        gold = torch.tensor(self.gold(list(prompts), list(texts)), dtype=torch.float32)
-        if self.use_gold:
-            score = gold.clone()
-        else:
-            batch = self._reward_model_batch(rollout, prompts, texts)
-            device = next(self.reward_model.parameters()).device
-            raw = torch.cat(
-                [sequence_scores(self.reward_model, part.to(device)).cpu() for part in batch.chunks(self.batch_size)]
-            )
-            score = (raw - self.mean) / self.std
-        if self.missing_eos_penalty:
-            score = score + self.missing_eos_penalty * (~rollout.ended.cpu()).float()
-        return score, gold
-
-
 @torch.no_grad()
-def score_in_chunks(model: nn.Module, rollout: Sequences, temperature: float, batch_size: int) -> TokenScores:
+def score_in_chunks(model: nn.Module, rollout: Rollout, temperature: float, batch_size: int) -> TokenScores:
     """Per-token log-probs (and values, when ``model`` has a critic) of a whole rollout."""
     parts = [model(part, temperature) for part in rollout.chunks(batch_size)]
     values = [p.values for p in parts if p.values is not None]
     return TokenScores(logprobs=torch.cat([p.logprobs for p in parts]), values=torch.cat(values) if values else None)
-
-
-def reference_logprobs(
-    policy: nn.Module, reference: nn.Module | None, rollout: Sequences, temperature: float, batch_size: int
-) -> torch.Tensor:
-    """log pi_ref of every response token: the frozen reference, or the policy with its adapter off."""
-    with reference_mode(policy, reference) as ref_model:
-        return score_in_chunks(TokenScorer(ref_model), rollout, temperature, batch_size).logprobs
 
 
 def gather_rollout(rollout: Rollout, pad_token_id: int) -> Rollout:
@@ -185,253 +111,245 @@ def gather_rollout(rollout: Rollout, pad_token_id: int) -> Rollout:
     )
 
 
-def crop(batch: Sequences) -> Sequences:
-    """Drop the prompt columns (left) and response columns (right) that are padding in every row."""
-    prompt_width = int(batch.prompt_mask.sum(-1).max()) if len(batch) else 0
-    response_width = int(batch.response_mask.sum(-1).max()) if len(batch) else 0
-    cropped = {}
-    for f in fields(batch):
-        value = getattr(batch, f.name)
-        if f.name.startswith("prompt_"):
-            value = value[:, value.shape[1] - max(prompt_width, 1) :]
-        elif f.name.startswith("response_"):
-            value = value[:, : max(response_width, 1)]
-        cropped[f.name] = value
-    return type(batch)(**cropped)
-
-
 @dataclass
-class Minibatch:
-    """One process's micro-batch of a minibatch: its sequences (cropped), its rows of every
-    per-sequence / per-token tensor (``data``, cropped alike), the aggregation's token weights,
-    and ``scale`` = 1 / the whole minibatch's unit count (over all micro-batches and processes)."""
+class ScoredRollout:
+    """An iteration's samples over the global batch, on the CPU: the rollout, log pi_old and
+    (with a critic) the values of its response tokens ``(B, R)``, log pi_ref ``(B, R)``, the
+    score optimised and the gold reward ``(B,)``."""
 
-    sequences: Rollout
-    data: dict[str, torch.Tensor]
-    weights: torch.Tensor
-    scale: float
+    rollout: Rollout
+    logprobs: torch.Tensor
+    values: torch.Tensor | None
+    ref_logprobs: torch.Tensor
+    score: torch.Tensor
+    gold: torch.Tensor
 
     @property
     def mask(self) -> torch.Tensor:
-        return self.sequences.response_mask.float()
+        return self.rollout.response_mask.float()
+
+    def metrics(self) -> dict[str, float]:
+        """What every online method reports about its samples."""
+        return {
+            "reward/score": float(self.score.mean()),
+            "reward/gold": float(self.gold.mean()),
+            "rollout/response_length": float(self.mask.sum(-1).mean()),
+            "rollout/ended_with_eos": float(self.rollout.ended.float().mean()),
+        }
 
 
-# (model, micro-batch) -> (loss already scaled to the minibatch, metric sums scaled likewise)
-LossFn = Callable[[nn.Module, Minibatch], tuple[torch.Tensor, dict[str, torch.Tensor]]]
-# (global minibatch rollout, its data) -> (token weights (B, T), units)
-WeighFn = Callable[[Rollout, dict[str, torch.Tensor]], tuple[torch.Tensor, float]]
+class OnlineRun:
+    """The plumbing of one online training run; the algorithm is the caller's::
 
+        with OnlineRun("ppo", config, config.ppo, ...) as run:
+            run.prepare(model)                        # optimizer, schedule, accelerate
+            for iteration, prompts in run.iterations(state):   # resumes where a checkpoint left off
+                batch = run.sample_and_score(prompts, iteration)
+                ...advantages...
+                update = run.update(loss_fn, batch.rollout, data, weigh, iteration)
+                run.end_iteration(metrics, update.tokens)   # logs, snapshots, checkpoints
+            return run.finish({"method": "ppo"}, extra_models=1)
 
-def token_mean_weights(rollout: Rollout, data: dict[str, torch.Tensor]) -> tuple[torch.Tensor, float]:
-    mask = rollout.response_mask.float()
-    return mask, float(mask.sum())
+    ``state`` is the algorithm's own typed state (a dataclass of JSON-able fields, e.g. PPO's
+    adaptive KL coefficient): saved with every checkpoint and restored on resume.
+    """
 
-
-def update_policy(
-    accelerator: Accelerator,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    cfg: OnlineTrainConfig,
-    rollout: Rollout,
-    data: dict[str, torch.Tensor],
-    loss_fn: LossFn,
-    weigh: WeighFn,
-    step: int,
-    seed: int,
-    iteration: int,
-    group: int = 1,
-) -> tuple[dict[str, float], int, int]:
-    """``update_epochs`` passes over the global batch in minibatches of ``cfg.batch_size`` rows
-    (groups of ``group`` adjacent rows kept together). Returns the mean over minibatches of the
-    loss statistics (each a global mean), the new optimizer step count, and the tokens that went
-    through the training forward on all processes."""
-    processes, device = accelerator.num_processes, accelerator.device
-    share = cfg.batch_size // processes
-    micro = share // cfg.grad_accum_steps
-    groups = len(rollout) // group
-    totals: dict[str, float] = {}
-    minibatches, tokens = 0, 0
-    for epoch in range(cfg.update_epochs):
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + iteration * 101 + epoch)
-        order = (torch.randperm(groups, generator=generator)[:, None] * group + torch.arange(group)).flatten()
-        for start in range(0, len(rollout) - cfg.batch_size + 1, cfg.batch_size):
-            rows = order[start : start + cfg.batch_size]
-            minibatch = rollout.select(rows)
-            minibatch_data = {k: v[rows] for k, v in data.items()}
-            weights, units = weigh(minibatch, minibatch_data)
-            scale = 1.0 / max(units, 1e-12)
-            mine = torch.arange(distributed.rank() * share, (distributed.rank() + 1) * share)
-            stats: dict[str, torch.Tensor] = {}
-            healthy = True
-            for micro_start in range(0, share, micro):
-                index = mine[micro_start : micro_start + micro]
-                sequences = crop(minibatch.select(index))
-                width = sequences.response_ids.shape[1]
-                part = Minibatch(
-                    sequences=sequences.to(device),
-                    data={k: _crop_rows(v[index], width).to(device) for k, v in minibatch_data.items()},
-                    weights=weights[index][:, :width].to(device),
-                    scale=scale,
-                )
-                loss, loss_stats = loss_fn(model, part)
-                last = micro_start + micro >= share
-                # DDP averages gradients over processes: scale up so the step is the global sum.
-                healthy = backward_if_finite(
-                    accelerator, model, loss * processes, healthy, last, step + 1, cfg.nan_policy
-                )
-                for key, value in {"loss/total": loss.detach(), **loss_stats}.items():
-                    stats[key] = stats.get(key, torch.zeros((), device=device)) + value.detach().float()
-                tokens += int(sequences.attention_mask.sum())
-            grad_norm = finish_optimizer_step(accelerator, model, optimizer, scheduler, cfg, healthy, step + 1)
-            step += 1
-            keys = sorted(stats)
-            reduced = distributed.all_reduce_sum(torch.stack([stats[k] for k in keys]))
-            for key, value in zip(keys, reduced.tolist()):
-                totals[key] = totals.get(key, 0.0) + value
-            totals["train/grad_norm"] = totals.get("train/grad_norm", 0.0) + grad_norm
-            minibatches += 1
-    tokens = int(distributed.all_reduce_sum(torch.tensor(tokens, dtype=torch.float64)))
-    return {k: v / max(minibatches, 1) for k, v in totals.items()}, step, tokens
-
-
-def _crop_rows(values: torch.Tensor, width: int) -> torch.Tensor:
-    return values[:, :width] if values.dim() == 2 else values
-
-
-def rollout_metrics(rollout: Rollout, score: torch.Tensor, gold: torch.Tensor) -> dict[str, float]:
-    """Metrics every online method reports about its samples (over the global batch)."""
-    mask = rollout.response_mask.float()
-    return {
-        "reward/score": float(score.mean()),
-        "reward/gold": float(gold.mean()),
-        "rollout/response_length": float(mask.sum(-1).mean()),
-        "rollout/ended_with_eos": float(rollout.ended.float().mean()),
-    }
-
-
-def sample_and_score(
-    policy: nn.Module,
-    scorer_model: nn.Module,
-    reference: nn.Module | None,
-    tokenizer: PreTrainedTokenizerBase,
-    sequence_scorer: SequenceScorer,
-    prompts: Sequence[str],
-    group: int,
-    config: ExperimentConfig,
-    watch: Stopwatch,
-    seed: int,
-    iteration: int,
-) -> tuple[Rollout, TokenScores, torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
-    """This process's share of ``prompts``: ``group`` samples each, then old log-probs (and
-    values), reference log-probs and sequence scores; everything gathered into the global batch.
-    The sampling draws are fixed by (seed, iteration) for the global batch, so a sample does not
-    depend on the number of processes. Returns (rollout, old scores, reference log-probs, score,
-    gold, texts), on the CPU."""
-    temperature, chunk = config.generation.temperature, config.generation.batch_size
-    device = next(policy.parameters()).device
-    mine = my_share(prompts)
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + iteration)
-    uniforms = torch.rand(len(prompts) * group, config.generation.max_new_tokens, generator=generator)
-    with watch.phase("generation"):
-        rollout = generate(
-            policy, tokenizer, mine, group, config.generation, config.task.max_prompt_tokens, my_share(uniforms)
+    def __init__(
+        self,
+        name: str,
+        config: ExperimentConfig,
+        cfg: OnlineTrainConfig,
+        prompts: Sequence[str],
+        gold_reward: Reward,
+        out_dir: Path,
+        seed: int,
+        resume: bool,
+        reward_model: ModelSource | None,
+        init: ModelSource | None,
+        group: int = 1,
+    ) -> None:
+        self.name, self.config, self.cfg, self.prompts = name, config, cfg, list(prompts)
+        self.out_dir, self.seed, self.resume, self.init, self.group = out_dir, seed, resume, init, group
+        self.gold_reward, self.reward_model_source = gold_reward, reward_model
+        self.accelerator = create_accelerator(cfg, out_dir, seed)
+        self.device = self.accelerator.device
+        self.steps_per_iteration = check_online_config(
+            name, cfg, config.generation, self.accelerator.num_processes, group
         )
-        texts = decode_responses(tokenizer, rollout)
-    with watch.phase("scoring"):
-        on_device = rollout.to(device)
-        old = score_in_chunks(scorer_model, on_device, temperature, chunk)
-        ref = reference_logprobs(policy, reference, on_device, temperature, chunk)
-        score, gold = sequence_scorer(rollout, [p for p in mine for _ in range(group)], texts)
-    pad = tokenizer.pad_token_id
-    values = None if old.values is None else distributed.gather_rows(old.values.cpu())
-    old_all = TokenScores(logprobs=distributed.gather_rows(old.logprobs.cpu()), values=values)
-    return (
-        gather_rollout(rollout, pad),
-        old_all,
-        distributed.gather_rows(ref.cpu()),
-        distributed.gather_rows(score),
-        distributed.gather_rows(gold),
-        texts,
-    )
+        self.memory = PeakMemory()
+        self.watch = Stopwatch()
+        self.history = History()
+        self.checkpointer = Checkpointer(self.accelerator, out_dir)
+        self.iteration, self.optimizer_steps, self.tokens, self.train_time_s = 0, 0, 0, 0.0
 
+    def __enter__(self) -> OnlineRun:
+        self.memory.__enter__()
+        self.tokenizer = load_tokenizer(self.config.model, self.init)
+        self.scorer = SequenceScorer(
+            self.config, self.cfg, self.gold_reward, self.device, self.reward_model_source, self.tokenizer
+        )
+        return self
 
-@dataclass
-class OnlineResult:
-    history: list[dict[str, float]]
-    iterations: int
-    tokens: int
-    train_time_s: float
-    timing: dict[str, float] = field(default_factory=dict)
-    state: dict[str, Any] = field(default_factory=dict)
+    def __exit__(self, *exc: object) -> None:
+        self.memory.stop()
 
+    # ------------------------------------------------------------------ models
 
-# (iteration, the iteration's global prompts, state) -> (metrics, tokens trained on)
-IterationFn = Callable[[int, list[str], dict[str, Any]], tuple[dict[str, float], int]]
+    def load_policy(self) -> nn.Module:
+        """The trainable policy (with LoRA: the frozen base wrapped with an adapter)."""
+        return load_policy(self.config.model, self.device, self.init)
 
+    def prepare(self, model: TokenScorer) -> nn.Module:
+        """Optimizer and schedule for ``model`` (the policy, and the critic if any), everything
+        through ``accelerator.prepare``, and the reference: a frozen copy of the base, or with
+        LoRA the policy with its adapter off. Returns the prepared model."""
+        self.optimizer = build_optimizer(model, self.cfg)
+        self.scheduler = build_scheduler(self.optimizer, self.cfg, self.cfg.iterations * self.steps_per_iteration)
+        self.model, self.optimizer, self.scheduler = self.accelerator.prepare(model, self.optimizer, self.scheduler)
+        self.policy = self.accelerator.unwrap_model(self.model).policy
+        self.reference = load_reference(self.config.model, self.device, self.policy, self.init)
+        self.snapshots = Snapshots(
+            self.accelerator,
+            self.model,
+            self.tokenizer,
+            self.out_dir,
+            self.cfg.iterations,
+            self.config.evaluation.checkpoints,
+        )
+        return self.model
 
-def run_iterations(
-    *,
-    name: str,
-    accelerator: Accelerator,
-    config: OnlineTrainConfig,
-    prompts: Sequence[str],
-    seed: int,
-    out_dir: Path,
-    resume: bool,
-    iteration_fn: IterationFn,
-    state: dict[str, Any],
-    watch: Stopwatch,
-    after_iteration: Callable[[int], None] | None = None,
-) -> OnlineResult:
-    """Call ``iteration_fn(iteration, prompts, state) -> (metrics, tokens)`` for every
-    iteration; log, checkpoint every ``checkpoint_every`` iterations and at the end, and resume
-    from the last checkpoint. ``state`` is the algorithm's own JSON-able state (e.g. the
-    adaptive KL coefficient); it is saved with checkpoints and restored on resume.
-    ``after_iteration(iteration)`` runs after each completed iteration (e.g. ``Snapshots``)."""
-    checkpointer = Checkpointer(accelerator, out_dir)
-    history = History()
-    iteration, tokens, elapsed = 0, 0, 0.0
-    restored = checkpointer.restore() if resume else None
-    if restored is not None:
-        iteration, tokens, elapsed = restored["step"], restored["tokens"], restored["train_time_s"]
-        history.rows = restored["history"]
-        state.update(restored["extra"])
-        watch.totals.update(restored.get("timing", {}))
+    # ------------------------------------------------------------------ the loop
 
-    def save_checkpoint() -> None:
-        checkpointer.save(
-            iteration,
+    def iterations(self, state: Any = None) -> Iterator[tuple[int, list[str]]]:
+        """(iteration, its prompts) for every iteration not yet done, after restoring the last
+        checkpoint when resuming; the final checkpoint is written when the loop ends."""
+        self.state = state
+        restored = self.checkpointer.restore() if self.resume else None
+        if restored is not None:
+            self.iteration, self.optimizer_steps = restored["iteration"], restored["optimizer_steps"]
+            self.tokens, self.train_time_s = restored["tokens"], restored["train_time_s"]
+            self.history.rows = restored["history"]
+            self.watch.totals.update(restored["timing"])
+            for name, value in restored["state"].items():
+                setattr(state, name, value)
+        self.accelerator.init_trackers(self.name)
+        main = self.accelerator.is_main_process
+        with progress_task(self.name, self.cfg.iterations, enabled=main) as advance:
+            advance(self.iteration)
+            while self.iteration < self.cfg.iterations:
+                self._started = time.perf_counter()
+                yield (
+                    self.iteration,
+                    iteration_prompts(self.prompts, self.cfg.prompts_per_iteration, self.iteration, self.seed),
+                )
+                last = self.history.rows[-1]
+                advance(1, gold=last["reward/gold"], kl=last.get("objective/kl", 0.0))
+        self._save_checkpoint()
+        finish_trackers(self.accelerator)
+
+    def sample_and_score(self, prompts: list[str], iteration: int) -> ScoredRollout:
+        """This process's share of ``prompts``: ``group`` samples each, then old log-probs (and
+        values), reference log-probs and sequence scores; everything gathered into the global
+        batch. The sampling draws are fixed by (seed, iteration) for the global batch, so a
+        sample does not depend on the number of processes."""
+        generation, chunk = self.config.generation, self.config.generation.batch_size
+        temperature = generation.temperature
+        mine = my_share(prompts)
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + iteration)
+        uniforms = torch.rand(len(prompts) * self.group, generation.max_new_tokens, generator=generator)
+        with self.watch.phase("generation"):
+            rollout = generate(
+                self.policy,
+                self.tokenizer,
+                mine,
+                self.group,
+                generation,
+                self.config.task.max_prompt_tokens,
+                my_share(uniforms),
+            )
+            texts = decode_responses(self.tokenizer, rollout)
+        with self.watch.phase("scoring"):
+            on_device = rollout.to(self.device)
+            old = score_in_chunks(self.model, on_device, temperature, chunk)
+            with reference_mode(self.policy, self.reference) as reference:
+                ref = score_in_chunks(TokenScorer(reference), on_device, temperature, chunk).logprobs
+            score, gold = self.scorer(rollout, [p for p in mine for _ in range(self.group)], texts)
+        return ScoredRollout(
+            rollout=gather_rollout(rollout, self.tokenizer.pad_token_id),
+            logprobs=distributed.gather_rows(old.logprobs.cpu()),
+            values=None if old.values is None else distributed.gather_rows(old.values.cpu()),
+            ref_logprobs=distributed.gather_rows(ref.cpu()),
+            score=distributed.gather_rows(score),
+            gold=distributed.gather_rows(gold),
+        )
+
+    def update(
+        self, loss_fn: LossFn, rollout: Rollout, data: dict[str, torch.Tensor], weigh: WeighFn, iteration: int
+    ) -> tuple[dict[str, float], int]:
+        """``update_epochs`` passes of minibatches over the global batch; (loss statistics, the
+        tokens trained on)."""
+        with self.watch.phase("training"):
+            result = update_policy(
+                self.accelerator,
+                self.model,
+                self.optimizer,
+                self.scheduler,
+                self.cfg,
+                rollout,
+                data,
+                loss_fn,
+                weigh,
+                self.optimizer_steps,
+                self.seed * 1_000_003 + iteration * 101,
+                self.group,
+            )
+        self.optimizer_steps = result.step
+        return {**result.stats, "train/lr": self.scheduler.get_last_lr()[0]}, result.tokens
+
+    def end_iteration(self, metrics: dict[str, float], tokens: int) -> None:
+        """Log the iteration's metrics and throughput; take a snapshot or a checkpoint if due."""
+        duration = time.perf_counter() - self._started
+        self.iteration += 1
+        self.tokens += tokens
+        self.train_time_s += duration
+        metrics = {**metrics, "perf/tokens_per_s": tokens / duration, "perf/iteration_s": duration}
+        metrics.update({f"time/{k}": v for k, v in self.watch.totals.items()})
+        self.history.log(self.accelerator, self.iteration, metrics)
+        self.snapshots(self.iteration)
+        every = self.cfg.checkpoint_every
+        if every and self.iteration % every == 0 and self.iteration < self.cfg.iterations:
+            self._save_checkpoint()
+
+    def _save_checkpoint(self) -> None:
+        self.checkpointer.save(
+            self.iteration,
             {
-                "step": iteration,
-                "tokens": tokens,
-                "train_time_s": elapsed,
-                "history": history.rows,
-                "extra": state,
-                "timing": watch.totals,
+                "iteration": self.iteration,
+                "optimizer_steps": self.optimizer_steps,
+                "tokens": self.tokens,
+                "train_time_s": self.train_time_s,
+                "history": self.history.rows,
+                "timing": self.watch.totals,
+                "state": dataclasses.asdict(self.state) if self.state is not None else {},
             },
         )
 
-    accelerator.init_trackers(name)
-    with progress_task(name, config.iterations, enabled=accelerator.is_main_process) as advance:
-        advance(iteration)
-        while iteration < config.iterations:
-            started = time.perf_counter()
-            batch_prompts = iteration_prompts(prompts, config.prompts_per_iteration, iteration, seed)
-            metrics, iteration_tokens = iteration_fn(iteration, batch_prompts, state)
-            duration = time.perf_counter() - started
-            iteration += 1
-            tokens += iteration_tokens
-            elapsed += duration
-            metrics["perf/tokens_per_s"] = iteration_tokens / duration
-            metrics["perf/iteration_s"] = duration
-            metrics.update({f"time/{k}": v for k, v in watch.totals.items()})
-            history.log(accelerator, iteration, metrics)
-            if after_iteration is not None:
-                after_iteration(iteration)
-            if config.checkpoint_every and iteration % config.checkpoint_every == 0 and iteration < config.iterations:
-                save_checkpoint()
-            advance(1, gold=metrics["reward/gold"], kl=metrics.get("objective/kl", 0.0))
-    save_checkpoint()
-    finish_trackers(accelerator)
-    return OnlineResult(history.rows, iteration, tokens, elapsed, dict(watch.totals), state)
+    # ------------------------------------------------------------------ the end
+
+    def finish(self, summary: dict[str, Any], extra_models: int = 0) -> dict[str, Any]:
+        """Save the policy and the run files; the summary with the last iteration's metrics and
+        the costs (``extra_models``: models in memory besides policy, reference and scorer)."""
+        save_policy(self.accelerator, self.model, self.tokenizer, self.out_dir / MODEL_DIR)
+        self.memory.stop()
+        trainable, _ = count_parameters(self.model)
+        models = 1 + (self.reference is not None) + self.scorer.models_in_memory + extra_models
+        cost = Cost(self.train_time_s, self.tokens, self.memory.peak_mb, models, trainable)
+        summary = {
+            **summary,
+            "iterations": self.iteration,
+            "final": self.history.rows[-1] if self.history.rows else {},
+            "timing": dict(self.watch.totals),
+            "cost": cost.as_dict(),
+        }
+        write_run_files(self.accelerator, self.out_dir, {"train": self.history.rows, "eval": []}, summary)
+        return summary

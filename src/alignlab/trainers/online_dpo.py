@@ -12,39 +12,20 @@ One iteration:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 from alignlab.config import ExperimentConfig, OnlineDPOConfig
 from alignlab.losses import dpo_loss, sequence_logprobs
-from alignlab.models import ModelSource, count_parameters, load_policy, load_reference, load_tokenizer
+from alignlab.models import ModelSource
 from alignlab.rollout import Rollout
 from alignlab.scoring import TokenScorer
 from alignlab.tasks.rewards import Reward
-from alignlab.trainers.common import (
-    MODEL_DIR,
-    Cost,
-    PeakMemory,
-    Snapshots,
-    Stopwatch,
-    build_optimizer,
-    build_scheduler,
-    create_accelerator,
-    save_policy,
-    write_run_files,
-)
-from alignlab.trainers.online import (
-    Minibatch,
-    SequenceScorer,
-    check_online_config,
-    rollout_metrics,
-    run_iterations,
-    sample_and_score,
-    update_policy,
-)
+from alignlab.trainers.minibatches import Minibatch
+from alignlab.trainers.online import OnlineRun
 
 PAIR = 2
 
@@ -81,6 +62,7 @@ def online_dpo_loss(
 
 
 def labelled_pairs(rollout: Rollout, data: dict[str, torch.Tensor]) -> tuple[torch.Tensor, float]:
+    """The unit is a labelled pair: the loss is the mean over the minibatch's labelled pairs."""
     return rollout.response_mask.float(), float(data["labelled"].sum()) / PAIR
 
 
@@ -96,82 +78,29 @@ def train_online_dpo(
 ) -> dict:
     """Train a policy with ``config.online_dpo`` on ``prompts``; save it under ``out_dir/model``."""
     cfg = config.online_dpo
-    accelerator = create_accelerator(cfg, out_dir, seed)
-    steps_per_iteration = check_online_config("online_dpo", cfg, config.generation, accelerator.num_processes, PAIR)
-    device = accelerator.device
-    watch = Stopwatch()
     temperature = config.generation.temperature
-    with PeakMemory() as memory:
-        tokenizer = load_tokenizer(config.model, init)
-        policy = load_policy(config.model, device, init)
-        reference = load_reference(config.model, device, policy, init)
-        scorer = SequenceScorer(config, cfg, gold_reward, device, reward_model_dir, tokenizer)
-        model = TokenScorer(policy)
-        optimizer = build_optimizer(model, cfg)
-        scheduler = build_scheduler(optimizer, cfg, cfg.iterations * steps_per_iteration)
-        model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-
-        def iteration(index: int, batch_prompts: list[str], state: dict[str, Any]) -> tuple[dict[str, float], int]:
-            rollout, old, ref_logprobs, score, gold, _ = sample_and_score(
-                policy, model, reference, tokenizer, scorer, batch_prompts, PAIR, config, watch, seed, index
-            )
-            mask = rollout.response_mask.float()
-            first_chosen, labelled = pair_labels(score)
-            with watch.phase("training"):
-                data = {
-                    "ref_sequence_logprobs": sequence_logprobs(ref_logprobs, mask),
-                    "first_chosen": first_chosen,
-                    "labelled": labelled,
-                }
-                stats, state["step"], tokens = update_policy(
-                    accelerator,
-                    model,
-                    optimizer,
-                    scheduler,
-                    cfg,
-                    rollout,
-                    data,
-                    lambda m, mb: online_dpo_loss(cfg, temperature, m, mb),
-                    labelled_pairs,
-                    state["step"],
-                    seed,
-                    index,
-                    PAIR,
-                )
-            metrics = {
-                **rollout_metrics(rollout, score, gold),
-                **stats,
-                "objective/kl": float(((old.logprobs - ref_logprobs) * mask).sum(-1).mean()),
-                "rollout/labelled_fraction": float(labelled.mean()),
-                "train/lr": scheduler.get_last_lr()[0],
+    with OnlineRun(
+        "online_dpo", config, cfg, prompts, gold_reward, out_dir, seed, resume, reward_model_dir, init, PAIR
+    ) as run:
+        run.prepare(TokenScorer(run.load_policy()))
+        for iteration, batch_prompts in run.iterations():
+            # 1-3: two samples per prompt, scored and labelled; the reference's log-probs.
+            batch = run.sample_and_score(batch_prompts, iteration)
+            first_chosen, labelled = pair_labels(batch.score)
+            # 4: DPO epochs on the labelled pairs.
+            data = {
+                "ref_sequence_logprobs": sequence_logprobs(batch.ref_logprobs, batch.mask),
+                "first_chosen": first_chosen,
+                "labelled": labelled,
             }
-            return metrics, tokens
-
-        result = run_iterations(
-            name="online_dpo",
-            accelerator=accelerator,
-            config=cfg,
-            prompts=prompts,
-            seed=seed,
-            out_dir=out_dir,
-            resume=resume,
-            iteration_fn=iteration,
-            state={"step": 0},
-            watch=watch,
-            after_iteration=Snapshots(
-                accelerator, model, tokenizer, out_dir, cfg.iterations, config.evaluation.checkpoints
-            ),
-        )
-        save_policy(accelerator, model, tokenizer, out_dir / MODEL_DIR)
-    trainable, _ = count_parameters(model)
-    models = 1 + (reference is not None) + scorer.models_in_memory
-    summary = {
-        "method": "online-dpo",
-        "beta": cfg.beta,
-        "iterations": result.iterations,
-        "final": result.history[-1] if result.history else {},
-        "timing": result.timing,
-        "cost": Cost(result.train_time_s, result.tokens, memory.peak_mb, models, trainable).as_dict(),
-    }
-    write_run_files(accelerator, out_dir, {"train": result.history, "eval": []}, summary)
-    return summary
+            stats, tokens = run.update(
+                partial(online_dpo_loss, cfg, temperature), batch.rollout, data, labelled_pairs, iteration
+            )
+            metrics = {
+                **batch.metrics(),
+                **stats,
+                "objective/kl": float(((batch.logprobs - batch.ref_logprobs) * batch.mask).sum(-1).mean()),
+                "rollout/labelled_fraction": float(labelled.mean()),
+            }
+            run.end_iteration(metrics, tokens)
+        return run.finish({"method": "online-dpo", "beta": cfg.beta})

@@ -23,8 +23,8 @@ One iteration:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -41,31 +41,12 @@ from alignlab.losses import (
     token_rewards,
     token_weights,
 )
-from alignlab.models import ModelSource, count_parameters, load_policy, load_reference, load_tokenizer
+from alignlab.models import ModelSource
 from alignlab.rollout import Rollout
 from alignlab.scoring import TokenScorer
 from alignlab.tasks.rewards import Reward
-from alignlab.trainers.common import (
-    MODEL_DIR,
-    Cost,
-    PeakMemory,
-    Snapshots,
-    Stopwatch,
-    build_optimizer,
-    build_scheduler,
-    create_accelerator,
-    save_policy,
-    write_run_files,
-)
-from alignlab.trainers.online import (
-    Minibatch,
-    SequenceScorer,
-    check_online_config,
-    rollout_metrics,
-    run_iterations,
-    sample_and_score,
-    update_policy,
-)
+from alignlab.trainers.minibatches import Minibatch
+from alignlab.trainers.online import OnlineRun
 
 
 def advantages_of(cfg: PolicyGradientConfig, score: torch.Tensor, kl: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -78,6 +59,13 @@ def advantages_of(cfg: PolicyGradientConfig, score: torch.Tensor, kl: torch.Tens
     if cfg.advantage == "leave_one_out":
         return leave_one_out_advantages(rewards).flatten()
     return group_advantages(rewards, scale=cfg.scale_rewards).flatten()
+
+
+def active_rows(cfg: PolicyGradientConfig, score: torch.Tensor) -> torch.Tensor:
+    """1 for the rows that train, 0 for the groups DAPO's dynamic sampling leaves out ``(B,)``."""
+    if cfg.drop_zero_variance_groups and cfg.group_size > 1:
+        return informative_groups(score.view(-1, cfg.group_size)).repeat_interleave(cfg.group_size).float()
+    return torch.ones(len(score))
 
 
 def policy_gradient_loss(
@@ -112,18 +100,16 @@ def policy_gradient_loss(
     return (per_token * w).sum(), stats
 
 
-def weigh_for(cfg: PolicyGradientConfig, max_length: int):
-    """The minibatch's token weights and units, left-out (zero-variance) groups excluded from
+def loss_weights(
+    cfg: PolicyGradientConfig, max_length: int, rollout: Rollout, data: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, float]:
+    """The minibatch's token weights and units (``loss_type``), left-out groups excluded from
     both: they neither carry gradient nor dilute the mean."""
-
-    def weigh(rollout: Rollout, data: dict[str, torch.Tensor]) -> tuple[torch.Tensor, float]:
-        active = data["active"]
-        weights, units = token_weights(rollout.response_mask.float() * active.unsqueeze(-1), cfg.loss_type, max_length)
-        if cfg.loss_type in ("grpo", "dr_grpo"):
-            units = float(active.sum())
-        return weights, units
-
-    return weigh
+    active = data["active"]
+    weights, units = token_weights(rollout.response_mask.float() * active.unsqueeze(-1), cfg.loss_type, max_length)
+    if cfg.loss_type in ("grpo", "dr_grpo"):
+        units = float(active.sum())
+    return weights, units
 
 
 def train_policy_gradient(
@@ -140,90 +126,39 @@ def train_policy_gradient(
 ) -> dict:
     """Train a policy with ``cfg`` (the config section of ``method``: grpo, rloo or reinforce_pp)
     on ``prompts``; save it under ``out_dir/model``. Returns the summary."""
-    accelerator = create_accelerator(cfg, out_dir, seed)
-    group = cfg.group_size
-    steps_per_iteration = check_online_config(method, cfg, config.generation, accelerator.num_processes, group)
-    device = accelerator.device
-    watch = Stopwatch()
-    temperature = config.generation.temperature
-    with PeakMemory() as memory:
-        tokenizer = load_tokenizer(config.model, init)
-        policy = load_policy(config.model, device, init)
-        reference = load_reference(config.model, device, policy, init)
-        scorer = SequenceScorer(config, cfg, gold_reward, device, reward_model_dir, tokenizer)
-        model = TokenScorer(policy)
-        optimizer = build_optimizer(model, cfg)
-        scheduler = build_scheduler(optimizer, cfg, cfg.iterations * steps_per_iteration)
-        model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-
-        def iteration(index: int, batch_prompts: list[str], state: dict[str, Any]) -> tuple[dict[str, float], int]:
-            rollout, old, ref_logprobs, score, gold, _ = sample_and_score(
-                policy, model, reference, tokenizer, scorer, batch_prompts, group, config, watch, seed, index
+    temperature, max_length = config.generation.temperature, config.generation.max_new_tokens
+    with OnlineRun(
+        method, config, cfg, prompts, gold_reward, out_dir, seed, resume, reward_model_dir, init, cfg.group_size
+    ) as run:
+        run.prepare(TokenScorer(run.load_policy()))
+        for iteration, batch_prompts in run.iterations():
+            # 1-3: sample the groups, old and reference log-probs, scores.
+            batch = run.sample_and_score(batch_prompts, iteration)
+            # 4: advantages from the baseline; the groups without signal left out (DAPO).
+            kl = kl_estimate(batch.logprobs, batch.ref_logprobs, "k1") * batch.mask
+            advantages = advantages_of(cfg, batch.score, kl, batch.mask)
+            active = active_rows(cfg, batch.score)
+            # 5: minibatch epochs.
+            data = {
+                "logprobs": batch.logprobs,
+                "ref_logprobs": batch.ref_logprobs,
+                "advantages": advantages,
+                "active": active,
+            }
+            stats, tokens = run.update(
+                partial(policy_gradient_loss, cfg, temperature),
+                batch.rollout,
+                data,
+                partial(loss_weights, cfg, max_length),
+                iteration,
             )
-            mask = rollout.response_mask.float()
-            kl = kl_estimate(old.logprobs, ref_logprobs, "k1") * mask
-            advantages = advantages_of(cfg, score, kl, mask)
-            active = torch.ones(len(rollout))
-            if cfg.drop_zero_variance_groups and group > 1:
-                active = informative_groups(score.view(-1, group)).repeat_interleave(group).float()
-            with watch.phase("training"):
-                data = {
-                    "logprobs": old.logprobs,
-                    "ref_logprobs": ref_logprobs,
-                    "advantages": advantages,
-                    "active": active,
-                }
-                stats, state["step"], tokens = update_policy(
-                    accelerator,
-                    model,
-                    optimizer,
-                    scheduler,
-                    cfg,
-                    rollout,
-                    data,
-                    lambda m, mb: policy_gradient_loss(cfg, temperature, m, mb),
-                    weigh_for(cfg, config.generation.max_new_tokens),
-                    state["step"],
-                    seed,
-                    index,
-                    group,
-                )
             metrics = {
-                **rollout_metrics(rollout, score, gold),
+                **batch.metrics(),
                 **stats,
                 "objective/kl": float(kl.sum(-1).mean()),
                 "objective/kl_coef": cfg.kl_coef,
                 "advantage/abs_mean": float(advantages.abs().mean()),
                 "rollout/informative_fraction": float(active.mean()),
-                "train/lr": scheduler.get_last_lr()[0],
             }
-            return metrics, tokens
-
-        result = run_iterations(
-            name=method,
-            accelerator=accelerator,
-            config=cfg,
-            prompts=prompts,
-            seed=seed,
-            out_dir=out_dir,
-            resume=resume,
-            iteration_fn=iteration,
-            state={"step": 0},
-            watch=watch,
-            after_iteration=Snapshots(
-                accelerator, model, tokenizer, out_dir, cfg.iterations, config.evaluation.checkpoints
-            ),
-        )
-        save_policy(accelerator, model, tokenizer, out_dir / MODEL_DIR)
-    trainable, _ = count_parameters(model)
-    models = 1 + (reference is not None) + scorer.models_in_memory
-    summary = {
-        "method": method,
-        "kl_coef": cfg.kl_coef,
-        "iterations": result.iterations,
-        "final": result.history[-1] if result.history else {},
-        "timing": result.timing,
-        "cost": Cost(result.train_time_s, result.tokens, memory.peak_mb, models, trainable).as_dict(),
-    }
-    write_run_files(accelerator, out_dir, {"train": result.history, "eval": []}, summary)
-    return summary
+            run.end_iteration(metrics, tokens)
+        return run.finish({"method": method, "kl_coef": cfg.kl_coef})

@@ -18,8 +18,9 @@ One iteration, following "The N+ implementation details of RLHF with PPO" (Huang
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -35,40 +36,18 @@ from alignlab.losses import (
     kl_estimate,
     token_rewards,
 )
-from alignlab.models import (
-    ModelSource,
-    count_parameters,
-    hidden_size_of,
-    load_policy,
-    load_reference,
-    load_reward_model,
-    load_reward_normalization,
-    load_tokenizer,
-)
+from alignlab.models import ModelSource, hidden_size_of, load_reward_model, load_reward_normalization
 from alignlab.scoring import TokenScorer, ValueHead, classifier_parts
 from alignlab.tasks.rewards import Reward
-from alignlab.trainers.common import (
-    MODEL_DIR,
-    Cost,
-    PeakMemory,
-    Snapshots,
-    Stopwatch,
-    build_optimizer,
-    build_scheduler,
-    create_accelerator,
-    save_policy,
-    write_run_files,
-)
-from alignlab.trainers.online import (
-    Minibatch,
-    SequenceScorer,
-    check_online_config,
-    rollout_metrics,
-    run_iterations,
-    sample_and_score,
-    token_mean_weights,
-    update_policy,
-)
+from alignlab.trainers.minibatches import Minibatch, token_mean_weights
+from alignlab.trainers.online import OnlineRun
+
+
+@dataclass
+class PPOState:
+    """What PPO carries from one iteration to the next (saved with checkpoints)."""
+
+    kl_coef: float
 
 
 def build_critic(
@@ -95,12 +74,29 @@ def build_critic(
 
 
 def build_actor_critic(
-    config: ExperimentConfig, device: torch.device, reward_model_dir: ModelSource | None, init: ModelSource | None
+    config: ExperimentConfig,
+    device: torch.device,
+    reward_model_dir: ModelSource | None,
+    init: ModelSource | None,
+    policy: nn.Module,
 ) -> TokenScorer:
-    policy = load_policy(config.model, device, init)
+    """The policy with its critic: a separate model (``ppo.critic: separate``) or a value head
+    on the policy's trunk (``shared``)."""
     if config.ppo.critic == "separate":
         return TokenScorer(policy, critic=build_critic(config, device, reward_model_dir, init))
     return TokenScorer(policy, value_head=ValueHead(hidden_size_of(policy)).to(device))
+
+
+def advantages_and_returns(
+    cfg: PPOConfig, score: torch.Tensor, kl: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, kl_coef: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token rewards (the score at the last token, -kl_coef * KL at every token), GAE over
+    them, and the advantages whitened over the global batch when ``whiten_advantages``."""
+    rewards = token_rewards(score, kl, mask, kl_coef)
+    advantages, returns = gae_advantages(rewards, values, mask, cfg.gamma, cfg.lam)
+    if cfg.whiten_advantages:
+        advantages = global_whiten(advantages, mask)
+    return advantages, returns
 
 
 def ppo_loss(cfg: PPOConfig, temperature: float, model: nn.Module, mb: Minibatch) -> tuple[torch.Tensor, dict]:
@@ -135,88 +131,36 @@ def train_ppo(
     """Train a policy with ``config.ppo`` on ``prompts``; save it under ``out_dir/model``.
     Returns the summary (last iteration's metrics and costs)."""
     cfg = config.ppo
-    accelerator = create_accelerator(cfg, out_dir, seed)
-    steps_per_iteration = check_online_config("ppo", cfg, config.generation, accelerator.num_processes)
-    device = accelerator.device
-    watch = Stopwatch()
     temperature = config.generation.temperature
-    with PeakMemory() as memory:
-        tokenizer = load_tokenizer(config.model, init)
-        model = build_actor_critic(config, device, reward_model_dir, init)
-        reference = load_reference(config.model, device, model.policy, init)
-        scorer = SequenceScorer(config, cfg, gold_reward, device, reward_model_dir, tokenizer)
-        optimizer = build_optimizer(model, cfg)
-        scheduler = build_scheduler(optimizer, cfg, cfg.iterations * steps_per_iteration)
-        model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-        policy = accelerator.unwrap_model(model).policy
-
-        def iteration(index: int, batch_prompts: list[str], state: dict[str, Any]) -> tuple[dict[str, float], int]:
-            rollout, old, ref_logprobs, score, gold, _ = sample_and_score(
-                policy, model, reference, tokenizer, scorer, batch_prompts, 1, config, watch, seed, index
+    with OnlineRun("ppo", config, cfg, prompts, gold_reward, out_dir, seed, resume, reward_model_dir, init) as run:
+        run.prepare(build_actor_critic(config, run.device, reward_model_dir, init, run.load_policy()))
+        state = PPOState(kl_coef=cfg.kl_coef)
+        for iteration, batch_prompts in run.iterations(state):
+            # 1-2: sample, then old log-probs and values, reference log-probs, scores.
+            batch = run.sample_and_score(batch_prompts, iteration)
+            mask = batch.mask
+            # 3-4: per-token rewards with the KL penalty, GAE, whitening.
+            kl = kl_estimate(batch.logprobs, batch.ref_logprobs, "k1") * mask
+            advantages, returns = advantages_and_returns(cfg, batch.score, kl, batch.values, mask, state.kl_coef)
+            # 5: minibatch epochs.
+            data = {"logprobs": batch.logprobs, "values": batch.values, "advantages": advantages, "returns": returns}
+            stats, tokens = run.update(
+                partial(ppo_loss, cfg, temperature), batch.rollout, data, token_mean_weights, iteration
             )
-            mask = rollout.response_mask.float()
-            kl = kl_estimate(old.logprobs, ref_logprobs, "k1") * mask
-            rewards = token_rewards(score, kl, mask, state["kl_coef"])
-            advantages, returns = gae_advantages(rewards, old.values, mask, cfg.gamma, cfg.lam)
-            if cfg.whiten_advantages:
-                advantages = global_whiten(advantages, mask)
-            with watch.phase("training"):
-                data = {"logprobs": old.logprobs, "values": old.values, "advantages": advantages, "returns": returns}
-                stats, state["step"], tokens = update_policy(
-                    accelerator,
-                    model,
-                    optimizer,
-                    scheduler,
-                    cfg,
-                    rollout,
-                    data,
-                    lambda m, mb: ppo_loss(cfg, temperature, m, mb),
-                    token_mean_weights,
-                    state["step"],
-                    seed,
-                    index,
-                )
-            sequence_kl = kl.sum(-1)
+            sequence_kl = float(kl.sum(-1).mean())
             metrics = {
-                **rollout_metrics(rollout, score, gold),
+                **batch.metrics(),
                 **stats,
-                "objective/kl": float(sequence_kl.mean()),
-                "objective/kl_coef": state["kl_coef"],
-                "objective/non_score_reward": float((-state["kl_coef"] * kl).sum(-1).mean()),
-                "value/explained_variance": float(explained_variance(old.values, returns, mask)),
-                "train/lr": scheduler.get_last_lr()[0],
+                "objective/kl": sequence_kl,
+                "objective/kl_coef": state.kl_coef,
+                "objective/non_score_reward": float((-state.kl_coef * kl).sum(-1).mean()),
+                "value/explained_variance": float(explained_variance(batch.values, returns, mask)),
             }
+            # 6: the adaptive KL controller, on the global batch's KL.
             if cfg.adaptive_kl:
-                state["kl_coef"] = adaptive_kl_coef(
-                    state["kl_coef"], float(sequence_kl.mean()), cfg.target_kl, len(rollout), cfg.kl_horizon
+                state.kl_coef = adaptive_kl_coef(
+                    state.kl_coef, sequence_kl, cfg.target_kl, len(batch.rollout), cfg.kl_horizon
                 )
-            return metrics, tokens
-
-        result = run_iterations(
-            name="ppo",
-            accelerator=accelerator,
-            config=cfg,
-            prompts=prompts,
-            seed=seed,
-            out_dir=out_dir,
-            resume=resume,
-            iteration_fn=iteration,
-            state={"kl_coef": cfg.kl_coef, "step": 0},
-            watch=watch,
-            after_iteration=Snapshots(
-                accelerator, model, tokenizer, out_dir, cfg.iterations, config.evaluation.checkpoints
-            ),
-        )
-        save_policy(accelerator, model, tokenizer, out_dir / MODEL_DIR)
-    trainable, _ = count_parameters(model)
-    models = 1 + (reference is not None) + scorer.models_in_memory + (cfg.critic == "separate")
-    summary = {
-        "method": "ppo" if cfg.reward_source == "reward_model" else "ppo-gt",
-        "kl_coef": cfg.kl_coef,
-        "iterations": result.iterations,
-        "final": result.history[-1] if result.history else {},
-        "timing": result.timing,
-        "cost": Cost(result.train_time_s, result.tokens, memory.peak_mb, models, trainable).as_dict(),
-    }
-    write_run_files(accelerator, out_dir, {"train": result.history, "eval": []}, summary)
-    return summary
+            run.end_iteration(metrics, tokens)
+        method = "ppo" if cfg.reward_source == "reward_model" else "ppo-gt"
+        return run.finish({"method": method, "kl_coef": cfg.kl_coef}, extra_models=int(cfg.critic == "separate"))

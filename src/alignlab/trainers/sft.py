@@ -9,6 +9,7 @@ processes together), so gradient accumulation never re-weights long and short ex
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -17,17 +18,9 @@ from alignlab.batch import Sequences, collate
 from alignlab.config import ExperimentConfig
 from alignlab.data import tokenize_example
 from alignlab.errors import DataError
-from alignlab.models import ModelSource, count_parameters, load_policy, load_tokenizer
+from alignlab.models import ModelSource
 from alignlab.scoring import TokenScorer
-from alignlab.trainers.common import (
-    MODEL_DIR,
-    Cost,
-    PeakMemory,
-    create_accelerator,
-    save_policy,
-    write_run_files,
-)
-from alignlab.trainers.offline import StepResult, split_train_eval, train_offline
+from alignlab.trainers.offline import OfflineRun, StepResult, split_train_eval
 
 
 def tokenize_demonstrations(
@@ -54,6 +47,10 @@ def sft_step(model: torch.nn.Module, batch: Sequences) -> StepResult:
     return StepResult(nll, tokens, {}, int(batch.attention_mask.sum()))
 
 
+def collate_demonstrations(rows: list[tuple[list[int], list[int]]], pad_token_id: int) -> Sequences:
+    return collate([p for p, _ in rows], [r for _, r in rows], pad_token_id)
+
+
 def train_sft(
     config: ExperimentConfig,
     examples: Sequence[tuple[str, str]],
@@ -64,39 +61,23 @@ def train_sft(
 ) -> dict:
     """Fine-tune on (prompt, response) demonstrations with ``config.sft``; save under ``out_dir/model``."""
     cfg = config.sft
-    accelerator = create_accelerator(cfg, out_dir, seed)
-    with PeakMemory() as memory:
-        tokenizer = load_tokenizer(config.model, init)
-        model = TokenScorer(load_policy(config.model, accelerator.device, init))
+    task = config.task
+    with OfflineRun("sft", config, cfg, out_dir, seed, resume, init) as run:
         items = tokenize_demonstrations(
-            tokenizer, examples, config.task.max_prompt_tokens, config.task.max_response_tokens, config.task.overlong
+            run.tokenizer, examples, task.max_prompt_tokens, task.max_response_tokens, task.overlong
         )
         if not items:
             raise DataError("SFT: no usable demonstrations (all were skipped as over-long)")
         train_items, eval_items = split_train_eval(items, cfg.eval_fraction, seed)
-        model, result = train_offline(
-            name="sft",
-            accelerator=accelerator,
-            model=model,
-            config=cfg,
-            train_items=train_items,
-            eval_items=eval_items,
-            collate=lambda rows: collate([p for p, _ in rows], [r for _, r in rows], tokenizer.pad_token_id),
-            step_fn=sft_step,
-            out_dir=out_dir,
-            seed=seed,
-            resume=resume,
+        result = run.train(
+            TokenScorer(run.load_policy()),
+            train_items,
+            eval_items,
+            partial(collate_demonstrations, pad_token_id=run.tokenizer.pad_token_id),
+            sft_step,
+            snapshots=False,
         )
-        save_policy(accelerator, model, tokenizer, out_dir / MODEL_DIR)
-    trainable, _ = count_parameters(model)
-    final = dict(result.eval_history[-1]) if result.eval_history else {}
-    if "eval/loss" in final:
-        final["eval/perplexity"] = float(torch.exp(torch.tensor(final["eval/loss"])))
-    summary = {
-        "method": "sft",
-        "steps": result.steps,
-        "final_eval": final,
-        "cost": Cost(result.train_time_s, result.tokens, memory.peak_mb, 1, trainable).as_dict(),
-    }
-    write_run_files(accelerator, out_dir, {"train": result.history, "eval": result.eval_history}, summary)
-    return summary
+        final = dict(result.eval_history[-1]) if result.eval_history else {}
+        if "eval/loss" in final:
+            final["eval/perplexity"] = float(torch.exp(torch.tensor(final["eval/loss"])))
+        return run.finish({"method": "sft", "final_eval": final})

@@ -1,0 +1,119 @@
+"""Resumable checkpoints, and snapshots of the policy along training for the evaluation's
+checkpoint curves."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from accelerate import Accelerator
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from alignlab.log import logger
+from alignlab.trainers.outputs import MODEL_DIR, save_policy
+
+CHECKPOINT_DIR = "checkpoints"
+LATEST_FILE = "latest"
+STATE_FILE = "trainer_state.json"
+SNAPSHOT_DIR = "snapshots"
+
+# accelerate warns on every save of a model with tied embeddings that it dropped the tied copy;
+# load_state re-ties it (the resume tests check that a restored run ends identical).
+_ACCELERATE_SAVE_LOGGER = "accelerate.utils.other"
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    quieted = logging.getLogger(logger_name)
+    level = quieted.level
+    quieted.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        quieted.setLevel(level)
+
+
+class Checkpointer:
+    """Resumable checkpoints under ``out_dir/checkpoints``: model, optimizer, scheduler and RNG
+    states (``accelerator.save_state``) plus the trainer's own state (step, data position,
+    history) as JSON. Written to a temporary directory first, then renamed, and only then named
+    in ``latest`` (itself replaced atomically), so a kill at any moment leaves a usable one."""
+
+    def __init__(self, accelerator: Accelerator, out_dir: Path) -> None:
+        self.accelerator = accelerator
+        self.root = out_dir / CHECKPOINT_DIR
+
+    def latest(self) -> Path | None:
+        pointer = self.root / LATEST_FILE
+        if not pointer.is_file():
+            return None
+        path = self.root / pointer.read_text(encoding="utf-8").strip()
+        return path if (path / STATE_FILE).is_file() else None
+
+    def save(self, step: int, state: dict[str, Any]) -> None:
+        name = f"step-{step:07d}"
+        final = self.root / name
+        tmp = self.root / f".{name}.tmp"
+        if self.accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        self.accelerator.wait_for_everyone()
+        with _quiet(_ACCELERATE_SAVE_LOGGER):
+            self.accelerator.save_state(str(tmp))
+        if self.accelerator.is_main_process:
+            (tmp / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+            pointer_tmp = self.root / f".{LATEST_FILE}.tmp"
+            pointer_tmp.write_text(name, encoding="utf-8")
+            os.replace(pointer_tmp, self.root / LATEST_FILE)
+            for old in self.root.glob("step-*"):
+                if old.name != name:
+                    shutil.rmtree(old, ignore_errors=True)
+        self.accelerator.wait_for_everyone()
+
+    def restore(self) -> dict[str, Any] | None:
+        """Load the latest checkpoint into the prepared objects; its trainer state, or None."""
+        path = self.latest()
+        if path is None:
+            return None
+        self.accelerator.load_state(str(path))
+        logger.info("resumed from %s", path)
+        return json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
+
+
+class Snapshots:
+    """Saves the policy at ``count`` evenly spaced points of training (the last point is the
+    final model, saved anyway), so that evaluation can draw each run's curve on the reward-KL
+    plane rather than one point. Called after every optimizer step or iteration."""
+
+    def __init__(
+        self,
+        accelerator: Accelerator,
+        model: nn.Module,
+        tokenizer: PreTrainedTokenizerBase,
+        out_dir: Path,
+        total: int,
+        count: int,
+    ) -> None:
+        self.accelerator, self.model, self.tokenizer = accelerator, model, tokenizer
+        self.root = out_dir / SNAPSHOT_DIR
+        self.points = sorted({round(total * k / count) for k in range(1, count)} - {0, total}) if count > 1 else []
+
+    def __call__(self, step: int) -> None:
+        if step in self.points:
+            save_policy(self.accelerator, self.model, self.tokenizer, self.root / f"step-{step:07d}" / MODEL_DIR)
+
+
+def snapshot_dirs(out_dir: Path) -> list[tuple[int, Path]]:
+    """(step, model directory) of a run's saved snapshots, in training order."""
+    root = out_dir / SNAPSHOT_DIR
+    found = [(int(p.name.split("-")[1]), p / MODEL_DIR) for p in root.glob("step-*") if (p / MODEL_DIR).is_dir()]
+    return sorted(found)

@@ -1,0 +1,143 @@
+"""The update phase of the online trainers: ``update_epochs`` passes over an iteration's global
+batch in shuffled minibatches, each split into one contiguous share per process and that share
+into micro-batches, with the loss normalised once by the whole minibatch's unit count (so
+gradient accumulation and several processes give the gradient of one big minibatch exactly)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from torch import nn
+
+from alignlab import distributed
+from alignlab.batch import Sequences
+from alignlab.config import OnlineTrainConfig
+from alignlab.optim import backward_if_finite, finish_optimizer_step
+from alignlab.rollout import Rollout
+
+
+def crop(batch: Sequences) -> Sequences:
+    """Drop the prompt columns (left) and response columns (right) that are padding in every row."""
+    prompt_width = int(batch.prompt_mask.sum(-1).max()) if len(batch) else 0
+    response_width = int(batch.response_mask.sum(-1).max()) if len(batch) else 0
+    cropped = {}
+    for f in fields(batch):
+        value = getattr(batch, f.name)
+        if f.name.startswith("prompt_"):
+            value = value[:, value.shape[1] - max(prompt_width, 1) :]
+        elif f.name.startswith("response_"):
+            value = value[:, : max(response_width, 1)]
+        cropped[f.name] = value
+    return type(batch)(**cropped)
+
+
+@dataclass
+class Minibatch:
+    """One process's micro-batch of a minibatch: its sequences (cropped), its rows of every
+    per-sequence / per-token tensor (``data``, cropped alike), the aggregation's token weights,
+    and ``scale`` = 1 / the whole minibatch's unit count (over all micro-batches and processes)."""
+
+    sequences: Rollout
+    data: dict[str, torch.Tensor]
+    weights: torch.Tensor
+    scale: float
+
+    @property
+    def mask(self) -> torch.Tensor:
+        return self.sequences.response_mask.float()
+
+
+# (model, micro-batch) -> (loss already scaled to the minibatch, metric sums scaled likewise)
+LossFn = Callable[[nn.Module, Minibatch], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+# (global minibatch rollout, its data) -> (token weights (B, T), units)
+WeighFn = Callable[[Rollout, dict[str, torch.Tensor]], tuple[torch.Tensor, float]]
+
+
+def token_mean_weights(rollout: Rollout, data: dict[str, torch.Tensor]) -> tuple[torch.Tensor, float]:
+    """Every response token of the minibatch weighs the same (PPO's token mean)."""
+    mask = rollout.response_mask.float()
+    return mask, float(mask.sum())
+
+
+def _crop_rows(values: torch.Tensor, width: int) -> torch.Tensor:
+    return values[:, :width] if values.dim() == 2 else values
+
+
+@dataclass
+class UpdateResult:
+    """The mean over minibatches of each loss statistic (each a global mean), the optimizer step
+    count after the update, and the tokens that went through the training forward on all
+    processes."""
+
+    stats: dict[str, float]
+    step: int
+    tokens: int
+
+
+def update_policy(
+    accelerator: Accelerator,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    cfg: OnlineTrainConfig,
+    rollout: Rollout,
+    data: dict[str, torch.Tensor],
+    loss_fn: LossFn,
+    weigh: WeighFn,
+    step: int,
+    order_seed: int,
+    group: int = 1,
+) -> UpdateResult:
+    """``update_epochs`` passes over the global batch in minibatches of ``cfg.batch_size`` rows
+    (groups of ``group`` adjacent rows kept together), shuffled by ``order_seed`` and the epoch."""
+    processes, device = accelerator.num_processes, accelerator.device
+    share = cfg.batch_size // processes
+    micro = share // cfg.grad_accum_steps
+    groups = len(rollout) // group
+    totals: dict[str, float] = {}
+    minibatches, tokens = 0, 0
+    for epoch in range(cfg.update_epochs):
+        generator = torch.Generator().manual_seed(order_seed + epoch)
+        order = (torch.randperm(groups, generator=generator)[:, None] * group + torch.arange(group)).flatten()
+        for start in range(0, len(rollout) - cfg.batch_size + 1, cfg.batch_size):
+            rows = order[start : start + cfg.batch_size]
+            minibatch = rollout.select(rows)
+            minibatch_data = {k: v[rows] for k, v in data.items()}
+            weights, units = weigh(minibatch, minibatch_data)
+            scale = 1.0 / max(units, 1e-12)
+            mine = torch.arange(distributed.rank() * share, (distributed.rank() + 1) * share)
+            stats: dict[str, torch.Tensor] = {}
+            healthy = True
+            for micro_start in range(0, share, micro):
+                index = mine[micro_start : micro_start + micro]
+                sequences = crop(minibatch.select(index))
+                width = sequences.response_ids.shape[1]
+                part = Minibatch(
+                    sequences=sequences.to(device),
+                    data={k: _crop_rows(v[index], width).to(device) for k, v in minibatch_data.items()},
+                    weights=weights[index][:, :width].to(device),
+                    scale=scale,
+                )
+                loss, loss_stats = loss_fn(model, part)
+                last = micro_start + micro >= share
+                # DDP averages gradients over processes: scale up so the step is the global sum.
+                healthy = backward_if_finite(
+                    accelerator, model, loss * processes, healthy, last, step + 1, cfg.nan_policy
+                )
+                for key, value in {"loss/total": loss.detach(), **loss_stats}.items():
+                    stats[key] = stats.get(key, torch.zeros((), device=device)) + value.detach().float()
+                tokens += int(sequences.attention_mask.sum())
+            grad_norm = finish_optimizer_step(accelerator, model, optimizer, scheduler, cfg, healthy, step + 1)
+            step += 1
+            keys = sorted(stats)
+            reduced = distributed.all_reduce_sum(torch.stack([stats[k] for k in keys]))
+            for key, value in zip(keys, reduced.tolist()):
+                totals[key] = totals.get(key, 0.0) + value
+            totals["train/grad_norm"] = totals.get("train/grad_norm", 0.0) + grad_norm
+            minibatches += 1
+    tokens = int(distributed.all_reduce_sum(torch.tensor(tokens, dtype=torch.float64)))
+    return UpdateResult({k: v / max(minibatches, 1) for k, v in totals.items()}, step, tokens)
