@@ -1,4 +1,4 @@
-"""The comparison's outputs: ``metrics.json`` (results.py), plots (plots.py) and ``report.html``
+"""The comparison's outputs: ``metrics.json`` (results.py), plots (plots/) and ``report.html``
 (html.py), plus the one-screen summary table printed at the end of ``alignlab compare``."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from alignlab.errors import AlignlabError
-from alignlab.report.results import METRICS_FILE, name, write_metrics
+from alignlab.report.aggregates import name, summary_text
+from alignlab.report.results import METRICS_FILE, write_metrics
 
 __all__ = ["load_metrics", "print_summary", "summarize", "write_metrics", "write_report"]
 
@@ -42,12 +43,6 @@ def summarize(run_dir: Path) -> Table:
     ):
         table.add_column(column, justify="left" if column == "method" else "right")
 
-    def cell(summary: dict | None, digits: int = 3) -> str:
-        if not summary or summary.get("mean") is None:
-            return "n/a"
-        ci = summary.get("ci95")
-        return f"{summary['mean']:.{digits}f}" + (f" ± {ci:.{digits}f}" if ci else "")
-
     def plain(summary: dict | None) -> str:
         # Zero (or missing) seconds and megabytes mean "not measured", as for the base policy.
         return f"{summary['mean']:.0f}" if summary and summary.get("mean") else "n/a"
@@ -56,14 +51,14 @@ def summarize(run_dir: Path) -> Table:
         table.add_row(
             name(row),
             str(row["n_seeds"]),
-            cell(row["gold_reward"]),
-            cell(row.get("lc_gold_reward")),
-            cell(row["win_rate"], 2),
-            cell(row["kl"], 2),
-            cell(row["perplexity"], 1),
-            cell(row["distinct_2"], 2),
-            cell(row["self_bleu"], 2),
-            cell(row["relevance"], 3),
+            summary_text(row["gold_reward"]),
+            summary_text(row.get("lc_gold_reward")),
+            summary_text(row["win_rate"], 2),
+            summary_text(row["kl"], 2),
+            summary_text(row["perplexity"], 1),
+            summary_text(row["distinct_2"], 2),
+            summary_text(row["self_bleu"], 2),
+            summary_text(row["relevance"], 3),
             plain(row.get("pipeline_time_s")),
             plain(row.get("peak_mem_mb")),
         )

@@ -1,5 +1,5 @@
-"""``metrics.json``: flat per-run records, aggregates over seeds, the report's statistics and the
-verdict computed from them.
+"""``metrics.json``: flat per-run records, aggregates over seeds (aggregates.py), the report's
+statistics (statistics/) and the verdict computed from them (verdict.py); and the runs' histories.
 
 Schema (``schema_version`` 2)::
 
@@ -30,7 +30,6 @@ Schema (``schema_version`` 2)::
 from __future__ import annotations
 
 import json
-import math
 import platform
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -42,17 +41,17 @@ import torch
 from alignlab.config import ExperimentConfig, to_dict
 from alignlab.files import write_json
 from alignlab.log import logger
-from alignlab.report.i18n import join, report_language, tr
-from alignlab.report.statistics import ANALYSIS_KEYS, analyze, length_control, run_name, setting_label, t_quantile
+from alignlab.report.aggregates import aggregate
+from alignlab.report.i18n import report_language
+from alignlab.report.statistics import ANALYSIS_KEYS, analyze, length_control, setting_label
+from alignlab.report.verdict import verdict
 
 __all__ = [
     "METRICS_FILE",
     "add_analyses",
     "aggregate",
     "load_histories",
-    "name",
     "setting_label",
-    "summarize_metric",
     "verdict",
     "write_metrics",
 ]
@@ -60,280 +59,6 @@ __all__ = [
 SCHEMA_VERSION = 2
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.json"
-QUALITY_METRICS = (
-    "gold_reward",
-    "win_rate",
-    "kl",
-    "perplexity",
-    "distinct_1",
-    "distinct_2",
-    "self_bleu",
-    "relevance",
-    "mean_length",
-    "eos_fraction",
-    "proxy_score",
-)
-COST_METRICS = (
-    "wall_time_s",
-    "pipeline_time_s",
-    "eval_time_s",
-    "checkpoint_eval_time_s",
-    "relevance_time_s",
-    "tokens_per_s",
-    "peak_mem_mb",
-    "models_in_memory",
-    "trainable_params",
-    "gold_queries",
-)
-
-
-def t95(dof: int) -> float:
-    """The two-sided 95 % quantile of Student's t with ``dof`` degrees of freedom."""
-    return t_quantile(dof, 0.95)
-
-
-def summarize_metric(values: Iterable[float | None], single_run_se: float | None = None) -> dict[str, float | None]:
-    """Mean, std across seeds and the half-width of a 95 % interval of the mean: Student's t
-    (scipy) across seeds when there are several, else 1.96 x the single run's standard error (if known)."""
-    values = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
-    if not values:
-        return {"mean": None, "std": None, "ci95": None}
-    n = len(values)
-    mean = sum(values) / n
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
-    if n > 1:
-        ci = t95(n - 1) * std / math.sqrt(n)
-    else:
-        ci = 1.96 * single_run_se if single_run_se is not None else None
-    return {"mean": mean, "std": std, "ci95": ci}
-
-
-def aggregate(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per method x setting, in first-seen order, with every metric summarised; the
-    length-controlled gold reward (``lc_gold_reward``) comes from the records' samples when they
-    have them (else from the records' own ``lc_gold_reward``, else it is n/a)."""
-    lc = length_control(records)["records"]
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for record in records:
-        groups.setdefault((record["method"], setting_label(record["params"])), []).append(record)
-    rows = []
-    for (method, setting), group in groups.items():
-        row: dict[str, Any] = {
-            "method": method,
-            "setting": setting,
-            "params": group[0]["params"],
-            "n_seeds": len(group),
-            "run_dirs": [r["run_dir"] for r in group],
-        }
-        for key in QUALITY_METRICS + COST_METRICS:
-            se = group[0].get(f"{key}_se") if len(group) == 1 else None
-            row[key] = summarize_metric([r.get(key) for r in group], se)
-        row["lc_gold_reward"] = summarize_metric(lc.get(r["run_dir"], r.get("lc_gold_reward")) for r in group)
-        rows.append(row)
-    return rows
-
-
-def _fmt(summary: Mapping[str, float | None] | None, digits: int = 3) -> str:
-    if not summary or summary.get("mean") is None:
-        return "n/a"
-    ci = summary.get("ci95")
-    return f"{summary['mean']:.{digits}f}" + (f" ± {ci:.{digits}f}" if ci else "")
-
-
-def _num(summary: Mapping[str, float | None] | None, digits: int = 0) -> str:
-    value = None if not summary else summary.get("mean")
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _interval(summary: dict[str, float | None]) -> tuple[float, float]:
-    ci = summary["ci95"] or 0.0
-    return summary["mean"] - ci, summary["mean"] + ci
-
-
-def _m(row: Mapping[str, Any], key: str) -> float | None:
-    summary = row.get(key)
-    return None if not summary else summary.get("mean")
-
-
-def name(aggregate_row: Mapping[str, Any]) -> str:
-    """'dpo (beta=0.1)', or just 'dpo' for a method without a sweep."""
-    return run_name(aggregate_row["method"], aggregate_row["setting"])
-
-
-def verdict(
-    aggregates: Sequence[Mapping[str, Any]], analyses: Mapping[str, Any] | None = None, lang: str = "en"
-) -> list[str]:
-    """Sentences that answer the comparison's questions from the aggregates and, where given, the
-    statistics of :func:`alignlab.report.statistics.analyze` (paired tests, over-optimisation,
-    label noise), in ``lang`` ("en" or "zh")."""
-    base = next((a for a in aggregates if a["method"] == "base"), None)
-    others = [a for a in aggregates if a["method"] != "base" and _m(a, "gold_reward") is not None]
-    if base is None or not others or _m(base, "gold_reward") is None:
-        return [tr("v.none", lang)]
-    lines = []
-    base_gold = base["gold_reward"]
-
-    with_kl = [a for a in others if _m(a, "kl") is not None]
-    if with_kl:
-        kls = sorted(a["kl"]["mean"] for a in with_kl)
-        budget = kls[len(kls) // 2]
-        within = [a for a in with_kl if a["kl"]["mean"] <= budget + 1e-9]
-        best = max(within, key=lambda a: a["gold_reward"]["mean"])
-        lines.append(
-            tr(
-                "v.budget",
-                lang,
-                budget=budget,
-                best=name(best),
-                gold=_fmt(best["gold_reward"]),
-                kl=best["kl"]["mean"],
-                base=_fmt(base_gold),
-            )
-        )
-    top = max(others, key=lambda a: a["gold_reward"]["mean"])
-    lines.append(
-        tr(
-            "v.top",
-            lang,
-            top=name(top),
-            gold=_fmt(top["gold_reward"]),
-            kl=_num(top.get("kl"), 2),
-            win=_num(top.get("win_rate"), 2),
-        )
-    )
-
-    best_per_method: dict[str, Mapping[str, Any]] = {}
-    for a in others:
-        if (
-            a["method"] not in best_per_method
-            or a["gold_reward"]["mean"] > best_per_method[a["method"]]["gold_reward"]["mean"]
-        ):
-            best_per_method[a["method"]] = a
-    above = [m for m, a in best_per_method.items() if _interval(a["gold_reward"])[0] > _interval(base_gold)[1]]
-    not_above = [m for m in best_per_method if m not in above]
-    if above:
-        lines.append(tr("v.above", lang, methods=join(above, lang)))
-    if not_above:
-        lines.append(tr("v.not_above", lang, methods=join(not_above, lang)))
-
-    trained = [a for a in others if _m(a, "pipeline_time_s") is not None]
-    if trained:
-        cheap = min(trained, key=lambda a: a["pipeline_time_s"]["mean"])
-        costly = max(trained, key=lambda a: a["pipeline_time_s"]["mean"])
-        lines.append(
-            tr(
-                "v.cost",
-                lang,
-                cheap=name(cheap),
-                cheap_time=_num(cheap["pipeline_time_s"]),
-                cheap_mem=_num(cheap.get("peak_mem_mb")),
-                cheap_models=_num(cheap.get("models_in_memory")),
-                costly=name(costly),
-                costly_time=_num(costly["pipeline_time_s"]),
-                costly_mem=_num(costly.get("peak_mem_mb")),
-                costly_models=_num(costly.get("models_in_memory")),
-            )
-        )
-    multi_seed = [a for a in others if a.get("n_seeds", 1) > 1 and a["gold_reward"].get("std") is not None]
-    if multi_seed:
-        shaky = max(multi_seed, key=lambda a: a["gold_reward"]["std"])
-        steady = min(multi_seed, key=lambda a: a["gold_reward"]["std"])
-        lines.append(
-            tr(
-                "v.stability",
-                lang,
-                shaky=name(shaky),
-                shaky_std=shaky["gold_reward"]["std"],
-                n=shaky["n_seeds"],
-                steady=name(steady),
-                steady_std=steady["gold_reward"]["std"],
-            )
-        )
-    else:
-        lines.append(tr("v.one_seed", lang))
-
-    base_ppl = _m(base, "perplexity")
-    if base_ppl:
-        disfluent = [a for a in others if _m(a, "perplexity") and a["perplexity"]["mean"] > 2 * base_ppl]
-        if disfluent:
-            runs = join([f"{name(a)} {a['perplexity']['mean']:.1f}" for a in disfluent], lang)
-            lines.append(tr("v.fluency", lang, base=base_ppl, runs=runs))
-    base_rel = base.get("relevance") or {}
-    if base_rel.get("mean") is not None:
-        drifting = [
-            a
-            for a in others
-            if _m(a, "relevance") is not None
-            and a["relevance"]["mean"] < base_rel["mean"] - 0.05
-            and _interval(a["relevance"])[1] < _interval(base_rel)[0]
-        ]
-        if drifting:
-            runs = join([f"{name(a)} {a['relevance']['mean']:.3f}" for a in drifting], lang)
-            lines.append(tr("v.relevance", lang, base=base_rel["mean"], runs=runs))
-    lines += _length_verdict(others, lang)
-    if analyses:
-        lines += _analysis_verdict(analyses, lang)
-    return lines
-
-
-def _length_verdict(others: Sequence[Mapping[str, Any]], lang: str) -> list[str]:
-    controlled = [a for a in others if _m(a, "lc_gold_reward") is not None]
-    if not controlled:
-        return []
-    raw_best = max(controlled, key=lambda a: a["gold_reward"]["mean"])
-    lc_best = max(controlled, key=lambda a: a["lc_gold_reward"]["mean"])
-    if lc_best is raw_best:
-        return [
-            tr(
-                "v.length_same",
-                lang,
-                best=name(raw_best),
-                lc_gold=raw_best["lc_gold_reward"]["mean"],
-                raw_gold=raw_best["gold_reward"]["mean"],
-            )
-        ]
-    return [
-        tr(
-            "v.length_changes",
-            lang,
-            lc_best=name(lc_best),
-            lc_gold=lc_best["lc_gold_reward"]["mean"],
-            raw_best=name(raw_best),
-        )
-    ]
-
-
-def _analysis_verdict(analyses: Mapping[str, Any], lang: str) -> list[str]:
-    lines = []
-    paired = analyses.get("paired_tests")
-    if paired and any(row.get("p_holm") is not None for row in paired.get("rows", [])):
-        tested = [row for row in paired["rows"] if row.get("p_holm") is not None and row["method"] != "base"]
-        groups = {"better": [], "worse": [], "same": []}
-        for row in tested:
-            key = "same" if not row["significant"] else ("better" if row["difference"] > 0 else "worse")
-            groups[key].append(f"{row['name']} {row['difference']:+.3f}")
-        if tested:
-            lists = {k: join(v, lang) if v else tr("v.none_list", lang) for k, v in groups.items()}
-            lines.append(tr("v.paired", lang, baseline=paired["baseline"]["name"], **lists))
-    over = [e for e in (analyses.get("overoptimization") or {}).values() if e.get("overoptimized")]
-    if over:
-        runs = join([tr("v.overopt_at", lang, name=e["name"], kl=e["gold_peak_kl"]) for e in over], lang)
-        lines.append(tr("v.overopt", lang, runs=runs))
-    curves = [c for c in analyses.get("label_noise") or [] if len(c.get("points", [])) > 1]
-    if curves:
-        items = [
-            tr(
-                "v.label_noise_item",
-                lang,
-                name=c["name"],
-                delta=c["points"][-1]["mean"] - c["points"][0]["mean"],
-                low=c["points"][0]["eps"],
-                high=c["points"][-1]["eps"],
-            )
-            for c in curves
-        ]
-        lines.append(tr("v.label_noise", lang, runs=join(items, lang)))
-    return lines
 
 
 def load_histories(run_dir: Path, results: Iterable[Mapping[str, Any]]) -> dict[str, dict]:

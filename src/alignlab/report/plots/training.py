@@ -1,0 +1,127 @@
+"""Training curves: one figure per method, a panel per metric its histories log, against step."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+
+from alignlab.report.i18n import tr
+from alignlab.report.plots.style import PALETTE, setting_text
+
+# Panels of the training-curve figures, in display order. A method gets the ones its history
+# holds, which picks the DPO family's, PPO's or GRPO/RLOO's set without a table of families.
+CURVE_METRICS = (
+    "train/loss",
+    "train/rewards/chosen",
+    "train/rewards/rejected",
+    "train/rewards/margin",
+    "train/rewards/accuracy",
+    "reward/score",
+    "reward/gold",
+    "objective/kl",
+    "objective/kl_coef",
+    "policy/entropy",
+    "policy/clipfrac",
+    "policy/approx_kl",
+    "loss/policy",
+    "loss/value",
+    "loss/kl",
+    "value/explained_variance",
+    "advantage/abs_mean",
+    "rollout/response_length",
+    "train/grad_norm",
+    "train/lr",
+    "train/tokens_per_s",
+    "perf/tokens_per_s",
+)
+# Schedules, drawn only when they move (a warmup or decay, an adaptive KL coefficient): flat,
+# they say no more than the config.
+SCHEDULE_METRICS = ("train/lr", "objective/kl_coef")
+_CURVE_COLUMNS = 4
+
+
+def _eval_key(metric: str) -> str:
+    """The held-out counterpart of a training metric of the offline trainers ('train/loss' -> 'eval/loss')."""
+    return "eval/" + metric.removeprefix("train/")
+
+
+def _series(rows: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float], list[float]]:
+    points = [(r["step"], r[key]) for r in rows if r.get(key) is not None and r.get("step") is not None]
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def curve_metrics(histories: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The panels worth drawing: the known metrics present in some history, less the schedules
+    that never change."""
+    chosen = []
+    for metric in CURVE_METRICS:
+        values = [row[metric] for h in histories for row in h.get("train", []) if row.get(metric) is not None]
+        if values and (metric not in SCHEDULE_METRICS or len(set(values)) > 1):
+            chosen.append(metric)
+    return chosen
+
+
+def _plot_panel(
+    ax: Axes,
+    metric: str,
+    runs: Sequence[tuple[str, Mapping[str, Any]]],
+    colors: Mapping[str, str],
+    lang: str = "en",
+) -> None:
+    has_eval = False
+    for setting, history in runs:
+        color = colors[setting]
+        steps, values = _series(history.get("train", []), metric)
+        ax.plot(steps, values, color=color, alpha=0.75, linewidth=1.2, marker="." if len(steps) < 3 else None)
+        eval_steps, eval_values = _series(history.get("eval", []), _eval_key(metric))
+        if eval_steps:
+            has_eval = True
+            ax.plot(eval_steps, eval_values, color=color, alpha=0.9, linestyle="--", marker="o", markersize=4)
+    ax.set_title(metric + (tr("fig.held_out", lang) if has_eval else ""), fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+
+
+def training_curves_figure(runs: Sequence[tuple[str, Mapping[str, Any]]], lang: str = "en") -> Figure | None:
+    """A grid of the method's training metrics against step (iteration for the online trainers).
+
+    ``runs`` holds one ``(setting, history)`` per seed, ``history`` being a ``history.json``;
+    each setting is a colour and each seed a line of it, with the offline trainers' held-out
+    evaluations as dashed lines with circles. None when no history holds a known metric.
+    """
+    metrics = curve_metrics([h for _, h in runs])
+    if not metrics:
+        return None
+    settings = list(dict.fromkeys(s for s, _ in runs))
+    colors = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(settings)}
+    n_cols = min(_CURVE_COLUMNS, len(metrics))
+    n_rows = math.ceil(len(metrics) / n_cols)
+    fig = Figure(figsize=(3.2 * n_cols, 2.3 * n_rows + 0.7), layout="constrained")
+    axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
+    for ax, metric in zip(axes, metrics):
+        _plot_panel(ax, metric, runs, colors, lang)
+    for ax in axes[len(metrics) :]:
+        ax.set_visible(False)
+    for ax in axes[len(metrics) - n_cols : len(metrics)]:
+        ax.set_xlabel(tr("fig.step", lang), fontsize=8)
+    seeds = {s: sum(1 for setting, _ in runs if setting == s) for s in settings}
+    handles = [Line2D([], [], color=colors[s], linewidth=2) for s in settings]
+    labels = [
+        tr(
+            "fig.seed_count",
+            lang,
+            setting=setting_text(s) or tr("fig.default", lang),
+            n=seeds[s],
+            s="s" if seeds[s] > 1 else "",
+        )
+        for s in settings
+    ]
+    fig.legend(handles, labels, loc="outside upper center", ncols=min(len(settings), 6), frameon=False, fontsize=9)
+    return fig

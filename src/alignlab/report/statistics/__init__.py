@@ -1,0 +1,156 @@
+"""The report's statistics, as pure functions of plain data (numpy and scipy, no I/O).
+
+Two layers:
+
+* numeric functions of arrays: Student-t intervals (:func:`t_interval`), Holm-Bonferroni
+  (:func:`holm_bonferroni`), the prompt-clustered paired bootstrap (:func:`paired_bootstrap`),
+  the length regression (:func:`ols_slope`, :func:`length_controlled_mean`), Gao et al.'s
+  over-optimisation fits (:func:`gao_fit`) and KL jumps (:func:`kl_jumps`);
+* functions of ``metrics.json`` records (plain dicts) that apply them: :func:`length_control`,
+  :func:`checkpoint_path`, :func:`paired_comparisons`, :func:`overoptimization`,
+  :func:`label_noise_curves`, :func:`stability`, and :func:`analyze`, which returns them all
+  as the keys that ``metrics.json`` stores.
+
+One module a topic: ``records`` (reading the records), ``intervals``, ``length``, ``paired``,
+``overoptimization``, ``label_noise`` and ``stability``. Every record-level function tolerates
+missing fields (an older ``metrics.json``, runs without checkpoints or proxy scores, a single
+seed): it leaves the affected entry out or sets it to None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from alignlab.report.statistics.intervals import t_interval, t_quantile
+from alignlab.report.statistics.label_noise import LABEL_NOISE_KEY, label_noise_curves
+from alignlab.report.statistics.length import length_control, length_controlled_mean, ols_slope
+from alignlab.report.statistics.overoptimization import (
+    BEST_OF_N,
+    FORM_BEST_OF_N,
+    FORM_RL,
+    GAO_FORMULAS,
+    REWARD_MODEL_METHODS,
+    best_of_n_kl,
+    gao_curve,
+    gao_fit,
+    gao_peak,
+    gao_slope,
+    overoptimization,
+)
+from alignlab.report.statistics.paired import (
+    BASELINE_METHOD,
+    BOOTSTRAP_SEED,
+    DEFAULT_RESAMPLES,
+    choose_baseline,
+    holm_bonferroni,
+    paired_bootstrap,
+    paired_comparisons,
+    prompt_means,
+)
+from alignlab.report.statistics.records import (
+    BASE_METHOD,
+    checkpoint_path,
+    checkpoints_of,
+    finite,
+    group_records,
+    run_name,
+    setting_label,
+)
+from alignlab.report.statistics.stability import DEFAULT_KL_JUMP_FACTOR, KL_JUMP_FLOOR, kl_jumps, stability
+
+__all__ = [
+    "ANALYSIS_KEYS",
+    "BASELINE_METHOD",
+    "BASE_METHOD",
+    "BEST_OF_N",
+    "BOOTSTRAP_SEED",
+    "DEFAULT_KL_JUMP_FACTOR",
+    "DEFAULT_RESAMPLES",
+    "FORM_BEST_OF_N",
+    "FORM_RL",
+    "GAO_FORMULAS",
+    "KL_JUMP_FLOOR",
+    "LABEL_NOISE_KEY",
+    "REWARD_MODEL_METHODS",
+    "analyze",
+    "best_of_n_kl",
+    "checkpoint_path",
+    "checkpoints_of",
+    "choose_baseline",
+    "gao_curve",
+    "gao_fit",
+    "gao_peak",
+    "gao_slope",
+    "group_records",
+    "holm_bonferroni",
+    "kl_jumps",
+    "label_noise_curves",
+    "length_control",
+    "length_controlled_mean",
+    "ols_slope",
+    "overoptimization",
+    "paired_bootstrap",
+    "paired_comparisons",
+    "prompt_means",
+    "report_settings",
+    "run_name",
+    "setting_label",
+    "stability",
+    "t_interval",
+    "t_quantile",
+]
+
+
+def report_settings(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The report's settings from an experiment config dict, with defaults for older configs."""
+    config = config or {}
+    report = config.get("report") or {}
+    evaluation = config.get("evaluation") or {}
+    preferences = config.get("preferences") or {}
+    resamples = report.get("bootstrap_resamples")
+    factor = report.get("kl_jump_factor")
+    noise = preferences.get("label_noise")
+    k = evaluation.get("samples_per_prompt")
+    return {
+        "language": report.get("language") or "auto",
+        "bootstrap_resamples": int(resamples) if finite(resamples) and resamples >= 1 else DEFAULT_RESAMPLES,
+        "kl_jump_factor": float(factor) if finite(factor) and factor > 1 else DEFAULT_KL_JUMP_FACTOR,
+        "label_noise": float(noise) if finite(noise) else 0.0,
+        "samples_per_prompt": int(k) if finite(k) and k >= 1 else 1,
+        "baseline": report.get("baseline"),
+    }
+
+
+ANALYSIS_KEYS = ("length_control", "paired_tests", "overoptimization", "label_noise", "stability")
+
+
+def analyze(
+    records: Sequence[Mapping[str, Any]],
+    config: Mapping[str, Any] | None = None,
+    histories: Mapping[str, Mapping[str, Any]] | None = None,
+    keys: Iterable[str] = ANALYSIS_KEYS,
+) -> dict[str, Any]:
+    """The report's analyses named in ``keys``, as the ``metrics.json`` keys that hold them:
+    ``length_control`` ({slopes, base_lengths}), ``paired_tests`` (None without per-sample
+    rewards), ``overoptimization``, ``label_noise`` and ``stability``."""
+    settings = report_settings(config)
+
+    def lc() -> dict[str, Any]:
+        control = length_control(records)
+        return {"slopes": control["slopes"], "base_lengths": control["base_lengths"]}
+
+    builders = {
+        "length_control": lc,
+        "paired_tests": lambda: paired_comparisons(
+            records,
+            settings["samples_per_prompt"],
+            settings["bootstrap_resamples"],
+            BOOTSTRAP_SEED,
+            settings["baseline"],
+        ),
+        "overoptimization": lambda: overoptimization(records),
+        "label_noise": lambda: label_noise_curves(records, settings["label_noise"]),
+        "stability": lambda: stability(records, histories, settings["kl_jump_factor"]),
+    }
+    return {key: builders[key]() for key in keys}

@@ -1,0 +1,215 @@
+"""The verdict: sentences that answer the comparison's questions from the aggregates and the
+statistics, in English or Chinese."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from alignlab.report.aggregates import name, summary_mean, summary_text
+from alignlab.report.i18n import join, tr
+
+
+def _num(summary: Mapping[str, float | None] | None, digits: int = 0) -> str:
+    value = None if not summary else summary.get("mean")
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _interval(summary: dict[str, float | None]) -> tuple[float, float]:
+    ci = summary["ci95"] or 0.0
+    return summary["mean"] - ci, summary["mean"] + ci
+
+
+def verdict(
+    aggregates: Sequence[Mapping[str, Any]], analyses: Mapping[str, Any] | None = None, lang: str = "en"
+) -> list[str]:
+    """Sentences that answer the comparison's questions from the aggregates and, where given, the
+    statistics of :func:`alignlab.report.statistics.analyze` (paired tests, over-optimisation,
+    label noise), in ``lang`` ("en" or "zh")."""
+    base = next((a for a in aggregates if a["method"] == "base"), None)
+    others = [a for a in aggregates if a["method"] != "base" and summary_mean(a, "gold_reward") is not None]
+    if base is None or not others or summary_mean(base, "gold_reward") is None:
+        return [tr("v.none", lang)]
+    lines = _kl_budget_verdict(base, others, lang)
+    top = max(others, key=lambda a: a["gold_reward"]["mean"])
+    lines.append(
+        tr(
+            "v.top",
+            lang,
+            top=name(top),
+            gold=summary_text(top["gold_reward"]),
+            kl=_num(top.get("kl"), 2),
+            win=_num(top.get("win_rate"), 2),
+        )
+    )
+    lines += _above_base_verdict(base, others, lang)
+    lines += _cost_verdict(others, lang)
+    lines += _stability_verdict(others, lang)
+    lines += _quality_verdict(base, others, lang)
+    lines += _length_verdict(others, lang)
+    if analyses:
+        lines += _analysis_verdict(analyses, lang)
+    return lines
+
+
+def _kl_budget_verdict(base: Mapping[str, Any], others: Sequence[Mapping[str, Any]], lang: str) -> list[str]:
+    """The best gold reward within the median KL of all settings."""
+    with_kl = [a for a in others if summary_mean(a, "kl") is not None]
+    if not with_kl:
+        return []
+    kls = sorted(a["kl"]["mean"] for a in with_kl)
+    budget = kls[len(kls) // 2]
+    within = [a for a in with_kl if a["kl"]["mean"] <= budget + 1e-9]
+    best = max(within, key=lambda a: a["gold_reward"]["mean"])
+    return [
+        tr(
+            "v.budget",
+            lang,
+            budget=budget,
+            best=name(best),
+            gold=summary_text(best["gold_reward"]),
+            kl=best["kl"]["mean"],
+            base=summary_text(base["gold_reward"]),
+        )
+    ]
+
+
+def _above_base_verdict(base: Mapping[str, Any], others: Sequence[Mapping[str, Any]], lang: str) -> list[str]:
+    """The methods whose best setting's interval lies above the base policy's, and the others."""
+    best_per_method: dict[str, Mapping[str, Any]] = {}
+    for a in others:
+        if (
+            a["method"] not in best_per_method
+            or a["gold_reward"]["mean"] > best_per_method[a["method"]]["gold_reward"]["mean"]
+        ):
+            best_per_method[a["method"]] = a
+    base_high = _interval(base["gold_reward"])[1]
+    above = [m for m, a in best_per_method.items() if _interval(a["gold_reward"])[0] > base_high]
+    not_above = [m for m in best_per_method if m not in above]
+    lines = []
+    if above:
+        lines.append(tr("v.above", lang, methods=join(above, lang)))
+    if not_above:
+        lines.append(tr("v.not_above", lang, methods=join(not_above, lang)))
+    return lines
+
+
+def _cost_verdict(others: Sequence[Mapping[str, Any]], lang: str) -> list[str]:
+    trained = [a for a in others if summary_mean(a, "pipeline_time_s") is not None]
+    if not trained:
+        return []
+    cheap = min(trained, key=lambda a: a["pipeline_time_s"]["mean"])
+    costly = max(trained, key=lambda a: a["pipeline_time_s"]["mean"])
+
+    def fields(prefix: str, row: Mapping[str, Any]) -> dict[str, str]:
+        return {
+            prefix: name(row),
+            f"{prefix}_time": _num(row["pipeline_time_s"]),
+            f"{prefix}_mem": _num(row.get("peak_mem_mb")),
+            f"{prefix}_models": _num(row.get("models_in_memory")),
+        }
+
+    return [tr("v.cost", lang, **fields("cheap", cheap), **fields("costly", costly))]
+
+
+def _stability_verdict(others: Sequence[Mapping[str, Any]], lang: str) -> list[str]:
+    multi_seed = [a for a in others if a.get("n_seeds", 1) > 1 and a["gold_reward"].get("std") is not None]
+    if not multi_seed:
+        return [tr("v.one_seed", lang)]
+    shaky = max(multi_seed, key=lambda a: a["gold_reward"]["std"])
+    steady = min(multi_seed, key=lambda a: a["gold_reward"]["std"])
+    return [
+        tr(
+            "v.stability",
+            lang,
+            shaky=name(shaky),
+            shaky_std=shaky["gold_reward"]["std"],
+            n=shaky["n_seeds"],
+            steady=name(steady),
+            steady_std=steady["gold_reward"]["std"],
+        )
+    ]
+
+
+def _quality_verdict(base: Mapping[str, Any], others: Sequence[Mapping[str, Any]], lang: str) -> list[str]:
+    """The runs whose fluency (perplexity) or relevance to the prompt fell clearly below the base policy's."""
+    lines = []
+    base_ppl = summary_mean(base, "perplexity")
+    if base_ppl:
+        disfluent = [a for a in others if summary_mean(a, "perplexity") and a["perplexity"]["mean"] > 2 * base_ppl]
+        if disfluent:
+            runs = join([f"{name(a)} {a['perplexity']['mean']:.1f}" for a in disfluent], lang)
+            lines.append(tr("v.fluency", lang, base=base_ppl, runs=runs))
+    base_rel = base.get("relevance") or {}
+    if base_rel.get("mean") is not None:
+        drifting = [
+            a
+            for a in others
+            if summary_mean(a, "relevance") is not None
+            and a["relevance"]["mean"] < base_rel["mean"] - 0.05
+            and _interval(a["relevance"])[1] < _interval(base_rel)[0]
+        ]
+        if drifting:
+            runs = join([f"{name(a)} {a['relevance']['mean']:.3f}" for a in drifting], lang)
+            lines.append(tr("v.relevance", lang, base=base_rel["mean"], runs=runs))
+    return lines
+
+
+def _length_verdict(others: Sequence[Mapping[str, Any]], lang: str) -> list[str]:
+    controlled = [a for a in others if summary_mean(a, "lc_gold_reward") is not None]
+    if not controlled:
+        return []
+    raw_best = max(controlled, key=lambda a: a["gold_reward"]["mean"])
+    lc_best = max(controlled, key=lambda a: a["lc_gold_reward"]["mean"])
+    if lc_best is raw_best:
+        return [
+            tr(
+                "v.length_same",
+                lang,
+                best=name(raw_best),
+                lc_gold=raw_best["lc_gold_reward"]["mean"],
+                raw_gold=raw_best["gold_reward"]["mean"],
+            )
+        ]
+    return [
+        tr(
+            "v.length_changes",
+            lang,
+            lc_best=name(lc_best),
+            lc_gold=lc_best["lc_gold_reward"]["mean"],
+            raw_best=name(raw_best),
+        )
+    ]
+
+
+def _analysis_verdict(analyses: Mapping[str, Any], lang: str) -> list[str]:
+    lines = []
+    paired = analyses.get("paired_tests")
+    if paired and any(row.get("p_holm") is not None for row in paired.get("rows", [])):
+        tested = [row for row in paired["rows"] if row.get("p_holm") is not None and row["method"] != "base"]
+        groups = {"better": [], "worse": [], "same": []}
+        for row in tested:
+            key = "same" if not row["significant"] else ("better" if row["difference"] > 0 else "worse")
+            groups[key].append(f"{row['name']} {row['difference']:+.3f}")
+        if tested:
+            lists = {k: join(v, lang) if v else tr("v.none_list", lang) for k, v in groups.items()}
+            lines.append(tr("v.paired", lang, baseline=paired["baseline"]["name"], **lists))
+    over = [e for e in (analyses.get("overoptimization") or {}).values() if e.get("overoptimized")]
+    if over:
+        runs = join([tr("v.overopt_at", lang, name=e["name"], kl=e["gold_peak_kl"]) for e in over], lang)
+        lines.append(tr("v.overopt", lang, runs=runs))
+    curves = [c for c in analyses.get("label_noise") or [] if len(c.get("points", [])) > 1]
+    if curves:
+        items = [
+            tr(
+                "v.label_noise_item",
+                lang,
+                name=c["name"],
+                delta=c["points"][-1]["mean"] - c["points"][0]["mean"],
+                low=c["points"][0]["eps"],
+                high=c["points"][-1]["eps"],
+            )
+            for c in curves
+        ]
+        lines.append(tr("v.label_noise", lang, runs=join(items, lang)))
+    return lines
