@@ -73,36 +73,47 @@ def report_language(metrics: Mapping[str, Any]) -> str:
 @functools.lru_cache(maxsize=1)
 def cjk_font() -> str | None:
     """The family name of an installed font with Chinese glyphs that matplotlib can use, or None.
-    Looks among matplotlib's fonts first, then asks fontconfig (``fc-list :lang=zh``) and registers
-    the first font file it names."""
+
+    Looks among matplotlib's fonts first. Fonts installed after matplotlib cached its font list are
+    missing there, so it then registers every font file fontconfig lists for Chinese
+    (``fc-list :lang=zh``) and looks again: all of them, not the first listed, so that matplotlib
+    gets the regular weight as well as the bold and, from a collection such as Noto Sans CJK,
+    the Simplified Chinese face rather than the collection's first (Japanese) one."""
     try:
         from matplotlib import font_manager
 
-        names = {f.name for f in font_manager.fontManager.ttflist}
-        for family in CJK_FAMILIES:
-            if family in names:
-                return family
-        for name in sorted(names):
-            if "CJK" in name or "Han Sans" in name or "Hei" in name:
-                return name
-        try:
-            listing = subprocess.run(
-                ["fc-list", ":lang=zh", "file"], capture_output=True, text=True, timeout=10, check=False
-            ).stdout
-        except (OSError, subprocess.SubprocessError):
-            return None
-        for line in listing.splitlines():
-            path = line.split(":")[0].strip()
-            if not path.lower().endswith((".ttf", ".otf", ".ttc")):
-                continue
+        family = _cjk_family({f.name for f in font_manager.fontManager.ttflist})
+        if family is not None:
+            return family
+        for path in _fontconfig_chinese_files():
             try:
                 font_manager.fontManager.addfont(path)
-                return font_manager.FontProperties(fname=path).get_name()
             except Exception as error:  # noqa: BLE001 - an unreadable font is skipped, never fatal
                 logger.debug("Skipping font %s: %s", path, error)
+        return _cjk_family({f.name for f in font_manager.fontManager.ttflist})
     except Exception as error:  # noqa: BLE001 - the report must come out without a CJK font
         logger.debug("No CJK font: %s", error)
     return None
+
+
+def _cjk_family(names: set[str]) -> str | None:
+    """The preferred family among ``names`` that has Chinese glyphs, by name."""
+    for family in CJK_FAMILIES:
+        if family in names:
+            return family
+    return next((name for name in sorted(names) if "CJK" in name or "Han Sans" in name or "Hei" in name), None)
+
+
+def _fontconfig_chinese_files() -> list[str]:
+    """The font files fontconfig lists as covering Chinese; [] without fontconfig."""
+    try:
+        listing = subprocess.run(
+            ["fc-list", ":lang=zh", "file"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    paths = {line.split(":")[0].strip() for line in listing.splitlines()}
+    return sorted(path for path in paths if path.lower().endswith((".ttf", ".otf", ".ttc")))
 
 
 def figure_language(lang: str) -> str:
