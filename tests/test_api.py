@@ -7,8 +7,7 @@ import pytest
 import torch
 
 import alignlab
-from alignlab.cli import default_config_path
-from alignlab.config import load_config
+from alignlab.config import default_config_path, load_config
 from alignlab.errors import ConfigError
 
 SMALL = {"task": {"num_train_prompts": 32, "num_eval_prompts": 8}, "evaluation": {"samples_per_prompt": 1}}

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from alignlab.config import ExperimentConfig, load_config, method_config, to_dict, with_settings
+from alignlab.config import ExperimentConfig, default_config_path, load_config, method_config, to_dict, with_settings
 from alignlab.data import PreferencePair, read_preferences
 from alignlab.errors import AlignlabError
 from alignlab.files import read_json
@@ -32,8 +32,6 @@ def _config(config: ConfigLike, settings: dict[str, Any]) -> ExperimentConfig:
     """An experiment config from a config object, a YAML path or the defaults, with ``settings``
     (nested dicts of sections, e.g. ``dpo={"beta": 0.2}``, or top-level keys) applied."""
     if config is None:
-        from alignlab.cli import default_config_path
-
         config = default_config_path()
     if not isinstance(config, ExperimentConfig):
         config = load_config(config, [])

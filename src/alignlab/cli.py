@@ -14,6 +14,7 @@ from alignlab.config import (
     METHODS,
     BaseBuildConfig,
     ExperimentConfig,
+    default_config_path,
     load_config,
     method_config,
     parse_overrides,
@@ -39,15 +40,6 @@ app.add_typer(config_app, name="config")
 
 ConfigArg = typer.Option(None, "--config", "-c", help="Experiment YAML (default: configs/default.yaml).")
 SetOpt = typer.Option(None, "--set", "-s", help="Override a setting, e.g. --set dpo.beta=0.5 (repeatable).")
-
-
-def default_config_path() -> Path | None:
-    """``configs/default.yaml`` of the working directory, else of the source checkout alignlab is
-    installed from; None (the dataclass defaults) if neither exists."""
-    for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
-        if (root / "configs" / "default.yaml").is_file():
-            return root / "configs" / "default.yaml"
-    return None
 
 
 def _load(config_path: Optional[Path], overrides: Optional[list[str]]) -> ExperimentConfig:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import alignlab.base
-from alignlab.base import ASSETS_DIR, BUILD_REPORT, EMBEDDED_MODELS, corpus_data, embedded_model_dir
-from alignlab.base.corpus_data import GENERATOR_FILES, corpus_hash, source_hash
+from alignlab.base import ASSETS_DIR, EMBEDDED_MODELS, corpus_data, embedded_model_dir
+from alignlab.base.corpus_data import BUILD_REPORT, GENERATOR_FILES, corpus_hash, source_hash
 
 BASE_DIR = corpus_data.BASE_DIR
 # Modules that generators import without their output depending on them.

@@ -23,7 +23,6 @@ from alignlab.config import BaseBuildConfig
 from alignlab.log import logger
 
 ASSETS_DIR = Path(__file__).parent / "assets"
-BUILD_REPORT = "build_report.json"
 # Two models rather than one bilingual one: a shared 4096-token vocabulary spends 24% more tokens
 # on English (1.52 instead of 1.23 per word), which slows the default run, for no gain in Chinese.
 EMBEDDED_MODELS: dict[str, BaseBuildConfig] = {
@@ -62,7 +61,7 @@ def _check_corpus_hash(name: str, model_dir: Path) -> None:
     if name in _CHECKED:
         return
     _CHECKED.add(name)
-    from alignlab.base.corpus_data import GENERATOR_FILES, corpus_languages, generator_hash
+    from alignlab.base.corpus_data import BUILD_REPORT, GENERATOR_FILES, corpus_languages, generator_hash
 
     report = model_dir / BUILD_REPORT
     built = json.loads(report.read_text(encoding="utf-8")) if report.is_file() else {}

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from alignlab.config import BaseBuildConfig
 
 BASE_DIR = Path(__file__).parent
+# Written beside every embedded model by its build: its corpus, its hash, held-out figures.
+BUILD_REPORT = "build_report.json"
 
 # The files whose bytes decide each language's corpus, relative to this package and "/"-separated.
 # A module or data file that a generator starts reading must be added here, or a change to it

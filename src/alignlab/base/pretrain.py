@@ -16,9 +16,8 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 
-from alignlab.base import BUILD_REPORT
 from alignlab.base.corpus import generate_reviews
-from alignlab.base.corpus_data import corpus_hash
+from alignlab.base.corpus_data import BUILD_REPORT, corpus_hash
 from alignlab.base.corpus_stats import corpus_stats, zh_corpus_stats
 from alignlab.base.review_prompts import split_prompt
 from alignlab.base.tokenizer import train_tokenizer

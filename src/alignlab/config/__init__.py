@@ -9,6 +9,7 @@ is a ``ConfigError`` whose message names the file and the dotted key.
 
 from alignlab.config.experiment import METHODS, BestOfNConfig, ExperimentConfig, MethodSpec
 from alignlab.config.io import (
+    default_config_path,
     describe,
     dump_config,
     from_dict,
@@ -71,6 +72,7 @@ __all__ = [
     "SamplingConfig",
     "TaskConfig",
     "TrainConfig",
+    "default_config_path",
     "describe",
     "dump_config",
     "from_dict",

@@ -232,3 +232,12 @@ def method_config(config: ExperimentConfig, method: str, settings: Mapping[str, 
         raise ConfigError(f"unknown method '{method}'; known: {', '.join(METHODS)}")
     section, fixed = METHODS[method]
     return with_settings(config, {section: {**fixed, **(settings or {})}}, f"method {method}")
+
+
+def default_config_path() -> Path | None:
+    """``configs/default.yaml`` of the working directory, else of the source checkout alignlab is
+    installed from; None (the dataclass defaults) if neither exists."""
+    for root in (Path.cwd(), Path(__file__).resolve().parents[3]):
+        if (root / "configs" / "default.yaml").is_file():
+            return root / "configs" / "default.yaml"
+    return None

@@ -27,8 +27,8 @@ from alignlab.config import TaskConfig
 from alignlab.data import TEXT_FIELDS, PreferencePair, parse_preference_record, read_preferences
 from alignlab.errors import ConfigError, DataError
 from alignlab.log import logger
-from alignlab.tasks import Task
 from alignlab.tasks.rewards import VaderSentiment
+from alignlab.tasks.task import Task
 
 if TYPE_CHECKING:
     from datasets import Dataset

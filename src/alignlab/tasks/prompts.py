@@ -31,8 +31,8 @@ from transformers import PreTrainedTokenizerBase
 from alignlab.config import TaskConfig
 from alignlab.errors import ConfigError, DataError
 from alignlab.log import logger
-from alignlab.tasks import Task
 from alignlab.tasks.hub import log_skipped, require_chat_template, split_prompts
+from alignlab.tasks.task import Task
 
 PROMPT_FORMATS = (".jsonl", ".txt", ".parquet")
 PROMPT_FIELD = "prompt"

@@ -15,8 +15,8 @@ import random
 
 from alignlab.base.corpus_data import load_data
 from alignlab.config import TaskConfig
-from alignlab.tasks import Task
 from alignlab.tasks.seed_reward import SeedHeuristicReward
+from alignlab.tasks.task import Task
 
 NUM_EVAL_PROMPTS = 5
 

@@ -36,8 +36,8 @@ from alignlab.base.corpus_data import generator_hash
 from alignlab.base.review_prompts import split_prompt
 from alignlab.config import BaseBuildConfig, TaskConfig, from_dict
 from alignlab.log import logger
-from alignlab.tasks import Task
 from alignlab.tasks.rewards import VaderSentiment
+from alignlab.tasks.task import Task
 
 # Prompt reviews come from their own seed stream, far from any pretraining seed.
 PROMPT_SEED_OFFSET = 7_919_000
