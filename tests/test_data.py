@@ -62,8 +62,9 @@ def test_empty_and_missing_files(tmp_path: Path) -> None:
 
 def test_non_utf8_file(tmp_path: Path) -> None:
     path = tmp_path / "latin1.jsonl"
-    path.write_bytes(b'{"prompt": "caf\xe9", "chosen": "a", "rejected": "b"}\n')
-    with pytest.raises(DataError, match="not UTF-8"):
+    good = b'{"prompt": "cafe", "chosen": "a", "rejected": "b"}\n'
+    path.write_bytes(good * 2 + b'{"prompt": "caf\xe9", "chosen": "a", "rejected": "b"}\n')
+    with pytest.raises(DataError, match=r"latin1.jsonl line 3: not UTF-8 text .* at byte 15 of the line"):
         read_preferences(path)
 
 

@@ -261,3 +261,73 @@ def test_scoring_at_the_real_vocabulary_never_holds_full_logits(qwen3_layout) ->
     assert scores.logprobs.shape == (4, 4) and all(shape[0] <= 256 and len(shape) == 2 for shape in seen)
     # Only response tokens went through the head: 16 rows, no prompt or padding position.
     assert sum(shape[0] for shape in seen) == 16
+
+
+def _one_adamw_step(model_dir: Path, trainable_dtype: str, mixed_precision: str, tmp_path: Path) -> tuple:
+    """(weights before, after, dtypes seen in the forward's matmuls) of one AdamW step at lr 1e-6
+    on a next-token loss, through alignlab's accelerator and optimizer."""
+    from alignlab.batch import collate
+    from alignlab.config import ModelConfig, TrainConfig
+    from alignlab.models import load_policy
+    from alignlab.optim import build_optimizer, create_accelerator
+    from alignlab.scoring import TokenScorer
+
+    train = TrainConfig(lr=1e-6, mixed_precision=mixed_precision)
+    accelerator = create_accelerator(train, tmp_path / f"{trainable_dtype}-{mixed_precision}", seed=0)
+    policy = load_policy(ModelConfig(name_or_path=str(model_dir), trainable_dtype=trainable_dtype), torch.device("cpu"))
+    weights = policy.model.layers[0].mlp.up_proj.weight
+    before = weights.detach().float().clone()
+    seen = []
+    policy.model.layers[0].mlp.up_proj.register_forward_hook(lambda m, args, out: seen.append(out.dtype))
+    model, optimizer = accelerator.prepare(TokenScorer(policy), build_optimizer(policy, train))
+    batch = collate([[1, 2, 3, 4]] * 4, [[5, 6, 7, 8, IM_END]] * 4, ENDOFTEXT)
+    loss = -model(batch).logprobs.sum() / 20
+    accelerator.backward(loss)
+    optimizer.step()
+    return before, weights.detach().float().clone(), set(seen)
+
+
+def test_bf16_mixed_precision_steps_like_float32_and_pure_bf16_does_not(qwen3_layout, tmp_path) -> None:
+    before, full, full_dtypes = _one_adamw_step(qwen3_layout, "float32", "no", tmp_path)
+    _, mixed, mixed_dtypes = _one_adamw_step(qwen3_layout, "float32", "bf16", tmp_path)
+    pure_before, pure, _ = _one_adamw_step(qwen3_layout, "bfloat16", "no", tmp_path)
+    # Mixed precision computes in bf16 (autocast on the CPU too) over float32 master weights.
+    assert full_dtypes == {torch.float32} and mixed_dtypes == {torch.bfloat16}
+    full_step, mixed_step = full - before, mixed - before
+    assert (full_step != 0).float().mean() > 0.99 and (mixed_step != 0).float().mean() > 0.99
+    # The first AdamW step is lr * sign(gradient): bf16 gradients flip the sign of a few small ones.
+    assert float((mixed_step - full_step).norm() / full_step.norm()) < 0.2
+    assert float((mixed_step.sign() == full_step.sign()).float().mean()) > 0.98
+    # Pure bf16: a step of 1e-6 is far below the resolution of weights of scale 0.02 (about 1e-4);
+    # it rounds away except on the few weights within about 2.5e-4 of zero.
+    assert (pure != pure_before).float().mean() < 0.05
+
+
+def test_rollouts_keep_no_vocabulary_sized_tensor(qwen3_layout) -> None:
+    import dataclasses
+
+    from alignlab.config import ModelConfig, SamplingConfig
+    from alignlab.models import load_causal_lm, load_tokenizer
+    from alignlab.rollout import generate
+
+    config = ModelConfig(name_or_path=str(qwen3_layout))
+    tokenizer = load_tokenizer(config)
+    model = load_causal_lm(config, torch.device("cpu"), trainable=False)
+    rollout = generate(model, tokenizer, ["I saw the film", "it was"], 2, SamplingConfig(max_new_tokens=6), None)
+    shapes = {f.name: tuple(getattr(rollout, f.name).shape) for f in dataclasses.fields(rollout)}
+    assert all(len(shape) <= 2 and QWEN3_VOCAB not in shape for shape in shapes.values()), shapes
+    assert shapes["response_ids"][0] == 4
+
+
+def test_the_seed_task_uses_the_chat_template_of_a_chat_model(qwen3_layout, embedded_dir) -> None:
+    from alignlab.config import TaskConfig
+    from alignlab.models import resolve_model_path
+    from alignlab.tasks import load_task
+
+    chat = load_task(TaskConfig(name="seed"), AutoTokenizer.from_pretrained(qwen3_layout))
+    assert all(p.startswith("<|im_start|>user\n") and p.endswith("<|im_start|>assistant\n") for p in chat.eval_prompts)
+    # A base model without a template (embedded-zh) continues the raw prompt, as does "never".
+    raw = load_task(TaskConfig(name="seed"), AutoTokenizer.from_pretrained(resolve_model_path("embedded-zh")))
+    never = load_task(TaskConfig(name="seed", chat_template="never"), AutoTokenizer.from_pretrained(qwen3_layout))
+    assert raw.eval_prompts == never.eval_prompts and "<|im_start|>" not in raw.eval_prompts[0]
+    assert [p.split("\n")[1].removesuffix("<|im_end|>") for p in chat.eval_prompts] == raw.eval_prompts

@@ -85,13 +85,14 @@ def read_preferences(path: str | Path) -> list[PreferencePair]:
     if not path.is_file():
         raise DataError(f"{path}: preference file not found")
     pairs = []
-    try:
-        with path.open(encoding="utf-8") as fh:
-            for number, line in enumerate(fh, start=1):
-                if line.strip():
-                    pairs.append(parse_preference_line(line, f"{path} line {number}"))
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(f"{path} line {number}: not UTF-8 text ({err.reason} at byte {err.start} of the line)") from None
+            if line.strip():
+                pairs.append(parse_preference_line(line, f"{path} line {number}"))
     if not pairs:
         raise DataError(f"{path}: no preference pairs (the file is empty)")
     return pairs

@@ -29,8 +29,10 @@ from transformers import (
 
 from alignlab.config import AdapterConfig, ModelConfig
 from alignlab.errors import ModelLoadError
+from alignlab.log import logger
 
 REWARD_NORM_FILE = "reward_normalization.json"
+_warned_pure_bf16: list[bool] = []
 ADAPTER_DIR = "adapter"
 
 # A model to load: a hub id or a local path, or a model already in memory (the Python API).
@@ -57,6 +59,15 @@ def frozen_dtype(config: ModelConfig, device: torch.device) -> torch.dtype:
 
 
 def trainable_dtype(config: ModelConfig) -> torch.dtype:
+    """``model.trainable_dtype``: float32 master weights unless pure bf16 was asked for (said once)."""
+    if config.trainable_dtype != "float32" and not _warned_pure_bf16:
+        _warned_pure_bf16.append(True)
+        logger.warning(
+            "model.trainable_dtype=%s: pure %s training as configured; AdamW updates smaller than the weights' "
+            "resolution (most at lr 1e-6) round away. float32 masters with train mixed_precision=bf16 keep them.",
+            config.trainable_dtype,
+            config.trainable_dtype,
+        )
     return getattr(torch, config.trainable_dtype)
 
 

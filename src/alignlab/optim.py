@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 from torch import nn
 from transformers import get_scheduler
@@ -38,9 +39,15 @@ def create_accelerator(config: TrainConfig, out_dir: Path, seed: int, accumulati
     processes), which accelerate's per-micro-batch averaging cannot do. Only pretraining, whose
     packed blocks all hold the same number of tokens, uses accelerate's (``accumulation_steps``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    mixed_precision = resolve_mixed_precision(config.mixed_precision)
+    # accelerate keeps one AcceleratorState per process, fixed by the first Accelerator; a notebook
+    # that trains one method in bf16 and the next in float32 needs it made anew (the process
+    # group lives in PartialState and stays).
+    if AcceleratorState._shared_state.get("_mixed_precision", mixed_precision) != mixed_precision:
+        AcceleratorState._reset_state()
     accelerator = Accelerator(
         cpu=not torch.cuda.is_available(),
-        mixed_precision=resolve_mixed_precision(config.mixed_precision),
+        mixed_precision=mixed_precision,
         gradient_accumulation_steps=accumulation_steps,
         # One schedule step per optimizer step (by default accelerate steps it once per process).
         step_scheduler_with_optimizer=False,

@@ -128,14 +128,14 @@ def read_prompts(path: str | Path) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
-def uses_chat_template(config: TaskConfig, tokenizer: PreTrainedTokenizerBase | None) -> bool:
+def uses_chat_template(config: TaskConfig, tokenizer: PreTrainedTokenizerBase | None, task: str = "prompts") -> bool:
     """Whether prompts go through the chat template: always; never; auto when the tokenizer has one.
     ``always`` without a usable template is a ConfigError."""
     if config.chat_template == "never":
         return False
     if config.chat_template == "auto" and (tokenizer is None or tokenizer.chat_template is None):
         return False
-    require_chat_template(tokenizer, "prompts")
+    require_chat_template(tokenizer, task)
     return True
 
 

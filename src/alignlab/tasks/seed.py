@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import random
 
+from transformers import PreTrainedTokenizerBase
+
 from alignlab.base.corpus_data import load_data
 from alignlab.config import TaskConfig
+from alignlab.tasks.prompts import render_prompts, uses_chat_template
 from alignlab.tasks.seed_reward import SeedHeuristicReward
 from alignlab.tasks.task import Task
 
@@ -34,6 +37,12 @@ def split_seed_prompts(seed: int) -> tuple[list[str], list[str]]:
     return train, [p for i, p in enumerate(prompts) if i in held_out]
 
 
-def seed_task(config: TaskConfig, tokenizer: object = None) -> Task:
+def seed_task(config: TaskConfig, tokenizer: PreTrainedTokenizerBase | None = None) -> Task:
+    """The split prompts; on a chat model (a tokenizer with a chat template, ``task.chat_template``
+    auto) each prompt is one user turn rendered by the model's own template, as the notebook's
+    instruct model expects."""
     train, held_out = split_seed_prompts(config.split_seed)
+    if uses_chat_template(config, tokenizer, "seed"):
+        train = render_prompts(train, config, tokenizer, "seed task")
+        held_out = render_prompts(held_out, config, tokenizer, "seed task")
     return Task(name="seed", train_prompts=train, eval_prompts=held_out, reward=SeedHeuristicReward(), language="zh")
