@@ -20,12 +20,9 @@ from alignlab.data import PreferencePair
 from alignlab.tasks import load_task
 from alignlab.trainers.dpo import train_dpo
 from alignlab.trainers.ppo import train_ppo
+from tests.fixtures.qwen3 import CHATML, ENDOFTEXT, IM_END, QWEN3_VOCAB, save_qwen3
 
 REPO = Path(__file__).resolve().parents[1]
-CHATML = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 
 
 @pytest.fixture(scope="module")
@@ -117,49 +114,19 @@ def test_chat_template_formats_conversational_prompts(tiny_qwen3) -> None:
     assert tokenizer.convert_tokens_to_ids("<|im_start|>") in ids
 
 
-# Qwen3's special tokens at their real ids, and its vocabulary size.
-QWEN3_VOCAB = 151_936
-ENDOFTEXT, IM_START, IM_END = 151_643, 151_644, 151_645
-
-
 @pytest.fixture(scope="module")
 def qwen3_layout(tmp_path_factory) -> Path:
-    """A tokenizer built with ``tokenizers`` whose special tokens sit at Qwen3's ids (eos
-    <|im_end|>, pad <|endoftext|>, no BOS) and a 2-layer Qwen3 with Qwen3's vocabulary size and
-    generation config (stops on both <|im_end|> and <|endoftext|>), in bfloat16 as the hub's."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import GenerationConfig, PreTrainedTokenizerFast
-
-    out = tmp_path_factory.mktemp("qwen3-layout")
-    words = ["the", "film", "was", "good", "bad", "very", "and", "it", "I", "saw"]
-    vocab = {w: i for i, w in enumerate(words)} | {"[UNK]": len(words)}
-    vocab |= {f"<unused{i}>": i for i in range(len(vocab), ENDOFTEXT)}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.add_special_tokens(["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-    ids = tokenizer.convert_tokens_to_ids(["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
-    assert ids == [ENDOFTEXT, IM_START, IM_END] and tokenizer.bos_token is None
-    tokenizer.chat_template = CHATML
-    tokenizer.save_pretrained(out)
-    config = Qwen3Config(
-        vocab_size=QWEN3_VOCAB,
+    """A 2-layer Qwen3 with Qwen3's vocabulary size, special-token ids (eos <|im_end|>, pad
+    <|endoftext|>, no BOS) and generation config (stops on both), in bfloat16 as the hub's."""
+    return save_qwen3(
+        tmp_path_factory.mktemp("qwen3-layout"),
         hidden_size=32,
         intermediate_size=64,
         num_hidden_layers=2,
         num_attention_heads=2,
         num_key_value_heads=1,
         head_dim=16,
-        tie_word_embeddings=True,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=None,
     )
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config).to(torch.bfloat16)
-    model.generation_config = GenerationConfig(eos_token_id=[tokenizer.eos_token_id, tokenizer.pad_token_id])
-    model.save_pretrained(out)
-    return out
 
 
 def test_special_tokens_follow_the_model(qwen3_layout) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import psutil
 import torch
+from torch import nn
 
 
 class PeakMemory:
@@ -109,3 +110,8 @@ class _Phase:
 
     def __exit__(self, *exc: object) -> None:
         self.watch.totals[self.name] = self.watch.totals.get(self.name, 0.0) + time.perf_counter() - self.start
+
+
+def trainable_dtypes(model: nn.Module) -> list[str]:
+    """The storage dtypes of the trainable weights (the optimizer's master copy), e.g. ["float32"]."""
+    return sorted({str(p.dtype).removeprefix("torch.") for p in model.parameters() if p.requires_grad})

@@ -39,7 +39,7 @@ from alignlab.optim import (
 )
 from alignlab.progress import progress_task
 from alignlab.trainers.checkpoints import Checkpointer, Snapshots
-from alignlab.trainers.costs import Cost, PeakMemory
+from alignlab.trainers.costs import Cost, PeakMemory, trainable_dtypes
 from alignlab.trainers.outputs import MODEL_DIR, History, save_policy, write_run_files
 
 
@@ -318,9 +318,10 @@ class OfflineRun:
     def finish(self, summary: dict[str, Any], save: bool = True, models_in_memory: int = 1) -> dict[str, Any]:
         """Save the policy (unless the caller saved its own kind of model) and the run files; the
         summary with the step count, the last held-out metrics and the costs."""
+        # The peak of training: the merged float32 copy that saving a LoRA policy makes is not part of it.
+        self.memory.stop()
         if save:
             save_policy(self.accelerator, self.model, self.tokenizer, self.out_dir / MODEL_DIR)
-        self.memory.stop()
         trainable, _ = count_parameters(self.model)
         result = self.result
         summary = {
@@ -330,6 +331,7 @@ class OfflineRun:
             "cost": Cost(
                 result.train_time_s, result.tokens, self.memory.peak_mb, models_in_memory, trainable
             ).as_dict(),
+            "trainable_dtypes": trainable_dtypes(self.model),
         }
         history = {"train": result.history, "eval": result.eval_history}
         write_run_files(self.accelerator, self.out_dir, history, summary)

@@ -34,7 +34,7 @@ from alignlab.rollout import Rollout, decode_responses, generate
 from alignlab.scoring import TokenScorer, TokenScores
 from alignlab.tasks.rewards import Reward
 from alignlab.trainers.checkpoints import Checkpointer, Snapshots
-from alignlab.trainers.costs import Cost, PeakMemory, Stopwatch
+from alignlab.trainers.costs import Cost, PeakMemory, Stopwatch, trainable_dtypes
 from alignlab.trainers.minibatches import LossFn, WeighFn, update_policy
 from alignlab.trainers.offline import epoch_order
 from alignlab.trainers.outputs import MODEL_DIR, History, save_policy, write_run_files
@@ -339,8 +339,9 @@ class OnlineRun:
     def finish(self, summary: dict[str, Any], extra_models: int = 0) -> dict[str, Any]:
         """Save the policy and the run files; the summary with the last iteration's metrics and
         the costs (``extra_models``: models in memory besides policy, reference and scorer)."""
-        save_policy(self.accelerator, self.model, self.tokenizer, self.out_dir / MODEL_DIR)
+        # The peak of training: the merged float32 copy that saving a LoRA policy makes is not part of it.
         self.memory.stop()
+        save_policy(self.accelerator, self.model, self.tokenizer, self.out_dir / MODEL_DIR)
         trainable, _ = count_parameters(self.model)
         models = 1 + (self.reference is not None) + self.scorer.models_in_memory + extra_models
         cost = Cost(self.train_time_s, self.tokens, self.memory.peak_mb, models, trainable)
@@ -350,6 +351,7 @@ class OnlineRun:
             "final": self.history.rows[-1] if self.history.rows else {},
             "timing": dict(self.watch.totals),
             "cost": cost.as_dict(),
+            "trainable_dtypes": trainable_dtypes(self.model),
         }
         write_run_files(self.accelerator, self.out_dir, {"train": self.history.rows, "eval": []}, summary)
         return summary

@@ -1,0 +1,195 @@
+"""Real scale: one DPO step, one PPO iteration and one GRPO iteration of a model with
+Qwen/Qwen3-0.6B's exact configuration (hidden 1024, 28 layers, 16 heads, 8 KV heads, head_dim
+128, MLP 3072, vocabulary 151,936, tied embeddings), randomly initialised and saved here in
+bfloat16 as the hub's checkpoint is (nothing comes from the hub), with a tokenizer of Qwen3's
+special-token layout (``tests/fixtures/qwen3.py``). Each case runs full and with LoRA, each in a
+fresh process so that its peak memory is its own, through alignlab's own trainers on the
+``configs/qwen3-0.6b.yaml`` preset: float32 master weights, bf16 compute (accelerate's autocast,
+on the CPU too), frozen models (reference, reward model) stored in bf16, gradient checkpointing.
+
+- DPO: 4 pairs, 64-token prompts and 64-token responses, one optimizer step (the reference
+  log-probs are computed first, with the policy before training).
+- PPO: 8 prompts x 32 new tokens, one iteration (2 update epochs) on a randomly initialised
+  reward model of the same shape. The critic is a value head on the policy's trunk
+  (``ppo.critic: shared``): a separate full critic needs its own float32 weights, gradients and
+  AdamW state (about 16 bytes per parameter again), which does not fit beside the policy in
+  24 GiB.
+- GRPO: 2 prompts x 4 completions, 32 new tokens, one iteration, on a length reward.
+
+For each case it prints and writes (``--json``): ``<method>_<full|lora>_s`` (the training loop's
+seconds: sampling, scoring and updates, not loading or saving), ``_peak_mem_mb`` (peak RSS of the
+process during training on a CPU, ``torch.cuda.max_memory_allocated`` on a GPU),
+``_bytes_per_param`` (that peak over the policy's parameter count), ``_master_dtype`` (dtype of the
+trainable weights), ``_loss_finite`` and ``_weights_changed`` (the fraction of a probe weight
+matrix, layer 0's q_proj, that differs from the initial checkpoint in the saved policy; LoRA's is
+merged in float32).
+
+    python benchmarks/real_scale.py [--json out.json] [--cases dpo_full,ppo_lora] [--layers 28]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from _common import parser, report  # noqa: E402
+
+CASES = ("dpo_full", "dpo_lora", "ppo_full", "ppo_lora", "grpo_full", "grpo_lora")
+PROBE = "model.layers.0.self_attn.q_proj.weight"
+
+
+def build_models(workdir: Path, layers: int) -> None:
+    """The policy checkpoint (Qwen3-0.6B's shape, ``layers`` deep) and a reward model of the same shape."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from tests.fixtures.qwen3 import qwen3_config, qwen3_tokenizer, save_qwen3
+
+    if not (workdir / "policy" / "config.json").is_file():
+        save_qwen3(workdir / "policy", seed=0, num_hidden_layers=layers)
+    if not (workdir / "reward_model" / "config.json").is_file():
+        torch.manual_seed(1)
+        config = qwen3_config(num_hidden_layers=layers)
+        config.num_labels = 1
+        AutoModelForSequenceClassification.from_config(config).to(torch.bfloat16).save_pretrained(
+            workdir / "reward_model"
+        )
+        qwen3_tokenizer().save_pretrained(workdir / "reward_model")
+
+
+def case_config(case: str, workdir: Path):
+    from alignlab.config import load_config
+
+    method, kind = case.split("_")
+    common = [
+        f"model.name_or_path={workdir / 'policy'}",
+        "model.dtype=bfloat16",
+        f"model.lora.enabled={'true' if kind == 'lora' else 'false'}",
+        "evaluation.checkpoints=1",
+        "task.max_prompt_tokens=64",
+        "task.max_response_tokens=64",
+        "generation.max_new_tokens=32",
+        "generation.batch_size=8",
+    ]
+    per_method = {
+        "dpo": [
+            "dpo.max_steps=1",
+            "dpo.batch_size=4",
+            "dpo.grad_accum_steps=1",
+            "dpo.eval_fraction=0.0",
+            # One step: a warmup would make its learning rate 0.
+            "dpo.warmup_ratio=0.0",
+        ],
+        "ppo": [
+            "ppo.iterations=1",
+            "ppo.prompts_per_iteration=8",
+            "ppo.batch_size=8",
+            "ppo.critic=shared",
+            "ppo.reward_source=reward_model",
+        ],
+        "grpo": [
+            "grpo.iterations=1",
+            "grpo.prompts_per_iteration=2",
+            "grpo.group_size=4",
+            "grpo.batch_size=8",
+            "grpo.reward_source=gold",
+        ],
+    }[method]
+    overrides = [*common, *per_method, f"{method}.mixed_precision=bf16"]
+    return load_config(REPO / "configs" / "qwen3-0.6b.yaml", overrides)
+
+
+def length_reward(prompts: list[str], completions: list[str]) -> list[float]:
+    return [len(c.split()) / 32 for c in completions]
+
+
+def run_case(case: str, workdir: Path) -> dict:
+    """One case in this process; its figures."""
+    import psutil
+    import torch
+    from safetensors import safe_open
+
+    from alignlab.data import PreferencePair
+    from alignlab.trainers import train_method
+    from tests.fixtures.qwen3 import WORDS
+
+    method, _ = case.split("_")
+    config = case_config(case, workdir)
+    out = workdir / "runs" / case
+    words = (WORDS * 16)[:64]
+    prompts = [" ".join(words[i : i + 16]) for i in range(8)]
+    pairs = [
+        PreferencePair(" ".join(words), " ".join(words[i : i + 63]), " ".join(reversed(words[:63]))) for i in range(4)
+    ]
+    start_rss = psutil.Process().memory_info().rss
+    summary = train_method(
+        method,
+        config,
+        out,
+        seed=0,
+        pairs=pairs,
+        prompts=prompts,
+        gold_reward=length_reward,
+        reward_model=str(workdir / "reward_model") if method == "ppo" else None,
+    )
+    history = json.loads((out / "history.json").read_text())["train"]
+    losses = [row.get("train/loss", row.get("loss/total")) for row in history]
+    peak = summary["cost"]["peak_mem_mb"] * 2**20 + (0 if torch.cuda.is_available() else start_rss)
+    with safe_open(str(workdir / "policy" / "model.safetensors"), "pt") as f:
+        initial = f.get_tensor(PROBE).float()
+    with safe_open(str(out / "model" / "model.safetensors"), "pt") as f:
+        trained = f.get_tensor(PROBE).float()
+    with safe_open(str(workdir / "policy" / "model.safetensors"), "pt") as f:
+        parameters = sum(math.prod(f.get_slice(name).get_shape()) for name in f.keys())
+    return {
+        "s": summary["cost"]["wall_time_s"],
+        "peak_mem_mb": peak / 2**20,
+        "bytes_per_param": peak / parameters,
+        "master_dtype": ",".join(summary["trainable_dtypes"]),
+        "loss_finite": all(v is not None and math.isfinite(v) for v in losses),
+        "weights_changed": float((trained != initial).float().mean()),
+        "parameters": parameters,
+    }
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--cases", default=",".join(CASES), help="Comma-separated cases to run.")
+    p.add_argument(
+        "--layers", type=int, default=28, help="Transformer blocks (28 = Qwen3-0.6B; fewer for a quick check)."
+    )
+    p.add_argument("--workdir", type=Path, default=None, help="Where the models and runs go (default: a temp dir).")
+    p.add_argument("--case", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--case-json", type=Path, default=None, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.case:
+        figures = run_case(args.case, args.workdir)
+        args.case_json.write_text(json.dumps(figures), encoding="utf-8")
+        return
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="alignlab-real-scale-"))
+    build_models(workdir, args.layers)
+    figures: dict = {"layers": args.layers}
+    for case in args.cases.split(","):
+        case_json = workdir / f"{case}.json"
+        command = [sys.executable, __file__, "--case", case, "--workdir", str(workdir), "--case-json", str(case_json)]
+        done = subprocess.run(command, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"case {case} failed:\n{done.stderr[-4000:]}")
+        result = json.loads(case_json.read_text(encoding="utf-8"))
+        figures["parameters"] = result.pop("parameters")
+        figures.update({f"{case}_{key}": value for key, value in result.items()})
+        print(f"{case}: {result}", flush=True)
+    report(figures, args.json)
+
+
+if __name__ == "__main__":
+    main()
