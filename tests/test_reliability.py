@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from alignlab.errors import NumericalError
 from alignlab.optim import check_finite
@@ -130,7 +131,6 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(prefs_jsonl, 
 
 
 def test_check_finite_policies() -> None:
-    import torch
 
     assert check_finite({"loss": torch.tensor(1.0)}, 3, "stop")
     assert not check_finite({"loss": torch.tensor(float("nan"))}, 3, "skip")
@@ -158,7 +158,13 @@ def test_constant_rewards_give_zero_advantages_not_nan(embedded_dir, tmp_path, m
         ],
     )
     task = load_task(config.task)
-    summary = train_method(method, config, tmp_path, 0, prompts=task.train_prompts, gold_reward=task.reward)
+    train_method(method, config, tmp_path, 0, prompts=task.train_prompts, gold_reward=task.reward)
     history = json.loads((tmp_path / "history.json").read_text())["train"]
     assert all(v == v and abs(v) != float("inf") for row in history for v in row.values())
-    assert summary["final"]["reward/gold"] == 0.25
+    if method == "ppo":
+        return  # PPO's advantages come from its critic's values: not zero, but finite.
+    # No signal: every advantage is 0 (not 0/0), so the policy-gradient term is exactly 0. (The
+    # KL term's gradient is float noise at the start, which AdamW still turns into steps of size lr:
+    # the policy stays next to the reference rather than exactly on it.)
+    assert all(row["advantage/abs_mean"] == 0.0 and row["loss/policy"] == 0.0 for row in history)
+    assert all(row["objective/kl"] < 0.01 for row in history)
