@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,10 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
-from alignlab.config import BaseBuildConfig  # noqa: E402
+from alignlab.config import BaseBuildConfig, ExperimentConfig, load_config  # noqa: E402
+from alignlab.data import PreferencePair  # noqa: E402
+from alignlab.pipeline import sample_preferences  # noqa: E402
+from alignlab.tasks import load_task  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -80,3 +84,34 @@ def prefs_jsonl(tmp_path_factory, embedded_dir) -> Path:
     path = tmp_path_factory.mktemp("prefs") / "prefs.jsonl"
     write_preferences(path, sample_preferences(config, load_task(config.task))[:96])
     return path
+
+
+REPO = Path(__file__).resolve().parents[1]
+# The default experiment's preference data (4 completions, up to 4 pairs with a gold gap of 0.1
+# per prompt) at its size; smaller budgets elsewhere.
+TEST_SETTINGS = [
+    "task.num_train_prompts=384",
+    "task.num_eval_prompts=64",
+    "preferences.pairs_per_prompt=4",
+    "preferences.min_reward_gap=0.1",
+    "evaluation.samples_per_prompt=2",
+    "generation.max_new_tokens=32",
+    "evaluation.generation.max_new_tokens=32",
+]
+
+
+def make_test_config(*overrides: str) -> ExperimentConfig:
+    return load_config(REPO / "configs" / "smoke.yaml", TEST_SETTINGS + list(overrides))
+
+
+@pytest.fixture(scope="session")
+def make_config() -> Callable[..., ExperimentConfig]:
+    """The smoke preset at test scale, with ``key=value`` overrides."""
+    return make_test_config
+
+
+@pytest.fixture(scope="session")
+def pairs(embedded_dir) -> list[PreferencePair]:
+    """The default experiment's kind of preference pairs (about 1,500), sampled once per session."""
+    config = make_test_config()
+    return sample_preferences(config, load_task(config.task))

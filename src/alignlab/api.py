@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from alignlab.config import ExperimentConfig, default_config_path, load_config, method_config, to_dict, with_settings
-from alignlab.data import PreferencePair, read_preferences
+from alignlab.data import PreferencePair, parse_preference_record, read_preferences
 from alignlab.errors import AlignlabError
 from alignlab.files import read_json
 from alignlab.models import ModelSource
@@ -125,19 +125,26 @@ def _as_reward(reward: Reward | Callable | None) -> Reward | None:
     raise AlignlabError(f"reward must be a callable of (prompts, completions), got {type(reward).__name__}")
 
 
-def _pairs(data: str | Path | Sequence[PreferencePair] | None, config: ExperimentConfig) -> list[PreferencePair]:
+def _pairs(
+    data: str | Path | Sequence[PreferencePair | dict[str, Any]] | None, config: ExperimentConfig
+) -> list[PreferencePair]:
+    """Preference pairs from a file, from pairs or dicts in memory (validated like a file's lines,
+    an error naming ``data[i]``), or made from the task."""
     from alignlab.pipeline import load_preferences
 
     if data is None or isinstance(data, (str, Path)):
         return load_preferences(config, Path(data) if data is not None else None)
-    return list(data)
+    return [
+        item if isinstance(item, PreferencePair) else parse_preference_record(item, f"data[{i}]")
+        for i, item in enumerate(data)
+    ]
 
 
 def train(
     method: str,
     *,
     model: ModelSource | None = None,
-    data: str | Path | Sequence[PreferencePair] | None = None,
+    data: str | Path | Sequence[PreferencePair | dict[str, Any]] | None = None,
     prompts: Sequence[str] | None = None,
     reward: Reward | Callable | None = None,
     reward_model: ModelSource | None = None,
@@ -150,10 +157,12 @@ def train(
     """Train one method and return the policy in memory.
 
     ``model``: a hub id, a path or a ``PreTrainedModel`` (default: the config's). Offline methods
-    (sft, rm, the DPO family, kto) take ``data`` (a preference JSONL path or pairs; default: made
-    from the task); online ones take ``prompts`` (default: the task's) and score with
-    ``reward_model`` or, with ``<section>={"reward_source": "gold"}``, with ``reward`` (a callable of
-    (prompts, completions), default: the task's gold reward)."""
+    (sft, rm, the DPO family, kto) take ``data`` (a preference JSONL path, or pairs or dicts with
+    prompt, chosen and rejected; default: made from the task). Online ones take ``prompts``
+    (default: the task's) and optimise ``reward`` (a callable of (prompts, completions) -> floats)
+    or ``reward_model`` (a sequence classifier: directory or hub id, with its own tokenizer); with
+    both, the reward model is optimised and ``reward`` reported as the gold reward. Default: the
+    config's ``reward_source`` and the task's gold reward."""
     from alignlab.models import load_causal_lm, load_tokenizer
     from alignlab.pipeline import device, task_for
     from alignlab.trainers import PAIR_SECTIONS, section_of, train_method
@@ -180,6 +189,9 @@ def train(
         else:
             summary = train_method(method, cfg, out_dir, seed, resume, pairs=pairs, init=init)
     else:
+        if reward is not None and reward_model is None:
+            # A reward given and no reward model: the reward is what the method optimises.
+            cfg = with_settings(cfg, {section_of(method): {"reward_source": "gold"}}, "reward")
         task = task_for(cfg) if prompts is None or reward is None else None
         summary = train_method(
             method,

@@ -1,5 +1,4 @@
-"""Fixtures for the trainer tests: the sentiment task on the embedded model, its preference
-pairs (sampled once per session), and held-out evaluation of a trained model."""
+"""Fixtures for the trainer tests: held-out evaluation of a trained model, and a reward model."""
 
 from __future__ import annotations
 
@@ -9,41 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from alignlab.config import ExperimentConfig, load_config
-from alignlab.data import PreferencePair
+from alignlab.config import ExperimentConfig
 from alignlab.experiment import Experiment
 from alignlab.models import load_causal_lm
-from alignlab.pipeline import sample_preferences
 from alignlab.tasks import load_task
-
-REPO = Path(__file__).resolve().parents[2]
-# The default experiment's preference data (4 completions, up to 4 pairs with a gold gap of 0.1
-# per prompt) at its size; smaller budgets elsewhere.
-TEST_SETTINGS = [
-    "task.num_train_prompts=384",
-    "task.num_eval_prompts=64",
-    "preferences.pairs_per_prompt=4",
-    "preferences.min_reward_gap=0.1",
-    "evaluation.samples_per_prompt=2",
-    "generation.max_new_tokens=32",
-    "evaluation.generation.max_new_tokens=32",
-]
-
-
-def _make_config(*overrides: str) -> ExperimentConfig:
-    return load_config(REPO / "configs" / "smoke.yaml", TEST_SETTINGS + list(overrides))
-
-
-@pytest.fixture(scope="session")
-def make_config() -> Callable[..., ExperimentConfig]:
-    """The smoke preset at test scale, with ``key=value`` overrides."""
-    return _make_config
-
-
-@pytest.fixture(scope="session")
-def pairs(embedded_dir) -> list[PreferencePair]:
-    config = _make_config()
-    return sample_preferences(config, load_task(config.task))
 
 
 def _evaluate(config: ExperimentConfig, model_dir: Path | None, workdir: Path) -> dict:
@@ -62,16 +30,16 @@ def evaluate(tmp_path_factory) -> Callable[[ExperimentConfig, Path | None], dict
 
 
 @pytest.fixture(scope="session")
-def base_metrics(embedded_dir, evaluate) -> dict:
-    return evaluate(_make_config(), None)
+def base_metrics(embedded_dir, evaluate, make_config) -> dict:
+    return evaluate(make_config(), None)
 
 
 @pytest.fixture(scope="session")
-def reward_model_dir(embedded_dir, pairs, tmp_path_factory) -> Path:
+def reward_model_dir(embedded_dir, pairs, make_config, tmp_path_factory) -> Path:
     """A reward model trained briefly on the session's pairs (its model directory)."""
     from alignlab.trainers.reward import train_reward_model
 
-    config = _make_config("reward_model.epochs=1", "reward_model.batch_size=32")
+    config = make_config("reward_model.epochs=1", "reward_model.batch_size=32")
     out = tmp_path_factory.mktemp("reward_model")
     train_reward_model(config, pairs, load_task(config.task).train_prompts, out, seed=0)
     return out / "model"
