@@ -120,6 +120,11 @@ def test_config_show_prints_every_setting_with_its_help(monkeypatch, capsys) -> 
     assert "dpo.beta" not in text
 
 
+def test_config_show_names_the_sections_of_an_unknown_one(monkeypatch, capsys) -> None:
+    code, text = run_cli(monkeypatch, capsys, "config", "show", "dop")
+    assert code == 2 and "no section or setting 'dop'" in text and "dpo" in text and "Traceback" not in text
+
+
 def test_config_dump_writes_a_loadable_resolved_config(monkeypatch, capsys, tmp_path) -> None:
     from alignlab.config import load_config
 

@@ -61,7 +61,8 @@ class Results:
 
         rows = []
         for record in self.metrics["results"]:
-            row = {"method": record["method"], "setting": record.get("setting", ""), "seed": record["seed"]}
+            setting = ",".join(f"{k}={v}" for k, v in record.get("params", {}).items()) or "default"
+            row = {"method": record["method"], "setting": setting, "seed": record["seed"]}
             row.update({k: v for k, v in record.items() if isinstance(v, (int, float)) and k != "seed"})
             rows.append(row)
         return pd.DataFrame(rows)

@@ -29,4 +29,7 @@ def test_dpo_vs_ppo_notebook_runs(tmp_path, embedded_dir) -> None:
     ).execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
+    # The training curves and the frontier are images in the executed copy.
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 2
     assert (tmp_path / "runs").is_dir() and list((tmp_path / "runs").glob("notebook-*/report.html"))
