@@ -18,18 +18,23 @@ from alignlab.trainers.ppo import build_actor_critic, train_ppo
 
 
 def test_separate_critic_starts_as_the_normalised_reward_model(embedded_dir, reward_model_dir, make_config) -> None:
-    config = make_config()
-    cpu = torch.device("cpu")
+    config, cpu = make_config(), torch.device("cpu")
     model = build_actor_critic(config, cpu, str(reward_model_dir), None, load_policy(config.model, cpu))
-    reward_model = load_reward_model(config.model, torch.device("cpu"), str(reward_model_dir))
+    reward_model = load_reward_model(config.model, cpu, str(reward_model_dir))
     mean, std = load_reward_normalization(reward_model_dir)
-    # The critic's value of a whole sequence is the standardised score PPO trains on.
     tokenizer = load_tokenizer(config.model)
-    batch = collate([tokenizer("I watched it")["input_ids"]] * 2, [[40, 41, 42], [43, 44, 45]], tokenizer.pad_token_id)
+    prompts = [tokenizer("I watched it")["input_ids"], tokenizer("The story")["input_ids"]]
+    responses = [[40, 41, 42, 43], [44, 45]]
     with torch.no_grad():
-        standardised = (sequence_scores(reward_model, batch) - mean) / std
-        critic_scores = sequence_scores(model.critic, batch)
-    assert torch.allclose(critic_scores, standardised, atol=1e-5)
+        values = model(collate(prompts, responses, tokenizer.pad_token_id)).values
+        # The value of response position t is the standardised reward-model score of the prefix
+        # the policy has seen before emitting token t: the prompt and response[:t].
+        for row, (prompt, response) in enumerate(zip(prompts, responses)):
+            for t in range(len(response)):
+                prefix = collate([prompt], [response[:t]], tokenizer.pad_token_id)
+                standardised = (sequence_scores(reward_model, prefix) - mean) / std
+                assert float(values[row, t]) == pytest.approx(float(standardised), abs=1e-5)
+    assert float(values[1, 2:].abs().sum()) == 0.0  # padding has no value
 
 
 def test_ppo_gt_critic_starts_at_zero(embedded_dir, make_config) -> None:
