@@ -1,18 +1,22 @@
 """The whole comparison, end to end on the smoke preset: every method gives finite numbers, the
-report embeds the frontier, and the same seed gives identical metrics."""
+report embeds the frontier, and the same seed gives identical metrics; on Ray, the records of the
+serial launcher, shared stages made once, and a killed run resumed to its uninterrupted record."""
 
 from __future__ import annotations
 
 import html
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from alignlab.config import METHODS
+from alignlab.experiment import RunSpec
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = str(REPO / "configs" / "smoke.yaml")
@@ -63,14 +67,17 @@ def test_every_method_has_finite_results_and_a_report(smoke_run) -> None:
     assert list((out / "runs" / "ppo" / "default" / "seed-0" / "logs").rglob("events.out.tfevents*"))
 
 
-TINY_METHODS = """
+# Two methods x two seeds: DPO reads the shared reference log-probs, GRPO each seed's reward
+# model; GRPO checkpoints every iteration, so a run can be killed half-way with a checkpoint.
+TWO_BY_TWO = """
+seeds: [0, 1]
+threads: 1
 methods:
   - method: dpo
   - method: grpo
-    overrides: {reward_source: gold}
-  - method: best-of-n
-    sweep: {n: [2]}
+    overrides: {checkpoint_every: 1}
 """
+KILLED = RunSpec("grpo", (), 1)
 
 
 def run_compare(config: Path, out: Path, *extra: str) -> dict:
@@ -81,36 +88,125 @@ def run_compare(config: Path, out: Path, *extra: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory, embedded_dir) -> tuple[Path, dict]:
-    """A three-method comparison at one torch thread: (its config, its metrics)."""
-    root = tmp_path_factory.mktemp("tiny")
-    config = root / "tiny.yaml"
-    smoke = Path(SMOKE).read_text(encoding="utf-8")
-    config.write_text(smoke.split("methods:")[0] + "threads: 1\n" + TINY_METHODS, encoding="utf-8")
-    return config, run_compare(config, root / "serial")
+def serial(tmp_path_factory, embedded_dir) -> tuple[Path, dict]:
+    """The two-by-two comparison of the smoke preset, serial, at one torch thread: (its run
+    directory, its metrics)."""
+    root = tmp_path_factory.mktemp("two-by-two")
+    config = root / "two-by-two.yaml"
+    smoke = Path(SMOKE).read_text(encoding="utf-8").split("methods:")[0].replace("seeds: [0]\n", "")
+    config.write_text(smoke + TWO_BY_TWO, encoding="utf-8")
+    return root / "serial", run_compare(config, root / "serial")
+
+
+class Killed(Exception):
+    pass
+
+
+def kill_after_first_checkpoint(serial_dir: Path, run: RunSpec, workdir: Path, monkeypatch) -> Path:
+    """``run`` trained as the serial comparison trains it (on its shared stages, one torch thread)
+    until its first checkpoint, then stopped as a killed task would be; its directory."""
+    from alignlab.config import load_config
+    from alignlab.experiment import Experiment
+    from alignlab.trainers.online import OnlineRun
+
+    workdir.mkdir(parents=True)
+    for name in ("config.yaml", "stages.json", "preferences.jsonl", "reward_model"):
+        copy = shutil.copytree if (serial_dir / name).is_dir() else shutil.copy2
+        copy(serial_dir / name, workdir / name)
+    end_iteration = OnlineRun.end_iteration
+
+    def end_then_die(self, metrics, tokens) -> None:
+        end_iteration(self, metrics, tokens)
+        raise Killed
+
+    monkeypatch.setattr(OnlineRun, "end_iteration", end_then_die)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        experiment = Experiment(load_config(workdir / "config.yaml"), workdir)
+        with pytest.raises(Killed):
+            experiment.train(run, run.directory(workdir))
+    finally:
+        torch.set_num_threads(threads)
+        monkeypatch.undo()
+    return run.directory(workdir)
+
+
+def mtimes(paths) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in paths}
+
+
+@pytest.fixture(scope="module")
+def on_ray(serial, tmp_path_factory) -> dict:
+    """The same comparison resumed on a local Ray (2 CPUs; 2 runs at a time, one CPU and one torch
+    thread each) from a directory that holds its config and one run killed after its first
+    checkpoint (a checkpoint and a snapshot, no eval.json): the one launch makes the shared
+    stages, trains three runs and finishes the killed one. What it left, and when."""
+    serial_dir, _ = serial
+    root = tmp_path_factory.mktemp("ray")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        killed = kill_after_first_checkpoint(serial_dir, KILLED, root / "killed", monkeypatch)
+    assert (killed / "checkpoints" / "latest").is_file() and not (killed / "eval.json").exists()
+    out = root / "run"
+    shutil.copytree(killed, KILLED.directory(out))
+    shutil.copy2(serial_dir / "config.yaml", out / "config.yaml")
+    before = mtimes(KILLED.directory(out).rglob("snapshots/**/*.safetensors"))
+    assert before
+    metrics = run_compare(
+        out / "config.yaml", out, "--resume", "--launcher", "ray", "--max-parallel", "2", "--cpus-per-run", "1"
+    )
+    return {"out": out, "metrics": metrics, "snapshots_before": before}
 
 
 def _results(metrics: dict, strip_timing) -> list[dict]:
-    return sorted(strip_timing(metrics)["results"], key=lambda r: (r["method"], str(r["params"])))
+    return sorted(strip_timing(metrics)["results"], key=lambda r: (r["method"], r["seed"], str(r["params"])))
 
 
 @pytest.mark.slow
-def test_same_seed_gives_identical_metrics(tiny, tmp_path, strip_timing) -> None:
-    config, first = tiny
-    second = run_compare(config, tmp_path / "again")
-    first, second = strip_timing(first), strip_timing(second)
+def test_same_seed_gives_identical_metrics(serial, on_ray, strip_timing) -> None:
+    """A second comparison of the same config and seeds (on Ray, resumed) gives the whole
+    metrics.json of the first: records, aggregates, tests, stage costs but timings."""
+    first, second = strip_timing(serial[1]), strip_timing(on_ray["metrics"])
     first.pop("verdict"), second.pop("verdict")  # its sentences quote timings
     assert first == second
 
 
 @pytest.mark.slow
-def test_ray_launcher_gives_the_serial_records(tiny, tmp_path, strip_timing) -> None:
-    """The same comparison dispatched as Ray tasks (one CPU and one torch thread each) gives the
-    records of the serial launcher at one thread: each run's numbers depend only on its seed."""
-    config, serial = tiny
-    ray = run_compare(config, tmp_path / "ray", "--launcher", "ray", "--max-parallel", "2", "--cpus-per-run", "1")
-    serial, ray = _results(serial, strip_timing), _results(ray, strip_timing)
-    assert [r["method"] for r in serial] == [r["method"] for r in ray]
-    for a, b in zip(serial, ray):
-        assert a["gold_reward"] == pytest.approx(b["gold_reward"], abs=1e-6), a["method"]
-        assert a["kl"] == pytest.approx(b["kl"], abs=1e-6), a["method"]
+def test_ray_launcher_gives_the_serial_records(serial, on_ray, strip_timing) -> None:
+    """Dispatched as Ray tasks, every run's record equals the serial launcher's at the same torch
+    threads: a run's numbers depend only on its seed."""
+    serial_records, ray_records = _results(serial[1], strip_timing), _results(on_ray["metrics"], strip_timing)
+    assert [(r["method"], r["seed"]) for r in ray_records] == [(m, s) for m in ("base", "dpo", "grpo") for s in (0, 1)]
+    assert ray_records == serial_records
+
+
+@pytest.mark.slow
+def test_ray_workers_share_the_stages_made_once(on_ray) -> None:
+    """The driver makes each seed's reward model and the DPO reference log-probs once, before any
+    task: no worker re-trains or recomputes them (nothing of theirs is written after a run starts)."""
+    out = on_ray["out"]
+    stages = json.loads((out / "stages.json").read_text())
+    assert set(stages) == {"preferences", "reference_logps", "reward_model/seed-0", "reward_model/seed-1"}
+    shared = [out / "reference_logps.safetensors", out / "preferences.jsonl", out / "stages.json"]
+    shared += list((out / "reward_model").rglob("*"))
+    assert len(list((out / "reward_model").glob("seed-*/summary.json"))) == 2
+    runs = [run.directory(out) for run in (RunSpec(m, (), s) for m in ("dpo", "grpo") for s in (0, 1))]
+    # Every run's task (re)writes its config.yaml when it starts.
+    assert max(mtimes(p for p in shared if p.is_file()).values()) < min(
+        mtimes(r / "config.yaml" for r in runs).values()
+    )
+    assert not any((r / "reference_logps.safetensors").exists() for r in runs)
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_serial_record(serial, on_ray, strip_timing) -> None:
+    """The run killed after its first checkpoint continued from it (its snapshot of that point was
+    not trained again) to the record and training curves of the uninterrupted serial run."""
+    serial_dir, _ = serial
+    out = on_ray["out"]
+    assert mtimes(on_ray["snapshots_before"]) == on_ray["snapshots_before"]
+    resumed = json.loads((KILLED.directory(out) / "eval.json").read_text())
+    uninterrupted = json.loads((KILLED.directory(serial_dir) / "eval.json").read_text())
+    assert strip_timing(resumed) == strip_timing(uninterrupted)
+    histories = [json.loads((KILLED.directory(d) / "history.json").read_text()) for d in (out, serial_dir)]
+    assert strip_timing(histories[0]) == strip_timing(histories[1])

@@ -146,7 +146,9 @@ def clipped_value_losses(
     clipped_error = (clipped_values - returns) ** 2
     losses = 0.5 * torch.maximum(unclipped_error, clipped_error) * mask
     with torch.no_grad():
-        was_clipped = (clipped_error > unclipped_error).float() * mask
+        # Inside the clip V_clip is V up to rounding: only a value moved past the clip counts.
+        outside = (values - old_values).abs() > clip_range
+        was_clipped = (outside & (clipped_error > unclipped_error)).float() * mask
     return losses, was_clipped
 
 

@@ -44,9 +44,22 @@ def score_base_samples(
     return sequence_scores_in_chunks(reward_model, rollout, config.generation.batch_size)
 
 
+class RewardScorer(torch.nn.Module):
+    """The reward model as one module whose forward returns its sequence scores ``(B,)``: DDP
+    and accelerate's autocast wrap this forward (as ``TokenScorer``'s for a policy), so training
+    under several processes synchronises the gradients and a wrapped model is never taken apart."""
+
+    def __init__(self, classifier: torch.nn.Module) -> None:
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, batch: Sequences) -> torch.Tensor:
+        return sequence_scores(self.classifier, batch)
+
+
 def reward_step(model: torch.nn.Module, batch: Sequences) -> StepResult:
     """Summed Bradley-Terry loss of a pair batch (chosen rows first); the unit is one pair."""
-    scores = sequence_scores(model, batch)
+    scores = model(batch)
     n = scores.shape[0] // 2
     chosen, rejected = scores[:n], scores[n:]
     loss = bradley_terry_loss(chosen, rejected).sum()
@@ -82,8 +95,8 @@ def train_reward_model(
         model.config.pad_token_id = run.tokenizer.pad_token_id
         train_items, eval_items = split_train_eval(run.tokenize(pairs), cfg.eval_fraction, seed)
         collate = partial(collate_pairs, pad_token_id=run.tokenizer.pad_token_id)
-        run.train(model, train_items, eval_items, collate, reward_step, snapshots=False)
-        model = run.accelerator.unwrap_model(run.model).eval()
+        run.train(RewardScorer(model), train_items, eval_items, collate, reward_step, snapshots=False)
+        model = run.accelerator.unwrap_model(run.model).classifier.eval()
         mean, std = 0.0, 1.0
         if cfg.normalize:
             n = min(cfg.normalize_samples, len(prompts))
