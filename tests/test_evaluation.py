@@ -8,18 +8,9 @@ import random
 import pytest
 import torch
 
-from alignlab.evaluation import (
-    EvalSamples,
-    best_of_n,
-    best_of_n_kl,
-    bleu,
-    distinct_n,
-    mean_and_stderr,
-    self_bleu,
-    win_rate,
-)
+from alignlab.evaluation import EvalSamples, best_of_n, best_of_n_kl, mean_and_stderr, win_rate
 from alignlab.rollout import Rollout
-from alignlab.text import text_units
+from alignlab.text import bleu, distinct_n, self_bleu, text_units
 
 
 def test_distinct_n_by_hand() -> None:
