@@ -116,6 +116,10 @@ class Experiment:
             )
         self.stages: dict[str, Any] = read_json_if_any(run_dir / STAGES_FILE) or {}
         self.evaluator = Evaluator(config, self.task, self.tokenizer, self.device)
+        # Everything alive now (modules, tokenizer, task, lexicons) lives as long as the
+        # experiment: out of the collector's sight, each collection between runs takes
+        # milliseconds instead of a quarter of a second.
+        gc.freeze()
 
     def _record_stage(self, name: str, cost: dict[str, Any]) -> None:
         self.stages[name] = cost
@@ -302,7 +306,6 @@ class Experiment:
             result = self.best_of_n(run)
         else:
             summary = read_json_if_any(out / SUMMARY_FILE) or self.train(run, out)
-            free_memory()
             cfg = run_config(self.config, run)
             noise = cfg.preferences.label_noise
             uses_proxy = uses_reward_model(cfg, run.method)

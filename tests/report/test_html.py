@@ -219,11 +219,11 @@ def test_training_curves_pick_the_family_metrics() -> None:
     fig = training_curves_figure([("beta=0.1", _history("dpo", 0)), ("beta=0.1", _history("dpo", 1))])
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
     # train/lr is constant and so left out; eval points join their training panel.
-    assert titles == ["train/loss  (○ held-out)", "train/rewards/margin  (○ held-out)"]
+    assert titles == ["loss  (○ held-out)", "implicit reward margin  (○ held-out)"]
     # A flat reward is news (nothing was learned), a flat KL coefficient is not.
     flat = [{"step": s, "reward/gold": 0.0, "objective/kl_coef": 0.05} for s in (1, 2)]
     fig = training_curves_figure([("default", {"train": flat})])
-    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["reward/gold"]
+    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["gold reward of samples"]
     assert training_curves_figure([("default", {"train": []})]) is None
 
 
