@@ -10,6 +10,12 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest -n N: N workers share the cores, one torch thread each.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
 
 from alignlab.config import BaseBuildConfig, ExperimentConfig, load_config  # noqa: E402
 from alignlab.data import PreferencePair  # noqa: E402

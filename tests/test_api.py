@@ -89,12 +89,13 @@ def test_dpo_on_a_model_object_and_dicts_beats_the_base_on_held_out_pairs(embedd
 
     base = load_causal_lm(ModelConfig(), torch.device("cpu"), trainable=False)
     tokenizer = load_tokenizer(ModelConfig())
-    data = [{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in pairs[:768]]
+    data = [{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in pairs[:512]]
     held_out = pairs[-256:]
-    policy = alignlab.train("dpo", model=base, data=data, out=tmp_path / "dpo", dpo={"eval_fraction": 0.0}, **SMALL)
-    assert policy.summary["steps"] == 24  # the default preset: batches of 32, one epoch
+    dpo = {"eval_fraction": 0.0, "lr": 1e-3, "warmup_ratio": 0.0}
+    policy = alignlab.train("dpo", model=base, data=data, out=tmp_path / "dpo", dpo=dpo, **SMALL)
+    assert policy.summary["steps"] == 16  # batches of 32, one epoch
     assert _preference_accuracy(base, base, tokenizer, held_out) == 0.5
-    # 0.62 measured; the standard error over 256 pairs is about 0.03.
+    # The standard error over 256 pairs is about 0.03.
     assert _preference_accuracy(policy.model, base, tokenizer, held_out) > 0.57
 
 

@@ -72,20 +72,6 @@ def test_reference_free_losses_skip_the_reference_pass(embedded_dir, pairs, make
     assert len(history) == 2 and all(torch.isfinite(torch.tensor(list(r.values()))).all() for r in history)
 
 
-@pytest.mark.slow
-def test_dpo_learns_the_sentiment_preferences(
-    embedded_dir, pairs, make_config, evaluate, base_metrics, tmp_path
-) -> None:
-    config = make_config("dpo.lr=3e-4", "dpo.epochs=2", "dpo.batch_size=16", "dpo.beta=1.0")
-    summary = train_dpo(config, pairs, tmp_path, seed=0)
-    history = json.loads((tmp_path / "history.json").read_text())["train"]
-    first, last = history[0]["train/loss"], sum(r["train/loss"] for r in history[-5:]) / 5
-    assert last < first
-    assert summary["final_eval"]["eval/rewards/accuracy"] > 0.7
-    metrics = evaluate(config, tmp_path / "model")
-    assert metrics["gold_reward"] > base_metrics["gold_reward"] + 0.1
-
-
 def test_gradient_accumulation_matches_one_big_batch(embedded_dir, pairs, make_config, tmp_path) -> None:
     weights = []
     for accumulation in (1, 4):

@@ -1,0 +1,83 @@
+"""Every method learns. Trained briefly on the embedded model (the default task's pairs for the
+offline methods, the gold reward or the reward model for the online ones), each policy's held-out
+gold reward is above the base policy's, and significantly: a one-sided Welch t-test over the
+evaluation samples (128 prompts x 2), p < 0.01. The budgets are small and the learning rates
+high, so that each method shows learning in seconds; they are not the presets' settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from scipy.stats import ttest_ind
+
+from alignlab.config import METHODS, method_config
+from alignlab.experiment import Experiment
+from alignlab.models import load_causal_lm
+from alignlab.tasks import load_task
+from alignlab.trainers import section_of, train_method
+
+EVALUATION = [
+    "task.num_eval_prompts=128",
+    "evaluation.samples_per_prompt=2",
+    "evaluation.generation.max_new_tokens=24",
+    "generation.max_new_tokens=24",
+]
+OFFLINE = {"lr": 1e-3, "batch_size": 32, "max_steps": 16, "eval_fraction": 0.0, "warmup_ratio": 0.0}
+ONLINE = {"lr": 5e-4, "iterations": 8, "reward_source": "gold"}
+GROUPS = {**ONLINE, "prompts_per_iteration": 8, "batch_size": 32}
+BUDGETS = {
+    "dpo": OFFLINE,
+    "cdpo": OFFLINE,
+    "ipo": OFFLINE,
+    "hinge": OFFLINE,
+    "rdpo": OFFLINE,
+    "simpo": OFFLINE,
+    "orpo": {**OFFLINE, "beta": 1.0},
+    "kto": {**OFFLINE, "beta": 0.5},
+    "ppo": {**ONLINE, "lr": 1e-3, "reward_source": "reward_model", "prompts_per_iteration": 32, "batch_size": 32},
+    "ppo-gt": {**ONLINE, "prompts_per_iteration": 32, "batch_size": 32},
+    "grpo": GROUPS,
+    "dr-grpo": GROUPS,
+    "dapo": GROUPS,
+    "gspo": GROUPS,
+    "rloo": GROUPS,
+    "reinforce++": {**ONLINE, "prompts_per_iteration": 32, "batch_size": 32},
+    "online-dpo": {**ONLINE, "lr": 1e-3, "prompts_per_iteration": 16, "batch_size": 32},
+}
+
+
+def test_every_trained_method_has_a_learning_test() -> None:
+    assert set(BUDGETS) == set(METHODS) - {"best-of-n"}
+
+
+@pytest.fixture(scope="module")
+def held_out(make_config, tmp_path_factory, embedded_dir):
+    """(config, evaluator, the base policy's gold reward of every evaluation sample)."""
+    config = make_config(*EVALUATION)
+    evaluator = Experiment(config, tmp_path_factory.mktemp("held-out")).evaluator
+    return config, evaluator, evaluator.evaluate_policy(evaluator.reference, seed=0)["sample_gold"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", list(BUDGETS))
+def test_method_raises_the_held_out_gold_reward(method, held_out, pairs, reward_model_dir, tmp_path: Path) -> None:
+    config, evaluator, base_gold = held_out
+    cfg = method_config(config, method, BUDGETS[method])
+    task = load_task(cfg.task)
+    uses_reward_model = section_of(method) == "ppo" and cfg.ppo.reward_source == "reward_model"
+    train_method(
+        method,
+        cfg,
+        tmp_path,
+        seed=0,
+        pairs=pairs[:512],
+        prompts=task.train_prompts,
+        gold_reward=task.reward,
+        reward_model=str(reward_model_dir) if uses_reward_model else None,
+    )
+    policy = load_causal_lm(cfg.model, torch.device("cpu"), str(tmp_path / "model"), trainable=False)
+    gold = evaluator.evaluate_policy(policy, seed=0)["sample_gold"]
+    test = ttest_ind(gold, base_gold, equal_var=False, alternative="greater")
+    assert test.pvalue < 0.01, (sum(gold) / len(gold), sum(base_gold) / len(base_gold), test)
