@@ -48,12 +48,22 @@ def run_killed_then_resumed(args: list[str], out: Path, kill_after_step: int) ->
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
 
+def run_in_this_process(monkeypatch, args: list[str]) -> None:
+    """The uninterrupted run, through the same command line, without a second interpreter."""
+    from alignlab.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["alignlab", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert not exit_info.value.code
+
+
 def final_results(out: Path) -> tuple[dict, dict]:
     return json.loads((out / "summary.json").read_text()), json.loads((out / "history.json").read_text())
 
 
 @pytest.mark.slow
-def test_killed_dpo_run_resumes_to_the_same_result(prefs_jsonl, tmp_path, strip_timing) -> None:
+def test_killed_dpo_run_resumes_to_the_same_result(prefs_jsonl, tmp_path, strip_timing, monkeypatch) -> None:
     args = [
         "train",
         "dpo",
@@ -66,17 +76,15 @@ def test_killed_dpo_run_resumes_to_the_same_result(prefs_jsonl, tmp_path, strip_
         "--set",
         "dpo.batch_size=8",
         "--set",
-        "dpo.epochs=2",
-        "--set",
         "dpo.checkpoint_every=2",
     ]
-    subprocess.run(alignlab(*args, "--out", str(tmp_path / "whole")), check=True, capture_output=True, timeout=600)
+    run_in_this_process(monkeypatch, [*args, "--out", str(tmp_path / "whole")])
     run_killed_then_resumed(args, tmp_path / "killed", kill_after_step=4)
     assert strip_timing(final_results(tmp_path / "killed")) == strip_timing(final_results(tmp_path / "whole"))
 
 
 @pytest.mark.slow
-def test_killed_ppo_run_resumes_to_the_same_result(embedded_dir, tmp_path, strip_timing) -> None:
+def test_killed_ppo_run_resumes_to_the_same_result(embedded_dir, tmp_path, strip_timing, monkeypatch) -> None:
     args = [
         "train",
         "ppo",
@@ -87,11 +95,11 @@ def test_killed_ppo_run_resumes_to_the_same_result(embedded_dir, tmp_path, strip
         "--set",
         "ppo.reward_source=gold",
         "--set",
-        "ppo.iterations=6",
+        "ppo.iterations=4",
         "--set",
         "ppo.checkpoint_every=1",
     ]
-    subprocess.run(alignlab(*args, "--out", str(tmp_path / "whole")), check=True, capture_output=True, timeout=600)
+    run_in_this_process(monkeypatch, [*args, "--out", str(tmp_path / "whole")])
     run_killed_then_resumed(args, tmp_path / "killed", kill_after_step=2)
     assert strip_timing(final_results(tmp_path / "killed")) == strip_timing(final_results(tmp_path / "whole"))
 

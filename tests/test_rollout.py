@@ -87,9 +87,9 @@ def test_samples_follow_the_policy_distribution(embedded_dir) -> None:
     # A checkpoint's own generation defaults must not leak into sampling.
     model.generation_config.top_k, model.generation_config.repetition_penalty = 1, 5.0
     empirical, probs = first_token_distribution(
-        model, tokenizer, SamplingConfig(max_new_tokens=1, temperature=0.8, batch_size=20000)
+        model, tokenizer, SamplingConfig(max_new_tokens=1, temperature=0.8, batch_size=8000), n=8000
     )
-    assert 0.5 * (empirical - probs).abs().sum() < 0.03  # total variation; sampling noise is ~0.01
+    assert 0.5 * (empirical - probs).abs().sum() < 0.035  # total variation; sampling noise is ~0.015
 
 
 def test_top_k_restricts_the_support(embedded_dir) -> None:

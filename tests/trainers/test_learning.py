@@ -13,6 +13,7 @@ import torch
 from scipy.stats import ttest_ind
 
 from alignlab.config import METHODS, method_config
+from alignlab.evaluation import POLICY_SAMPLE_SEED, Evaluator
 from alignlab.experiment import Experiment
 from alignlab.models import load_causal_lm
 from alignlab.tasks import load_task
@@ -52,12 +53,18 @@ def test_every_trained_method_has_a_learning_test() -> None:
     assert set(BUDGETS) == set(METHODS) - {"best-of-n"}
 
 
+def sample_gold(evaluator: Evaluator, policy: torch.nn.Module) -> list[float]:
+    """The gold reward of each of ``policy``'s evaluation samples (the evaluation's own stream)."""
+    samples = evaluator.sample(policy, seed=0, stream=POLICY_SAMPLE_SEED)
+    return evaluator.task.reward(samples.prompts, samples.texts)
+
+
 @pytest.fixture(scope="module")
 def held_out(make_config, tmp_path_factory, embedded_dir):
     """(config, evaluator, the base policy's gold reward of every evaluation sample)."""
     config = make_config(*EVALUATION)
     evaluator = Experiment(config, tmp_path_factory.mktemp("held-out")).evaluator
-    return config, evaluator, evaluator.evaluate_policy(evaluator.reference, seed=0)["sample_gold"]
+    return config, evaluator, sample_gold(evaluator, evaluator.reference)
 
 
 @pytest.mark.slow
@@ -78,6 +85,6 @@ def test_method_raises_the_held_out_gold_reward(method, held_out, pairs, reward_
         reward_model=str(reward_model_dir) if uses_reward_model else None,
     )
     policy = load_causal_lm(cfg.model, torch.device("cpu"), str(tmp_path / "model"), trainable=False)
-    gold = evaluator.evaluate_policy(policy, seed=0)["sample_gold"]
+    gold = sample_gold(evaluator, policy)
     test = ttest_ind(gold, base_gold, equal_var=False, alternative="greater")
     assert test.pvalue < 0.01, (sum(gold) / len(gold), sum(base_gold) / len(base_gold), test)
