@@ -6,6 +6,8 @@ high, so that each method shows learning in seconds; they are not the presets' s
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
 import pytest
@@ -61,29 +63,47 @@ def sample_gold(evaluator: Evaluator, policy: torch.nn.Module) -> list[float]:
 
 @pytest.fixture(scope="module")
 def held_out(make_config, tmp_path_factory, embedded_dir):
-    """(config, evaluator, the base policy's gold reward of every evaluation sample)."""
+    """(config, evaluator, the base policy's gold reward of every evaluation sample, a directory
+    for what the runs share)."""
     config = make_config(*EVALUATION)
-    evaluator = Experiment(config, tmp_path_factory.mktemp("held-out")).evaluator
-    return config, evaluator, sample_gold(evaluator, evaluator.reference)
+    shared = tmp_path_factory.mktemp("held-out")
+    evaluator = Experiment(config, shared).evaluator
+    return config, evaluator, sample_gold(evaluator, evaluator.reference), shared
+
+
+# Models in memory while training: offline methods hold the policy only (reference log-probs are
+# computed before training); online ones the policy and the reference, plus PPO's separate critic
+# and the reward model where they use one.
+MODELS_IN_MEMORY = {"ppo": 4, "ppo-gt": 3, **{m: 2 for m in ("grpo", "dr-grpo", "dapo", "gspo", "rloo")}}
+MODELS_IN_MEMORY |= {"reinforce++": 2, "online-dpo": 2}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", list(BUDGETS))
 def test_method_raises_the_held_out_gold_reward(method, held_out, pairs, reward_model_dir, tmp_path: Path) -> None:
-    config, evaluator, base_gold = held_out
+    config, evaluator, base_gold, shared = held_out
     cfg = method_config(config, method, BUDGETS[method])
     task = load_task(cfg.task)
-    uses_reward_model = section_of(method) == "ppo" and cfg.ppo.reward_source == "reward_model"
-    train_method(
+    section = section_of(method)
+    uses_reward_model = section == "ppo" and cfg.ppo.reward_source == "reward_model"
+    budget = BUDGETS[method]
+    # Offline: as many pairs as the steps take (KTO draws its examples from all of them); the
+    # DPO family's runs share one reference pass.
+    used = budget.get("max_steps", 0) * budget["batch_size"]
+    summary = train_method(
         method,
         cfg,
         tmp_path,
         seed=0,
-        pairs=pairs[:512],
+        pairs=pairs[:used],
         prompts=task.train_prompts,
         gold_reward=task.reward,
         reward_model=str(reward_model_dir) if uses_reward_model else None,
+        reference_cache=shared / "reference_logps.safetensors" if section == "dpo" else None,
     )
+    history = json.loads((tmp_path / "history.json").read_text())["train"]
+    assert all(math.isfinite(v) for row in history for v in row.values())
+    assert summary["cost"]["models_in_memory"] == MODELS_IN_MEMORY.get(method, 1)
     policy = load_causal_lm(cfg.model, torch.device("cpu"), str(tmp_path / "model"), trainable=False)
     gold = sample_gold(evaluator, policy)
     test = ttest_ind(gold, base_gold, equal_var=False, alternative="greater")
