@@ -298,3 +298,21 @@ def test_the_seed_task_uses_the_chat_template_of_a_chat_model(qwen3_layout, embe
     never = load_task(TaskConfig(name="seed", chat_template="never"), AutoTokenizer.from_pretrained(qwen3_layout))
     assert raw.eval_prompts == never.eval_prompts and "<|im_start|>" not in raw.eval_prompts[0]
     assert [p.split("\n")[1].removesuffix("<|im_end|>") for p in chat.eval_prompts] == raw.eval_prompts
+
+
+def test_training_at_the_real_vocabulary_recomputes_logits_rather_than_keeping_them(qwen3_layout) -> None:
+    from alignlab import scoring
+    from alignlab.batch import collate
+    from alignlab.config import ModelConfig
+    from alignlab.models import load_causal_lm
+
+    model = load_causal_lm(ModelConfig(name_or_path=str(qwen3_layout)), torch.device("cpu"), trainable=True)
+    # 8 x 64 response tokens: their float32 logits would take 311 MB.
+    batch = collate([[1, 2, 3]] * 8, [[4, 5, 6, 7] * 16] * 8, ENDOFTEXT)
+    calls = []
+    hook = model.get_output_embeddings().register_forward_hook(lambda m, args, out: calls.append(out.shape[0]))
+    scores = scoring.TokenScorer(model)(batch)
+    scores.logprobs.sum().backward()
+    hook.remove()
+    # Two chunks of 256 rows, each computed in forward and again in backward.
+    assert calls == [256, 256, 256, 256]

@@ -38,16 +38,23 @@ def model_and_batch(embedded_dir):
     return model, _batch(tokenizer), tokenizer
 
 
-@pytest.mark.parametrize("chunk", [1, 4, 10_000])
-def test_packed_logprobs_and_gradients_equal_the_plain_path(model_and_batch, monkeypatch, chunk) -> None:
+@pytest.mark.parametrize(("chunk", "recompute"), [(1, True), (4, True), (4, False), (10_000, False)])
+def test_packed_logprobs_and_gradients_equal_the_plain_path(model_and_batch, monkeypatch, chunk, recompute) -> None:
     model, batch, _ = model_and_batch
     monkeypatch.setattr(scoring, "MIN_CHUNK_ROWS", chunk)
     monkeypatch.setitem(scoring.LOGITS_PER_CHUNK, "cpu", 1)
+    monkeypatch.setattr(scoring, "STORE_LOGITS_BYTES", 0 if recompute else 2**40)
     mask = batch.response_mask.float()
+    head_calls = []
+    hook = model.get_output_embeddings().register_forward_hook(lambda *args: head_calls.append(1))
 
     model.zero_grad()
     scores = TokenScorer(model)(batch, temperature=0.7, with_entropy=True)
     (scores.logprobs * mask).sum().backward()
+    hook.remove()
+    # Recomputing in backward runs the head a second time on every chunk.
+    chunks = -(-int(mask.sum()) // chunk)
+    assert len(head_calls) == chunks * (2 if recompute else 1)
     packed_grads = {n: p.grad.clone() for n, p in model.named_parameters()}
 
     model.zero_grad()

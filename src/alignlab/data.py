@@ -90,7 +90,9 @@ def read_preferences(path: str | Path) -> list[PreferencePair]:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as err:
-                raise DataError(f"{path} line {number}: not UTF-8 text ({err.reason} at byte {err.start} of the line)") from None
+                raise DataError(
+                    f"{path} line {number}: not UTF-8 text ({err.reason} at byte {err.start} of the line)"
+                ) from None
             if line.strip():
                 pairs.append(parse_preference_line(line, f"{path} line {number}"))
     if not pairs:
