@@ -23,8 +23,8 @@ clipping at 1.0, the same KL coefficient, clip range 0.2 and seed.
 TRL runs at its best CPU settings: ``use_cpu=True, bf16=False, gradient_checkpointing=False``,
 no vLLM, dropout disabled like alignlab's. Timing is end to end per step (sampling, scoring with
 reference and old log-probs where the method needs them, the update): alignlab's
-``perf/iteration_s``, TRL's wall time from ``on_step_begin`` to ``on_step_end``. The first step of
-each run is a warm-up and is not counted. Completion tokens are the sampled response tokens (EOS
+``perf/iteration_s``, TRL's wall time from ``on_step_begin`` to ``on_step_end``. The first
+``--warmup`` (2) steps of each run are warm-ups and are not counted. Completion tokens are the sampled response tokens (EOS
 included) of the timed steps. The gold reward of the last steps of both sides is a sanity check
 that they learn alike.
 
@@ -55,12 +55,14 @@ from alignlab.trainers import train_method  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
-def ours(method: str, base, settings: dict, prompts: list[str], reward, out: Path, seed: int, last: int) -> dict:
+def ours(
+    method: str, base, settings: dict, prompts: list[str], reward, out: Path, seed: int, last: int, warmup: int
+) -> dict:
     """alignlab's run: figures of its timed steps (all but the first)."""
     config = method_config(base, method, settings)
     train_method(method, config, out, seed, prompts=prompts, gold_reward=reward)
     rows = json.loads((out / "history.json").read_text())["train"]
-    timed = rows[1:]
+    timed = rows[warmup:]
     sequences = settings["group_size"] * settings["prompts_per_iteration"]
     seconds = sum(row["perf/iteration_s"] for row in timed)
     tokens = sum(row["rollout/response_length"] * sequences for row in timed)
@@ -163,29 +165,30 @@ def trl(method: str, args, prompts: list[str], reward, out: Path, steps: int) ->
     trainer.remove_callback(PrinterCallback)
     trainer.train()
     logged = [row["completions/mean_length"] for row in trainer.state.log_history if "completions/mean_length" in row]
-    timed = timer.durations[1:]
+    timed = timer.durations[args.warmup :]
     return {
         "seconds": sum(timed),
         "step_s": [round(d, 3) for d in timer.durations],
         "steps": len(timed),
-        "tokens": sum(tokens[1:]),
+        "tokens": sum(tokens[args.warmup :]),
         "gold_last": statistics.fmean(golds[-args.last :]),
         "gold_first": golds[0],
         # TRL's own count, to check ours: mean completion length logged for the timed steps.
-        "log_mean_length": statistics.fmean(logged[1:]),
+        "log_mean_length": statistics.fmean(logged[args.warmup :]),
     }
 
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=8, help="Timed steps (after one warm-up step).")
+    p.add_argument("--steps", type=int, default=8, help="Timed steps (after the warm-up steps).")
+    p.add_argument("--warmup", type=int, default=2, help="Untimed warm-up steps at the start of each run.")
     p.add_argument("--methods", default="grpo,rloo", help="Comma-separated: grpo, rloo.")
     p.add_argument("--prompts-per-step", type=int, default=16)
     p.add_argument("--group", type=int, default=4, help="Completions per prompt.")
     p.add_argument("--new-tokens", type=int, default=40)
     p.add_argument("--kl-coef", type=float, default=0.05, help="alignlab kl_coef = TRL beta.")
     p.add_argument("--lr", type=float, default=None, help="Learning rate of both (default: the preset's grpo.lr).")
-    p.add_argument("--last", type=int, default=3, help="Steps whose gold reward is averaged for the sanity check.")
+    p.add_argument("--last", type=int, default=4, help="Steps whose gold reward is averaged for the sanity check.")
     args = p.parse_args()
     if args.model == "embedded":
         assert Path(resolve_model_path(args.model)) == embedded_model_dir()
@@ -203,12 +206,12 @@ def main() -> None:
         ],
     )
     args.lr = base.grpo.lr if args.lr is None else args.lr
-    args.last = max(1, min(args.last, args.steps + 1))
+    args.last = max(1, min(args.last, args.steps + args.warmup))
     task = load_task(base.task)
     rows = args.prompts_per_step * args.group
     shared = {
         "reward_source": "gold",
-        "iterations": args.steps + 1,
+        "iterations": args.steps + args.warmup,
         "prompts_per_iteration": args.prompts_per_step,
         "group_size": args.group,
         "batch_size": rows,  # one optimizer step per iteration
@@ -241,8 +244,11 @@ def main() -> None:
                 Path(tmp) / method,
                 args.seed,
                 args.last,
+                args.warmup,
             )
-            theirs = trl(method, args, task.train_prompts, task.reward, Path(tmp) / f"trl-{method}", args.steps + 1)
+            theirs = trl(
+                method, args, task.train_prompts, task.reward, Path(tmp) / f"trl-{method}", args.steps + args.warmup
+            )
             for side, run in (("ours", mine), ("trl", theirs)):
                 figures[f"{method}_{side}_completion_tokens_per_s"] = run["tokens"] / run["seconds"]
                 figures[f"{method}_{side}_s_per_step"] = run["seconds"] / run["steps"]
@@ -250,7 +256,7 @@ def main() -> None:
                 figures[f"{method}_{side}_gold_first_step"] = run["gold_first"]
                 figures[f"{method}_{side}_gold_last_{args.last}_steps"] = run["gold_last"]
                 figures[f"{method}_{side}_step_s_with_warmup"] = run["step_s"]
-            figures[f"{method}_ratio_tokens_per_s_ours_vs_trl"] = (
+            figures[f"{method}_ratio_vs_trl"] = (
                 figures[f"{method}_ours_completion_tokens_per_s"] / figures[f"{method}_trl_completion_tokens_per_s"]
             )
             figures[f"{method}_ratio_s_per_step_trl_vs_ours"] = (
@@ -261,6 +267,7 @@ def main() -> None:
     figures.update(
         {
             "timed_steps": args.steps,
+            "warmup_steps": args.warmup,
             "prompts_per_step": args.prompts_per_step,
             "group": args.group,
             "max_new_tokens": args.new_tokens,
