@@ -26,6 +26,7 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
+from transformers.utils import logging as transformers_logging
 
 from alignlab.config import AdapterConfig, ModelConfig
 from alignlab.errors import ModelLoadError
@@ -106,6 +107,17 @@ def _from_pretrained(auto_class, kind: str, path: str, config: ModelConfig, dtyp
         )
     except (OSError, ValueError, KeyError) as err:
         raise _load_error(kind, path, err) from None
+
+
+@contextlib.contextmanager
+def transformers_quiet() -> Iterator[None]:
+    """transformers' warnings off for the duration (its logging is process-wide)."""
+    level = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(level)
 
 
 def disable_dropout(model: nn.Module) -> nn.Module:
@@ -229,7 +241,9 @@ def load_reward_model(
         source = getattr(source, "name_or_path", None) or config.name_or_path
     path = resolve_model_path(source)
     dtype = trainable_dtype(config) if trainable else frozen_dtype(config, device)
-    model = _from_pretrained(AutoModelForSequenceClassification, "reward model", path, config, dtype, num_labels=1)
+    # From a causal LM checkpoint the score head is missing by design: no load report about it.
+    with transformers_quiet():
+        model = _from_pretrained(AutoModelForSequenceClassification, "reward model", path, config, dtype, num_labels=1)
     model.to(device)
     return disable_dropout(model.train()) if trainable else freeze(model)
 
