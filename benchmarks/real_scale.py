@@ -14,7 +14,8 @@ on the CPU too), frozen models (reference, reward model) stored in bf16, gradien
   (``ppo.critic: shared``): a separate full critic needs its own float32 weights, gradients and
   AdamW state (about 16 bytes per parameter again), which does not fit beside the policy in
   24 GiB.
-- GRPO: 2 prompts x 4 completions, 32 new tokens, one iteration, on a length reward.
+- GRPO: 2 prompts x 4 completions, 32 new tokens, one iteration, on a reward that differs
+  between completions (a checksum of the text; what it rewards does not matter here).
 
 For each case it prints and writes (``--json``): ``<method>_<full|lora>_s`` (the training loop's
 seconds: sampling, scoring and updates, not loading or saving), ``_peak_mem_mb`` (peak RSS of the
@@ -36,6 +37,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -108,8 +110,11 @@ def case_config(case: str, workdir: Path):
     return load_config(REPO / "configs" / "qwen3-0.6b.yaml", overrides)
 
 
-def length_reward(prompts: list[str], completions: list[str]) -> list[float]:
-    return [len(c.split()) / 32 for c in completions]
+def varied_reward(prompts: list[str], completions: list[str]) -> list[float]:
+    """A score that differs between completions (a checksum of the text): a random model's
+    completions all run to the length limit, so a length reward would give every group
+    advantage 0 and GRPO nothing to learn from."""
+    return [zlib.crc32(c.encode()) % 1000 / 1000 for c in completions]
 
 
 def run_case(case: str, workdir: Path) -> dict:
@@ -138,7 +143,7 @@ def run_case(case: str, workdir: Path) -> dict:
         seed=0,
         pairs=pairs,
         prompts=prompts,
-        gold_reward=length_reward,
+        gold_reward=varied_reward,
         reward_model=str(workdir / "reward_model") if method == "ppo" else None,
     )
     history = json.loads((out / "history.json").read_text())["train"]
