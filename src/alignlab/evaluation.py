@@ -252,6 +252,7 @@ class Evaluator:
         kl: float | None = None,
         samples: EvalSamples | None = None,
         proxy: Path | None = None,
+        with_relevance: bool = True,
     ) -> dict[str, Any]:
         """Held-out metrics of ``model``'s samples (or of given ``samples`` with a known ``kl``);
         with ``proxy`` (a reward model directory), also the mean standardised proxy score."""
@@ -266,7 +267,7 @@ class Evaluator:
             self.config.evaluation.generation.temperature,
             self.config.evaluation.generation.batch_size,
             kl=kl,
-            relevance=self.relevance,
+            relevance=self.relevance if with_relevance else None,
         )
         metrics["proxy_score"] = float(self.reward_model_scores(samples, proxy).mean()) if proxy else None
         metrics["eval_time_s"] = time.perf_counter() - started
@@ -287,7 +288,9 @@ class Evaluator:
         checkpoints = []
         for step, directory in snapshot_dirs(out):
             snapshot = load_causal_lm(self.config.model, self.device, str(directory), trainable=False)
-            metrics = self.evaluate_policy(snapshot, seed, proxy=proxy)
+            # The checkpoint curves plot reward, KL, length and proxy: no relevance (its embedder
+            # is the slowest metric).
+            metrics = self.evaluate_policy(snapshot, seed, proxy=proxy, with_relevance=False)
             del snapshot
             metrics.pop("examples", None)
             checkpoints.append({"step": step, **metrics})
