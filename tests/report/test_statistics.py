@@ -281,3 +281,9 @@ def test_report_settings_defaults() -> None:
     }
     settings = report_settings({"report": {"bootstrap_resamples": 500}, "evaluation": {"samples_per_prompt": 4}})
     assert settings["bootstrap_resamples"] == 500 and settings["samples_per_prompt"] == 4
+
+
+def test_a_two_point_fit_reports_no_r2() -> None:
+    # Two parameters pass through any two points: the fit interpolates and proves nothing.
+    fit = gao_fit([1.0, 2.0], [0.3, 0.4], "rl")
+    assert fit is not None and fit["r2"] is None and fit["n_points"] == 2

@@ -85,7 +85,9 @@ def gao_peak(alpha: float, beta: float, form: str) -> tuple[float, float] | None
 def gao_fit(d: Sequence[float], r: Sequence[float], form: str) -> dict[str, float | None] | None:
     """Least-squares fit of Gao et al.'s functional form to points (d, R) with d = sqrt(KL) and R
     relative to the base policy (R(0) = 0 by construction: points at d = 0 carry no information).
-    Returns alpha, beta, r2 (None if R does not vary), the peak ``peak_d``, ``peak_kl`` (= d²) and
+    Returns alpha, beta, r2 (None if R does not vary, or with two points: two parameters pass
+    through any two points, so a fit there is an interpolation, not evidence for the form), the
+    peak ``peak_d``, ``peak_kl`` (= d²) and
     ``peak_reward`` (None without a maximum), and ``n_points``; None with fewer than two
     distinct d > 0."""
     x, y = np.asarray(d, dtype=float), np.asarray(r, dtype=float)
@@ -101,7 +103,7 @@ def gao_fit(d: Sequence[float], r: Sequence[float], form: str) -> dict[str, floa
     return {
         "alpha": float(alpha),
         "beta": float(beta),
-        "r2": None if total == 0 else 1 - float(residual @ residual) / total,
+        "r2": None if total == 0 or x.size <= 2 else 1 - float(residual @ residual) / total,
         "peak_d": None if peak is None else peak[0],
         "peak_kl": None if peak is None else peak[0] ** 2,
         "peak_reward": None if peak is None else peak[1],
