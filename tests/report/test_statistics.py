@@ -287,3 +287,18 @@ def test_a_two_point_fit_reports_no_r2() -> None:
     # Two parameters pass through any two points: the fit interpolates and proves nothing.
     fit = gao_fit([1.0, 2.0], [0.3, 0.4], "rl")
     assert fit is not None and fit["r2"] is None and fit["n_points"] == 2
+
+
+def test_training_reward_fluctuation_over_the_last_half() -> None:
+    from alignlab.report.statistics.stability import late_fluctuation, stability
+
+    # The last half of 1, 9, 2, 4, 6: (2,) 4, 6 -> std of [2, 4, 6] = 2 (an odd count keeps the middle).
+    assert late_fluctuation([1.0, 9.0, 2.0, 4.0, 6.0]) == pytest.approx(2.0)
+    assert late_fluctuation([3.0]) is None
+    records = [{"method": "grpo", "params": {}, "seed": s, "gold_reward": 0.1 * s, "run_dir": f"r{s}"} for s in (0, 1)]
+    histories = {
+        "r0": {"train": [{"step": i, "reward/score": v} for i, v in enumerate([0.0, 0.0, 1.0, 3.0])]},
+        "r1": {"train": [{"step": i, "reward/score": v} for i, v in enumerate([5.0, 5.0, 2.0, 2.0])]},
+    }
+    (row,) = stability(records, histories)
+    assert row["training_reward_std"] == pytest.approx((2**0.5 + 0.0) / 2)

@@ -124,11 +124,14 @@ def _stability_section(page: Page) -> str:
             name_cells(row),
             text_cell(str(row.get("n_seeds", ""))),
             number_cell(row.get("gold_std"), 3),
+            number_cell(row.get("training_reward_std"), 3),
             text_cell(jump_text),
             number_cell(row.get("explained_variance"), 3),
         ]
         rows.append(table_row(cells))
-    headers = page.columns("method", "setting", "seeds", "gold_std", "kl_jumps", "explained_variance")
+    headers = page.columns(
+        "method", "setting", "seeds", "gold_std", "training_reward_std", "kl_jumps", "explained_variance"
+    )
     factor = report_settings(page.metrics.get("config"))["kl_jump_factor"]
     explanation = page.t("stability.note", factor=factor, floor=KL_JUMP_FLOOR)
     return f"<h2>{escape(page.t('stability'))}</h2>" + note(explanation) + table(headers, rows, numeric_from=2)

@@ -1,5 +1,6 @@
-"""Stability of training: spread of the final gold reward over seeds, jumps of the KL in the
-logged histories and, for PPO, the value head's explained variance."""
+"""Stability of training: spread of the final gold reward over seeds, the training reward's
+fluctuation within a run, jumps of the KL in the logged histories and, for PPO, the value head's
+explained variance."""
 
 from __future__ import annotations
 
@@ -13,6 +14,19 @@ DEFAULT_KL_JUMP_FACTOR = 2.0
 # KL below this many nats counts as this many when looking for jumps: the first iterations of
 # every run multiply a near-zero KL many times over, which is start-up, not instability.
 KL_JUMP_FLOOR = 0.01
+# The reward a run is trained on, as its history logs it: the online methods' optimised score,
+# the DPO family's implicit reward margin.
+TRAINING_REWARD_KEYS = ("reward/score", "train/rewards/margin")
+
+
+def late_fluctuation(values: Sequence[float]) -> float | None:
+    """Sample std of the last half of a run's logged values (None with fewer than two)."""
+    late = [float(v) for v in values if finite(v)]
+    late = late[len(late) // 2 :]
+    if len(late) < 2:
+        return None
+    mean = sum(late) / len(late)
+    return (sum((v - mean) ** 2 for v in late) / (len(late) - 1)) ** 0.5
 
 
 def kl_jumps(
@@ -31,9 +45,11 @@ def stability(
     factor: float = DEFAULT_KL_JUMP_FACTOR,
 ) -> list[dict[str, Any]]:
     """Per trained method and setting: the std over seeds of the final gold reward (None with one
-    seed), the fraction of logged training steps whose ``objective/kl`` jumped (:func:`kl_jumps`,
-    pooled over seeds; None without such histories) and the last ``value/explained_variance``
-    (mean over seeds; PPO only)."""
+    seed), the within-run std of the training reward over the last half of training
+    (:func:`late_fluctuation` of the first of ``TRAINING_REWARD_KEYS`` the history logs, mean
+    over seeds), the fraction of logged training steps whose ``objective/kl`` jumped
+    (:func:`kl_jumps`, pooled over seeds; None without such histories) and the last
+    ``value/explained_variance`` (mean over seeds; PPO only)."""
     histories = histories or {}
     rows = []
     for (method, setting), group in group_records(records).items():
@@ -41,9 +57,12 @@ def stability(
             continue
         gold = t_interval(r.get("gold_reward") for r in group)
         jumps = transitions = 0
-        explained = []
+        explained, fluctuation = [], []
         for record in group:
             train = (histories.get(record.get("run_dir", "")) or {}).get("train") or []
+            key = next((k for k in TRAINING_REWARD_KEYS if any(k in row for row in train)), None)
+            if key is not None:
+                fluctuation.append(late_fluctuation([row.get(key) for row in train]))
             j, t = kl_jumps([row.get("objective/kl") for row in train if row.get("objective/kl") is not None], factor)
             jumps, transitions = jumps + j, transitions + t
             last = next(
@@ -63,6 +82,7 @@ def stability(
                 "name": run_name(method, setting),
                 "n_seeds": gold["n"],
                 "gold_std": gold["std"] if gold["n"] > 1 else None,
+                "training_reward_std": mean_of(fluctuation),
                 "kl_jumps": jumps if transitions else None,
                 "kl_steps": transitions if transitions else None,
                 "kl_jump_fraction": jumps / transitions if transitions else None,
