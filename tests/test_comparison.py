@@ -59,6 +59,10 @@ def test_every_method_has_finite_results_and_a_report(smoke_run) -> None:
         for key in NUMBERS:
             assert isinstance(record[key], float) and math.isfinite(record[key]), (record["method"], key)
         assert record["kl"] >= 0
+    for run_dir, samples in metrics["examples"].items():
+        record = next(r for r in metrics["results"] if r["run_dir"] == run_dir)
+        k = len(record["sample_gold"]) // 16  # smoke: 16 held-out prompts
+        assert [s["gold"] for s in samples] == record["sample_gold"][::k][: len(samples)]
     report = (out / "report.html").read_text(encoding="utf-8")
     assert "Reward–KL frontier" in report and 'src="data:image/png;base64,' in report
     text = html.unescape(report)

@@ -274,7 +274,11 @@ class Evaluator:
         k = self.config.evaluation.samples_per_prompt
         n_examples = self.config.evaluation.report_examples
         metrics["examples"] = [
-            {"prompt": samples.prompts[i * k], "completion": samples.texts[i * k]}
+            {
+                "prompt": samples.prompts[i * k],
+                "completion": samples.texts[i * k],
+                "gold": metrics["sample_gold"][i * k],
+            }
             for i in range(min(n_examples, len(samples.texts) // k))
         ]
         return metrics

@@ -65,6 +65,9 @@ def _record(method: str, params: dict, seed: int, kl: float, gold: float) -> dic
     }
 
 
+SAMPLE_GOLD = -0.3141
+
+
 def _completion(method: str, prompt_index: int) -> str:
     if method == "dpo" and prompt_index == 0:
         return f" was fine {SCRIPT}"
@@ -115,7 +118,10 @@ def make_run(root: Path) -> dict[str, Any]:
         "results": results,
         "aggregates": aggregate(results),
         "examples": {
-            r["run_dir"]: [{"prompt": p, "completion": _completion(r["method"], i)} for i, p in enumerate(PROMPTS)]
+            r["run_dir"]: [
+                {"prompt": p, "completion": _completion(r["method"], i), "gold": SAMPLE_GOLD if i == 0 else None}
+                for i, p in enumerate(PROMPTS)
+            ]
             for r in results
         },
         "stages": {"preferences": {"wall_time_s": 3.0, "pairs": 128}},
@@ -184,6 +190,12 @@ def test_model_output_is_escaped_and_chinese_survives(run: tuple[Path, dict, str
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<script" not in page
     assert CHINESE in page and "今天天气很" in page
+
+
+def test_sample_cards_show_the_sample_gold_beside_the_mean(run: tuple[Path, dict, str]) -> None:
+    _, _, page = run
+    assert "gold -0.314 (mean " in page  # the first prompt's samples carry their own gold reward
+    assert "(mean " not in page.split("prompt 2")[1]  # older records without it show the mean only
 
 
 def test_verdict_and_relevance_note(run: tuple[Path, dict, str]) -> None:

@@ -271,3 +271,13 @@ def test_write_metrics_stores_the_statistics(tmp_path: Path, monkeypatch: pytest
     assert all("lc_gold_reward" in a for a in stored["aggregates"])
     assert stored["stability"][0]["kl_jump_fraction"] is None  # dpo: no history on disk
     assert any(line.startswith("Reward-model over-optimisation") for line in stored["verdict"])
+
+
+def test_every_method_alignlab_has_gets_a_colour_of_its_own() -> None:
+    from alignlab.config import METHODS
+    from alignlab.report.plots import method_styles
+
+    styles = method_styles(["base", *METHODS, "best-of-n"])
+    others = [style for method, style in styles.items() if method != "base"]
+    assert len({colour for colour, _ in others}) == len(others)
+    assert styles["base"] not in others

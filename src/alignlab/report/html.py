@@ -141,6 +141,8 @@ def _safe(section: Callable[[Page], str], page: Page) -> str:
 
 def _header(page: Page) -> str:
     metrics = page.metrics
+    # Words are translated; software names (python, torch, transformers) are not.
+    environment_labels = {"device": page.t("meta.device"), "threads": page.t("meta.threads")}
     config = metrics.get("config") or {}
     items = {
         page.t("meta.created"): _format_created(metrics.get("created")),
@@ -148,7 +150,7 @@ def _header(page: Page) -> str:
         page.t("meta.model"): (config.get("model") or {}).get("name_or_path"),
         page.t("meta.task"): (config.get("task") or {}).get("name"),
         page.t("meta.seeds"): ", ".join(str(s) for s in config.get("seeds", [])) or None,
-        **(metrics.get("environment") or {}),
+        **{environment_labels.get(key, key): value for key, value in (metrics.get("environment") or {}).items()},
     }
     meta = "".join(
         f"<div><dt>{escape(key)}</dt><dd>{escape(str(value))}</dd></div>"

@@ -160,7 +160,7 @@ def _examples_section(page: Page) -> str:
         prompt = next((samples[i].get("prompt", "") for _, _, samples in columns if i < len(samples)), "")
         cells = "".join(
             f'<div class="sample"><div class="sample-head">{escape(run_label(row["method"], row["setting"]))}'
-            f'<span class="col-sub">{escape(page.t("examples.sample", seed=record.get("seed", "?"), gold=_format_gold(row)))}</span></div>'
+            f'<span class="col-sub">{escape(_sample_label(page, row, record, samples[i] if i < len(samples) else {}))}</span></div>'
             f'<div class="completion">{escape(samples[i].get("completion", "")) if i < len(samples) else "—"}</div></div>'
             for row, record, samples in columns
         )
@@ -171,6 +171,10 @@ def _examples_section(page: Page) -> str:
     return heading + note(page.t("examples.note")) + "".join(blocks)
 
 
-def _format_gold(row: Mapping[str, Any]) -> str:
-    gold = summary_mean(row, "gold_reward")
-    return "n/a" if gold is None else f"{gold:.3f}"
+def _sample_label(page: Page, row: Mapping[str, Any], record: Mapping[str, Any], sample: Mapping[str, Any]) -> str:
+    """The sample's own gold reward beside the setting's mean (older metrics.json files lack the former)."""
+    mean = summary_mean(row, "gold_reward")
+    mean_text = "n/a" if mean is None else f"{mean:.3f}"
+    if sample.get("gold") is None:
+        return page.t("examples.sample", seed=record.get("seed", "?"), gold=mean_text)
+    return page.t("examples.sample_gold", seed=record.get("seed", "?"), gold=f"{sample['gold']:.3f}", mean=mean_text)

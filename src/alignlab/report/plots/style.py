@@ -21,7 +21,8 @@ BASE_GID = "base"
 CHECKPOINT_GID = "checkpoints"
 FIT_GID = "fit"
 PEAK_GID = "gold-peak"
-# Tab10 with navy for its grey, which would read as the base policy's black.
+# Tab10 with navy for its grey (which would read as the base policy's black), then eight more
+# colours far enough from those and from each other.
 PALETTE = (
     "#1f77b4",
     "#ff7f0e",
@@ -33,8 +34,18 @@ PALETTE = (
     "#17becf",
     "#bcbd22",
     "#1b2a6b",
+    "#b8860b",
+    "#00665e",
+    "#7fb2e5",
+    "#c71585",
+    "#708090",
+    "#4b0082",
+    "#9acd32",
+    "#f4a460",
 )
-_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "<", ">", "h")
+# Seven markers against eighteen colours: every method alignlab has gets a colour of its own,
+# and the (colour, marker) pair differs for the first 126 methods.
+_MARKERS = ("o", "s", "D", "^", "v", "P", "X")
 BASE_COLOR = "#222222"
 _SYMBOLS = {"beta": "β", "label_smoothing": "ε", "preferences.label_noise": "noise"}
 
