@@ -80,3 +80,18 @@ def test_with_settings_validates_the_copy() -> None:
     assert config.dpo.beta == 0.1
     with pytest.raises(ConfigError, match="sweep: key 'dpo.beta'"):
         with_settings(config, {"dpo": {"beta": 0}}, "sweep")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"), [("ddp", "MULTI_GPU"), ("fsdp2", "FSDP"), ("zero2", "DEEPSPEED"), ("zero3", "DEEPSPEED")]
+)
+def test_accelerate_configs_load_with_accelerates_own_parser(name: str, kind: str) -> None:
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    path = REPO / "configs" / "accelerate" / f"{name}.yaml"
+    cluster = ClusterConfig.from_yaml_file(str(path))
+    assert cluster.distributed_type.name == kind and cluster.mixed_precision == "bf16"
+    if name.startswith("zero"):
+        assert cluster.deepspeed_config["zero_stage"] == int(name[-1])
+    if name == "fsdp2":
+        assert cluster.fsdp_config["fsdp_version"] == 2
