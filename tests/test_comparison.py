@@ -59,6 +59,8 @@ def test_every_method_has_finite_results_and_a_report(smoke_run) -> None:
         for key in NUMBERS:
             assert isinstance(record[key], float) and math.isfinite(record[key]), (record["method"], key)
         assert record["kl"] >= 0
+        trained = record["method"] not in ("base", "best-of-n")
+        assert (record.get("train_flops") or 0) > 0 if trained else record.get("train_flops") is None
     for run_dir, samples in metrics["examples"].items():
         record = next(r for r in metrics["results"] if r["run_dir"] == run_dir)
         k = len(record["sample_gold"]) // 16  # smoke: 16 held-out prompts
@@ -214,3 +216,21 @@ def test_killed_run_resumes_to_the_serial_record(serial, on_ray, strip_timing) -
     assert strip_timing(resumed) == strip_timing(uninterrupted)
     histories = [json.loads((KILLED.directory(d) / "history.json").read_text()) for d in (out, serial_dir)]
     assert strip_timing(histories[0]) == strip_timing(histories[1])
+
+
+@pytest.mark.slow
+def test_the_python_api_gives_a_table_with_one_row_per_run(serial, tmp_path) -> None:
+    """``alignlab.compare`` on a finished comparison (resumed: nothing left to train) returns its
+    records as a DataFrame, one row per method, setting and seed, and draws the frontier."""
+    import alignlab
+
+    serial_dir, metrics = serial
+    out = tmp_path / "again"
+    shutil.copytree(serial_dir, out)
+    results = alignlab.compare(out / "config.yaml", out=out, resume=True)
+    table = results.table
+    assert sorted(zip(table["method"], table["seed"])) == [(m, s) for m in ("base", "dpo", "grpo") for s in (0, 1)]
+    assert set(table["setting"]) == {"default"}
+    by_run = {(r["method"], r["seed"]): r["gold_reward"] for r in metrics["results"]}
+    assert {(m, s): g for m, s, g in zip(table["method"], table["seed"], table["gold_reward"])} == by_run
+    assert results.report_path.is_file() and results.plot_frontier().axes

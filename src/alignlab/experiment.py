@@ -287,6 +287,7 @@ class Experiment:
             "pipeline_time_s": sampling_time + rm_time,
             # Best-of-n trains nothing: no trained tokens, no training throughput.
             "tokens_per_s": None,
+            "train_flops": None,
             "peak_mem_mb": memory.peak_mb,
             "models_in_memory": 1 + (cfg.scorer == "reward_model"),
             "trainable_params": 0,
@@ -321,6 +322,7 @@ class Experiment:
                 peak_mem_mb=cost["peak_mem_mb"],
                 models_in_memory=cost["models_in_memory"],
                 trainable_params=cost["trainable_params"],
+                train_flops=cost.get("train_flops"),
             )
         record = {"method": run.method, "params": dict(run.params), "seed": run.seed, **result}
         out.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from alignlab.report.html_page import Page, human_count, name_cells, note, numbe
 from alignlab.report.i18n import STRINGS
 from alignlab.report.plots import TIME_SPLIT_KEYS, budget_figure, efficiency_figure, run_label, training_curves_figure
 
-_COUNT_KEYS = ("trainable_params", "tokens", "pairs", "models_in_memory", "gold_queries")
+_COUNT_KEYS = ("trainable_params", "total_params", "train_flops", "tokens", "pairs", "models_in_memory", "gold_queries")
 
 
 def _seed_records(metrics: Mapping[str, Any], aggregate: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -54,6 +54,7 @@ def _efficiency_rows(aggregates: Sequence[Mapping[str, Any]], with_queries: bool
             name_cells(row),
             number_cell(summary_mean(row, "pipeline_time_s")),
             number_cell(summary_mean(row, "wall_time_s")),
+            f'<td class="num">{human_count(flops) if (flops := summary_mean(row, "train_flops")) else "—"}</td>',
             number_cell(summary_mean(row, "eval_time_s")),
         ]
         if with_checkpoints:
@@ -95,7 +96,7 @@ def _efficiency_section(page: Page) -> str:
     aggregates = page.aggregates
     with_queries = any(summary_mean(a, "gold_queries") is not None for a in aggregates)
     with_checkpoints = any(summary_mean(a, "checkpoint_eval_time_s") for a in aggregates)
-    headers = page.columns("method", "setting", "pipeline_time", "training_time", "eval_time")
+    headers = page.columns("method", "setting", "pipeline_time", "training_time", "train_flops", "eval_time")
     headers += page.columns("checkpoint_eval_time") if with_checkpoints else []
     headers += page.columns("tokens_per_s", "peak_mem", "models_in_memory", "trainable_params")
     headers += page.columns("gold_queries") if with_queries else []

@@ -4,6 +4,11 @@ One definition of trained tokens for every method: the non-padding tokens (promp
 response) that went through a forward pass *with gradient*, counted over all processes. No-grad
 passes (sampling, old and reference log-probs, reward scores) are time, not trained tokens, so
 tokens/s measures the same work for an offline and an online method.
+
+Training FLOPs are estimated the usual way (Kaplan et al. 2020): 6 x the parameters the gradient
+passes run through x the trained tokens (2 for the forward, 4 for the backward). The no-grad
+passes are left out, as in the tokens; with LoRA the frozen weights need no weight gradient, so
+the estimate is an upper bound there.
 """
 
 from __future__ import annotations
@@ -75,10 +80,16 @@ class Cost:
     peak_mem_mb: float = 0.0
     models_in_memory: int = 1
     trainable_params: int = 0
+    total_params: int = 0
 
     @property
     def tokens_per_s(self) -> float:
         return self.tokens / self.wall_time_s if self.wall_time_s > 0 else 0.0
+
+    @property
+    def train_flops(self) -> float:
+        """Estimated FLOPs of the gradient passes: 6 x parameters x trained tokens."""
+        return 6.0 * self.total_params * self.tokens
 
     def as_dict(self) -> dict[str, float]:
         return {
@@ -88,6 +99,8 @@ class Cost:
             "peak_mem_mb": self.peak_mem_mb,
             "models_in_memory": self.models_in_memory,
             "trainable_params": self.trainable_params,
+            "total_params": self.total_params,
+            "train_flops": self.train_flops,
         }
 
 

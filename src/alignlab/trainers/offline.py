@@ -322,14 +322,14 @@ class OfflineRun:
         self.memory.stop()
         if save:
             save_policy(self.accelerator, self.model, self.tokenizer, self.out_dir / MODEL_DIR)
-        trainable, _ = count_parameters(self.model)
+        trainable, total = count_parameters(self.model)
         result = self.result
         summary = {
             **summary,
             "steps": result.steps,
             "final_eval": summary.get("final_eval", result.eval_history[-1] if result.eval_history else {}),
             "cost": Cost(
-                result.train_time_s, result.tokens, self.memory.peak_mb, models_in_memory, trainable
+                result.train_time_s, result.tokens, self.memory.peak_mb, models_in_memory, trainable, total
             ).as_dict(),
             "trainable_dtypes": trainable_dtypes(self.model),
         }

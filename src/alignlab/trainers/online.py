@@ -342,9 +342,9 @@ class OnlineRun:
         # The peak of training: the merged float32 copy that saving a LoRA policy makes is not part of it.
         self.memory.stop()
         save_policy(self.accelerator, self.model, self.tokenizer, self.out_dir / MODEL_DIR)
-        trainable, _ = count_parameters(self.model)
+        trainable, total = count_parameters(self.model)
         models = 1 + (self.reference is not None) + self.scorer.models_in_memory + extra_models
-        cost = Cost(self.train_time_s, self.tokens, self.memory.peak_mb, models, trainable)
+        cost = Cost(self.train_time_s, self.tokens, self.memory.peak_mb, models, trainable, total)
         summary = {
             **summary,
             "iterations": self.iteration,
