@@ -91,6 +91,11 @@ def test_offline_two_processes_of_b_equal_one_process_of_2b(launches, name, stri
     _assert_same_rows(strip_timing(history1["train"]), strip_timing(history2["train"]), skip)
     _assert_same_rows(history1["eval"], history2["eval"], skip)
     assert summary1["cost"]["tokens"] == summary2["cost"]["tokens"]
+    if name == "dpo":
+        # Each process scored half of the reference batches; the all-reduce gave both all of them.
+        references = [load_file(str(out / name / "reference_logps.safetensors")) for out in launches]
+        assert all(torch.equal(references[0][k], references[1][k]) for k in ("chosen", "rejected"))
+        assert bool((references[0]["chosen"] < 0).all())
     if name == "rm":
         for key in ("mean", "std"):
             assert summary1["normalization"][key] == pytest.approx(summary2["normalization"][key], abs=1e-6)

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from alignlab import distributed
 from alignlab.batch import Sequences
 from alignlab.config import DPOFamilyConfig, ExperimentConfig
 from alignlab.data import PreferencePair, TokenizedPair, collate_pairs, tokenize_pairs
@@ -73,21 +74,25 @@ def fill_reference_logprobs(
     model: torch.nn.Module, items: list[DPOItem], pad_token_id: int, batch_size: int, average: bool
 ) -> None:
     """Fill in the reference log-probs of every item (one pass, no gradient). Items go through
-    in order of length so that batches carry little padding."""
+    in order of length so that batches carry little padding. With several processes each scores
+    every world-size-th batch and one all-reduce hands all of them to every process: the same
+    batches, so the same numbers, as one process computes."""
     device = next(model.parameters()).device
     scorer = TokenScorer(model)
     order = sorted(
         range(len(items)),
         key=lambda i: len(items[i].pair.prompt) + max(len(items[i].pair.chosen), len(items[i].pair.rejected)),
     )
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    values = torch.zeros(len(items), 2, dtype=torch.float64)
     with progress_task("reference log-probs", len(items)) as advance:
-        for start in range(0, len(order), batch_size):
-            chunk = [items[i] for i in order[start : start + batch_size]]
-            batch = collate_dpo(chunk, pad_token_id).sequences.to(device)
+        for rows in batches[distributed.rank() :: distributed.world_size()]:
+            batch = collate_dpo([items[i] for i in rows], pad_token_id).sequences.to(device)
             logps = sequence_logprobs(scorer(batch).logprobs, batch.response_mask, average).cpu()
-            for item, chosen, rejected in zip(chunk, logps[: len(chunk)], logps[len(chunk) :]):
-                item.reference_chosen, item.reference_rejected = float(chosen), float(rejected)
-            advance(len(chunk))
+            values[rows] = logps.double().view(2, len(rows)).T
+            advance(len(rows) * distributed.world_size())
+    for item, (chosen, rejected) in zip(items, distributed.all_reduce_sum(values).tolist()):
+        item.reference_chosen, item.reference_rejected = chosen, rejected
 
 
 def pair_losses(cfg: DPOFamilyConfig, model: torch.nn.Module, batch: PairBatch) -> tuple[PairLossOutput, torch.Tensor]:

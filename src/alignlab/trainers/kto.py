@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from alignlab import distributed
 from alignlab.batch import Sequences, collate
 from alignlab.config import ExperimentConfig, KTOConfig
 from alignlab.data import PreferencePair
@@ -85,18 +86,21 @@ def collate_kto(items: Sequence[KTOExample], pad_token_id: int) -> KTOBatch:
 def fill_reference_logprobs_kto(
     model: torch.nn.Module, items: list[KTOExample], pad_token_id: int, batch_size: int
 ) -> None:
-    """Fill in log pi_ref of every example's completion and of its mismatched completion."""
+    """Fill in log pi_ref of every example's completion and of its mismatched completion. With
+    several processes each scores every world-size-th batch; one all-reduce shares them."""
     device = next(model.parameters()).device
     scorer = TokenScorer(model)
+    values = torch.zeros(len(items), 2, dtype=torch.float64)
+    starts = range(0, len(items), batch_size)
     with progress_task("reference log-probs", len(items)) as advance:
-        for start in range(0, len(items), batch_size):
-            chunk = items[start : start + batch_size]
-            batch = collate_kto(chunk, pad_token_id).to(device)
+        for start in starts[distributed.rank() :: distributed.world_size()]:
+            batch = collate_kto(items[start : start + batch_size], pad_token_id).to(device)
             own = sequence_logprobs(scorer(batch.completions).logprobs, batch.completions.response_mask).cpu()
             other = sequence_logprobs(scorer(batch.mismatched).logprobs, batch.mismatched.response_mask).cpu()
-            for item, a, b in zip(chunk, own.tolist(), other.tolist()):
-                item.reference, item.reference_mismatched = a, b
-            advance(len(chunk))
+            values[start : start + len(own)] = torch.stack([own, other], dim=1).double()
+            advance(len(own) * distributed.world_size())
+    for item, (reference, mismatched) in zip(items, distributed.all_reduce_sum(values).tolist()):
+        item.reference, item.reference_mismatched = reference, mismatched
 
 
 def kto_step(cfg: KTOConfig, model: torch.nn.Module, batch: KTOBatch) -> StepResult:
