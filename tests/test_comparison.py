@@ -234,3 +234,6 @@ def test_the_python_api_gives_a_table_with_one_row_per_run(serial, tmp_path) -> 
     by_run = {(r["method"], r["seed"]): r["gold_reward"] for r in metrics["results"]}
     assert {(m, s): g for m, s, g in zip(table["method"], table["seed"], table["gold_reward"])} == by_run
     assert results.report_path.is_file() and results.plot_frontier().axes
+    assert alignlab.Results.load(out).metrics == results.metrics
+    with pytest.raises(FileNotFoundError, match="no metrics.json"):
+        alignlab.Results.load(tmp_path)

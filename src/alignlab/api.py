@@ -50,6 +50,15 @@ class Results:
     run_dir: Path
     metrics: dict[str, Any]
 
+    @classmethod
+    def load(cls, run_dir: str | Path) -> Results:
+        """The results of a finished comparison's directory (its metrics.json), without rerunning anything."""
+        run_dir = Path(run_dir)
+        path = run_dir / "metrics.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no metrics.json (is {run_dir} a finished comparison?)")
+        return cls(run_dir, read_json(path))
+
     @property
     def report_path(self) -> Path:
         return self.run_dir / "report.html"
