@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from alignlab.evaluation import best_of_n_kl
 from alignlab.report.statistics.records import (
     base_by_seed,
     checkpoints_by_index,
@@ -37,11 +38,6 @@ BEST_OF_N = "best-of-n"
 FORM_BEST_OF_N = "best-of-n"
 FORM_RL = "rl"
 GAO_FORMULAS = {FORM_BEST_OF_N: "d(α − β d)", FORM_RL: "d(α − β log d)"}
-
-
-def best_of_n_kl(n: float) -> float:
-    """The analytical KL of best-of-n sampling, log n - (n - 1) / n."""
-    return math.log(n) - (n - 1) / n
 
 
 def _design(d: np.ndarray, form: str) -> np.ndarray:
