@@ -84,6 +84,13 @@ def number_cell(value: float | None, digits: int = 1, zero_is_missing: bool = Fa
     return f'<td class="num">{value:,.{digits}f}</td>'
 
 
+def count_cell(value: float | None, zero_is_missing: bool = False) -> str:
+    """A count written short (1.3M, 843.0B); zero parameters or FLOPs mean "trains nothing"."""
+    if value is None or (zero_is_missing and value == 0):
+        return '<td class="num">—</td>'
+    return f'<td class="num">{human_count(value)}</td>'
+
+
 def text_cell(text: str, numeric: bool = True) -> str:
     return f"<td{' class=num' if numeric else ''}>{escape(text)}</td>"
 

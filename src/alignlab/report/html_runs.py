@@ -8,7 +8,7 @@ from html import escape
 from typing import Any
 
 from alignlab.report.aggregates import records_of, summary_mean
-from alignlab.report.html_page import Page, human_count, name_cells, note, number_cell, table, table_row
+from alignlab.report.html_page import Page, count_cell, name_cells, note, number_cell, table, table_row
 from alignlab.report.i18n import STRINGS
 from alignlab.report.plots import TIME_SPLIT_KEYS, budget_figure, efficiency_figure, run_label, training_curves_figure
 
@@ -49,12 +49,11 @@ def time_splits(metrics: Mapping[str, Any], histories: Mapping[str, Mapping[str,
 def _efficiency_rows(aggregates: Sequence[Mapping[str, Any]], with_queries: bool, with_checkpoints: bool) -> list[str]:
     rows = []
     for row in aggregates:
-        params = summary_mean(row, "trainable_params")
         cells = [
             name_cells(row),
             number_cell(summary_mean(row, "pipeline_time_s")),
             number_cell(summary_mean(row, "wall_time_s")),
-            f'<td class="num">{human_count(flops) if (flops := summary_mean(row, "train_flops")) else "—"}</td>',
+            count_cell(summary_mean(row, "train_flops"), zero_is_missing=True),
             number_cell(summary_mean(row, "eval_time_s")),
         ]
         if with_checkpoints:
@@ -63,11 +62,10 @@ def _efficiency_rows(aggregates: Sequence[Mapping[str, Any]], with_queries: bool
             number_cell(summary_mean(row, "tokens_per_s"), 0, zero_is_missing=True),
             number_cell(summary_mean(row, "peak_mem_mb"), 0, zero_is_missing=True),
             number_cell(summary_mean(row, "models_in_memory"), 0),
-            f'<td class="num">{human_count(params) if params else "—"}</td>',
+            count_cell(summary_mean(row, "trainable_params"), zero_is_missing=True),
         ]
         if with_queries:
-            queries = summary_mean(row, "gold_queries")
-            cells.append(f'<td class="num">{human_count(queries) if queries is not None else "—"}</td>')
+            cells.append(count_cell(summary_mean(row, "gold_queries")))
         rows.append(table_row(cells))
     return rows
 
@@ -80,7 +78,7 @@ def _stages_table(page: Page, stages: Mapping[str, Mapping[str, Any]]) -> str:
         for key in keys:
             value = stage.get(key)
             if isinstance(value, (int, float)) and key in _COUNT_KEYS:
-                cells.append(f'<td class="num">{human_count(value)}</td>')
+                cells.append(count_cell(value))
             elif isinstance(value, (int, float)):
                 cells.append(number_cell(value))
             else:
