@@ -4,7 +4,7 @@ comparison and the Python API).
 Offline, on preference pairs: ``dpo.py`` (DPO family, SimPO, ORPO), ``kto.py``; ``reward.py``
 (the reward model) and ``sft.py``. Online, on prompts: ``ppo.py``, ``policy_gradient.py`` (GRPO
 and its variants, RLOO, REINFORCE++), ``online_dpo.py``. Shared loops: ``offline.py``,
-``online.py``; run plumbing (accelerator, checkpoints, costs): ``common.py``.
+``online.py``, ``minibatches.py``; run plumbing: ``checkpoints.py``, ``costs.py``, ``outputs.py``.
 """
 
 from __future__ import annotations
@@ -28,10 +28,6 @@ def section_of(method: str) -> str:
     if method not in METHODS:
         raise AlignlabError(f"unknown method '{method}'; known: {', '.join(METHODS)}")
     return METHODS[method][0]
-
-
-def is_online(method: str) -> bool:
-    return section_of(method) in ONLINE_SECTIONS
 
 
 def uses_reward_model(config: ExperimentConfig, method: str) -> bool:
