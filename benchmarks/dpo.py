@@ -25,7 +25,7 @@ from alignlab.losses import dpo_loss
 from alignlab.models import load_causal_lm, load_tokenizer, resolve_model_path
 from alignlab.pipeline import sample_preferences
 from alignlab.tasks import load_task
-from alignlab.tokens import encode_prompt, encode_response
+from alignlab.tokenization import encode_prompt, encode_response
 from alignlab.trainers.dpo import train_dpo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,8 +105,8 @@ def seed_style(config, pairs: list[PreferencePair], n_pairs: int) -> float:
         losses = []
         for pair in pairs[start : start + batch]:
             prompt = encode_prompt(tokenizer, pair.prompt, max_prompt)
-            chosen, _ = encode_response(tokenizer, pair.chosen, pair.chosen_ended, max_response)
-            rejected, _ = encode_response(tokenizer, pair.rejected, pair.rejected_ended, max_response)
+            chosen = encode_response(tokenizer, pair.chosen, pair.chosen_ended, max_response).ids
+            rejected = encode_response(tokenizer, pair.rejected, pair.rejected_ended, max_response).ids
             with torch.no_grad():
                 ref_c, ref_r = logp(reference, prompt, chosen), logp(reference, prompt, rejected)
             out = dpo_loss(logp(policy, prompt, chosen), logp(policy, prompt, rejected), ref_c, ref_r, config.dpo.beta)

@@ -3,7 +3,7 @@
 The peak is measured here, as the FLOP/s of a large float32 matmul; a step's FLOPs are counted
 by ``torch.utils.flop_counter`` (matmuls and attention, forward and backward) on the step
 itself. MFU = counted FLOPs / step time / peak. Steps measured: a pretraining step of the
-embedded model, a DPO step (chosen and rejected in one forward through ``scoring.TokenScorer``)
+embedded model, a DPO step (chosen and rejected in one forward through ``scoring.PolicyForward``)
 and a PPO minibatch update (policy and a value head on its trunk from one forward, the
 ``ppo.critic: shared`` layout), at the shapes of the default experiment. The LM head runs only on
 response positions (packed, chunked, recomputed in backward), so the counted FLOPs are the ones
@@ -22,7 +22,7 @@ from alignlab.batch import Sequences
 from alignlab.config import ModelConfig
 from alignlab.losses import clipped_surrogate, clipped_value_losses, dpo_loss, masked_mean, sequence_logprobs
 from alignlab.models import hidden_size_of, load_policy
-from alignlab.scoring import TokenScorer, ValueHead
+from alignlab.scoring import PolicyForward, ValueHead
 
 
 def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
@@ -69,7 +69,7 @@ def main() -> None:
 
     pairs = batch(2 * n, args.prompt_tokens, args.response_tokens, vocab)
     reference = torch.zeros(n)
-    scorer = TokenScorer(model)
+    scorer = PolicyForward(model)
 
     def dpo_step() -> None:
         scores = scorer(pairs)
@@ -78,7 +78,7 @@ def main() -> None:
         optimizer.step()
         optimizer.zero_grad()
 
-    actor_critic = TokenScorer(model, value_head=ValueHead(hidden_size_of(model)))
+    actor_critic = PolicyForward(model, value_head=ValueHead(hidden_size_of(model)))
     ppo_optimizer = torch.optim.AdamW(actor_critic.parameters(), lr=1e-5)
     rollout = batch(n, args.prompt_tokens, args.response_tokens, vocab)
     mask = rollout.response_mask.float()

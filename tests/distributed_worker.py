@@ -82,11 +82,15 @@ def train_scorer(pairs: Path, out: Path) -> Path:
     """A briefly trained reward model for PPO and RLOO to optimise (its model directory)."""
     from alignlab.config import load_config
     from alignlab.data import read_preferences
-    from alignlab.trainers.reward import train_reward_model
+    from alignlab.layout import TrainingDir
+    from alignlab.trainers import TrainInputs
+    from alignlab.trainers import train as train_method
 
     settings = ["reward_model.batch_size=8", "reward_model.max_steps=1", "reward_model.eval_fraction=0"]
     settings.append("reward_model.normalize=false")
-    train_reward_model(load_config(SMOKE, settings), read_preferences(pairs), [], out, seed=0)
+    train_method(
+        TrainInputs("rm", load_config(SMOKE, settings), pairs=read_preferences(pairs), prompts=[]), TrainingDir(out)
+    )
     return out / "model"
 
 

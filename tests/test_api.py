@@ -69,13 +69,14 @@ def _preference_accuracy(policy, reference, tokenizer, pairs) -> float:
     half, so the reference itself scores 0.5)."""
     from alignlab.data import collate_pairs, tokenize_pairs
     from alignlab.losses import sequence_logprobs
-    from alignlab.scoring import TokenScorer
+    from alignlab.scoring import PolicyForward
 
     tokenized, _ = tokenize_pairs(tokenizer, pairs, 64, 64)
     batch = collate_pairs(tokenized, tokenizer.pad_token_id)
     with torch.no_grad():
         gains = [
-            sequence_logprobs(TokenScorer(model)(batch).logprobs, batch.response_mask) for model in (policy, reference)
+            sequence_logprobs(PolicyForward(model)(batch).logprobs, batch.response_mask)
+            for model in (policy, reference)
         ]
     margin = (gains[0] - gains[1]).view(2, -1)
     wins = (margin[0] > margin[1]).float() + 0.5 * (margin[0] == margin[1]).float()
@@ -157,11 +158,11 @@ def test_a_reward_model_with_its_own_tokenizer_scores_the_texts_it_would_read(fo
 
     from alignlab.config import ModelConfig, SamplingConfig
     from alignlab.models import load_causal_lm, load_tokenizer
-    from alignlab.reward_model import RewardModelScorer
+    from alignlab.reward_model import StandardizedRewardModel
     from alignlab.rollout import decode_responses, generate
 
     cpu, policy_tokenizer = torch.device("cpu"), load_tokenizer(ModelConfig())
-    scorer = RewardModelScorer(ModelConfig(), cpu, str(foreign_reward_model), policy_tokenizer, 64, 8)
+    scorer = StandardizedRewardModel(ModelConfig(), cpu, str(foreign_reward_model), policy_tokenizer, 64, 8)
     assert scorer.own_tokenizer is not None
     prompts = ["I watched this film", "I watched this film", "The story follows", "The story follows"]
     policy = load_causal_lm(ModelConfig(), cpu, trainable=False)

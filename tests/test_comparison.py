@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from alignlab.config import METHODS
+from alignlab.config.methods import COMPARED
 from alignlab.experiment import RunSpec
+from alignlab.layout import ComparisonDir
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = str(REPO / "configs" / "smoke.yaml")
@@ -31,6 +32,11 @@ NUMBERS = (
     "relevance",
     "mean_length",
 )
+
+
+def run_path(root: Path, run: RunSpec) -> Path:
+    """The directory of ``run`` in the comparison at ``root``."""
+    return ComparisonDir(root).run(run.method, dict(run.params), run.seed).path
 
 
 def compare(out: Path) -> dict:
@@ -54,7 +60,7 @@ def smoke_run(tmp_path_factory, embedded_dir) -> tuple[Path, dict]:
 def test_every_method_has_finite_results_and_a_report(smoke_run) -> None:
     out, metrics = smoke_run
     methods = {r["method"] for r in metrics["results"]}
-    assert methods == {"base"} | set(METHODS)
+    assert methods == {"base"} | set(COMPARED)
     for record in metrics["results"]:
         for key in NUMBERS:
             assert isinstance(record[key], float) and math.isfinite(record[key]), (record["method"], key)
@@ -68,6 +74,9 @@ def test_every_method_has_finite_results_and_a_report(smoke_run) -> None:
     report = (out / "report.html").read_text(encoding="utf-8")
     assert "Reward–KL frontier" in report and 'src="data:image/png;base64,' in report
     text = html.unescape(report)
+    # Every method of the registry is in the smoke preset (the set above) and in its report's table.
+    results_table = report.split("<h2>Results</h2>")[1].split("</table>")[0]
+    assert all(f"<strong>{html.escape(method)}</strong>" in results_table for method in COMPARED)
     assert all(sentence.split(":")[0][:40] in text for sentence in metrics["verdict"])
     assert (out / "runs" / "dpo" / "beta=0.1" / "seed-0" / "model" / "model.safetensors").is_file()
     assert list((out / "runs" / "ppo" / "default" / "seed-0" / "logs").rglob("events.out.tfevents*"))
@@ -129,13 +138,14 @@ def kill_after_first_checkpoint(serial_dir: Path, run: RunSpec, workdir: Path, m
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        experiment = Experiment(load_config(workdir / "config.yaml"), workdir)
+        comparison = ComparisonDir(workdir)
+        experiment = Experiment(load_config(comparison.config), comparison)
         with pytest.raises(Killed):
-            experiment.train(run, run.directory(workdir))
+            experiment.train(run, comparison.run(run.method, dict(run.params), run.seed))
     finally:
         torch.set_num_threads(threads)
         monkeypatch.undo()
-    return run.directory(workdir)
+    return run_path(workdir, run)
 
 
 def mtimes(paths) -> dict[Path, int]:
@@ -154,9 +164,9 @@ def on_ray(serial, tmp_path_factory) -> dict:
         killed = kill_after_first_checkpoint(serial_dir, KILLED, root / "killed", monkeypatch)
     assert (killed / "checkpoints" / "latest").is_file() and not (killed / "eval.json").exists()
     out = root / "run"
-    shutil.copytree(killed, KILLED.directory(out))
+    shutil.copytree(killed, run_path(out, KILLED))
     shutil.copy2(serial_dir / "config.yaml", out / "config.yaml")
-    before = mtimes(KILLED.directory(out).rglob("snapshots/**/*.safetensors"))
+    before = mtimes(run_path(out, KILLED).rglob("snapshots/**/*.safetensors"))
     assert before
     metrics = run_compare(
         out / "config.yaml", out, "--resume", "--launcher", "ray", "--max-parallel", "2", "--cpus-per-run", "1"
@@ -196,7 +206,7 @@ def test_ray_workers_share_the_stages_made_once(on_ray) -> None:
     shared = [out / "reference_logps.safetensors", out / "preferences.jsonl", out / "stages.json"]
     shared += list((out / "reward_model").rglob("*"))
     assert len(list((out / "reward_model").glob("seed-*/summary.json"))) == 2
-    runs = [run.directory(out) for run in (RunSpec(m, (), s) for m in ("dpo", "grpo") for s in (0, 1))]
+    runs = [run_path(out, run) for run in (RunSpec(m, (), s) for m in ("dpo", "grpo") for s in (0, 1))]
     # Every run's task (re)writes its config.yaml when it starts.
     assert max(mtimes(p for p in shared if p.is_file()).values()) < min(
         mtimes(r / "config.yaml" for r in runs).values()
@@ -211,10 +221,10 @@ def test_killed_run_resumes_to_the_serial_record(serial, on_ray, strip_timing) -
     serial_dir, _ = serial
     out = on_ray["out"]
     assert mtimes(on_ray["snapshots_before"]) == on_ray["snapshots_before"]
-    resumed = json.loads((KILLED.directory(out) / "eval.json").read_text())
-    uninterrupted = json.loads((KILLED.directory(serial_dir) / "eval.json").read_text())
+    resumed = json.loads((run_path(out, KILLED) / "eval.json").read_text())
+    uninterrupted = json.loads((run_path(serial_dir, KILLED) / "eval.json").read_text())
     assert strip_timing(resumed) == strip_timing(uninterrupted)
-    histories = [json.loads((KILLED.directory(d) / "history.json").read_text()) for d in (out, serial_dir)]
+    histories = [json.loads((run_path(d, KILLED) / "history.json").read_text()) for d in (out, serial_dir)]
     assert strip_timing(histories[0]) == strip_timing(histories[1])
 
 

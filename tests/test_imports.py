@@ -83,3 +83,39 @@ def test_the_graph_sees_lazy_imports() -> None:
 
 def test_no_import_cycle() -> None:
     assert cycles(import_graph()) == []
+
+
+# Libraries that take seconds to import: the CLI's front door must not wait for them.
+HEAVY = ("torch", "transformers", "datasets", "accelerate", "peft", "matplotlib", "pandas", "scipy", "ray")
+PROBE = """
+import atexit, json, sys
+heavy = set(sys.argv[1].split(","))
+atexit.register(lambda: print("LOADED", json.dumps(sorted({m.split(".")[0] for m in sys.modules} & heavy))))
+sys.argv = ["alignlab", *sys.argv[2:]]
+from alignlab.cli import main
+main()
+"""
+
+
+def modules_loaded_by(*args: str, cwd: Path) -> list[str]:
+    """The heavy libraries imported by ``alignlab ARGS`` (run in a fresh interpreter)."""
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, ",".join(HEAVY), *args], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
+    line = next(line for line in result.stdout.splitlines() if line.startswith("LOADED"))
+    return json.loads(line.removeprefix("LOADED "))
+
+
+def test_the_front_door_imports_no_model_library(tmp_path) -> None:
+    """``--help``, ``config show`` and the refusal of bad input answer without importing torch,
+    transformers or any other heavy library (what makes them answer in under a second)."""
+    repo = PACKAGE.parents[1]
+    assert modules_loaded_by("--help", cwd=repo) == []
+    assert modules_loaded_by("config", "show", "dpo", cwd=repo) == []
+    assert modules_loaded_by("train", "no-such-method", "--out", str(tmp_path / "x"), cwd=repo) == []
+    assert modules_loaded_by("compare", str(tmp_path / "missing.yaml"), cwd=repo) == []
+    assert modules_loaded_by("compare", "--set", "dpo.beta=-1", cwd=repo) == []

@@ -17,9 +17,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen3Config
 
 from alignlab.config import load_config
 from alignlab.data import PreferencePair
+from alignlab.layout import TrainingDir
 from alignlab.tasks import load_task
-from alignlab.trainers.dpo import train_dpo
-from alignlab.trainers.ppo import train_ppo
+from alignlab.trainers import TrainInputs, train
 from tests.fixtures.qwen3 import CHATML, ENDOFTEXT, IM_END, QWEN3_VOCAB, save_qwen3
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,7 +78,7 @@ PAIRS = [
 def test_one_dpo_step(tiny_qwen3, tmp_path, lora) -> None:
     config = preset(tiny_qwen3, f"model.lora.enabled={str(lora).lower()}", "dpo.max_steps=1", "dpo.batch_size=8")
     assert config.model.gradient_checkpointing
-    summary = train_dpo(config, PAIRS, tmp_path, seed=0)
+    summary = train(TrainInputs("dpo", config, pairs=PAIRS), TrainingDir(tmp_path))
     assert summary["steps"] == 1 and math.isfinite(summary["final_eval"]["eval/loss"])
     assert (tmp_path / "adapter").is_dir() == lora
     assert AutoModelForCausalLM.from_pretrained(tmp_path / "model") is not None
@@ -96,7 +96,9 @@ def test_one_ppo_iteration(tiny_qwen3, tmp_path, lora) -> None:
         "generation.max_new_tokens=8",
     )
     task = load_task(config.task)
-    summary = train_ppo(config, task.train_prompts, task.reward, tmp_path, seed=0)
+    summary = train(
+        TrainInputs("ppo-gt", config, prompts=task.train_prompts, gold_reward=task.reward), TrainingDir(tmp_path)
+    )
     history = json.loads((tmp_path / "history.json").read_text())["train"]
     assert all(math.isfinite(v) for v in history[0].values())
     # Policy, reference and PPO-GT's separate critic; with LoRA the reference is the same
@@ -132,7 +134,7 @@ def qwen3_layout(tmp_path_factory) -> Path:
 def test_special_tokens_follow_the_model(qwen3_layout) -> None:
     from alignlab.config import ModelConfig
     from alignlab.models import load_causal_lm, load_tokenizer
-    from alignlab.tokens import encode_prompt, stop_token_ids
+    from alignlab.tokenization import encode_prompt, stop_token_ids
 
     config = ModelConfig(name_or_path=str(qwen3_layout))
     tokenizer = load_tokenizer(config)
@@ -223,7 +225,7 @@ def test_scoring_at_the_real_vocabulary_never_holds_full_logits(qwen3_layout) ->
     seen = []
     head = model.get_output_embeddings()
     handle = head.register_forward_hook(lambda module, args, out: seen.append(out.shape))
-    scores = scoring.TokenScorer(model)(batch)
+    scores = scoring.PolicyForward(model)(batch)
     handle.remove()
     assert scores.logprobs.shape == (4, 4) and all(shape[0] <= 256 and len(shape) == 2 for shape in seen)
     # Only response tokens went through the head: 16 rows, no prompt or padding position.
@@ -237,7 +239,7 @@ def _one_adamw_step(model_dir: Path, trainable_dtype: str, mixed_precision: str,
     from alignlab.config import ModelConfig, TrainConfig
     from alignlab.models import load_policy
     from alignlab.optim import build_optimizer, create_accelerator
-    from alignlab.scoring import TokenScorer
+    from alignlab.scoring import PolicyForward
 
     train = TrainConfig(lr=1e-6, mixed_precision=mixed_precision)
     accelerator = create_accelerator(train, tmp_path / f"{trainable_dtype}-{mixed_precision}", seed=0)
@@ -246,7 +248,7 @@ def _one_adamw_step(model_dir: Path, trainable_dtype: str, mixed_precision: str,
     before = weights.detach().float().clone()
     seen = []
     policy.model.layers[0].mlp.up_proj.register_forward_hook(lambda m, args, out: seen.append(out.dtype))
-    model, optimizer = accelerator.prepare(TokenScorer(policy), build_optimizer(policy, train))
+    model, optimizer = accelerator.prepare(PolicyForward(policy), build_optimizer(policy, train))
     batch = collate([[1, 2, 3, 4]] * 4, [[5, 6, 7, 8, IM_END]] * 4, ENDOFTEXT)
     loss = -model(batch).logprobs.sum() / 20
     accelerator.backward(loss)
@@ -311,7 +313,7 @@ def test_training_at_the_real_vocabulary_recomputes_logits_rather_than_keeping_t
     batch = collate([[1, 2, 3]] * 8, [[4, 5, 6, 7] * 16] * 8, ENDOFTEXT)
     calls = []
     hook = model.get_output_embeddings().register_forward_hook(lambda m, args, out: calls.append(out.shape[0]))
-    scores = scoring.TokenScorer(model)(batch)
+    scores = scoring.PolicyForward(model)(batch)
     scores.logprobs.sum().backward()
     hook.remove()
     # Two chunks of 256 rows, each computed in forward and again in backward.

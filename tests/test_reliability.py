@@ -153,8 +153,9 @@ def constant_reward(prompts, completions):
 @pytest.mark.parametrize("method", ["ppo", "grpo", "rloo"])
 def test_constant_rewards_give_zero_advantages_not_nan(embedded_dir, tmp_path, monkeypatch, method) -> None:
     from alignlab.config import load_config
+    from alignlab.layout import TrainingDir
     from alignlab.tasks import load_task
-    from alignlab.trainers import train_method
+    from alignlab.trainers import TrainInputs, train
 
     monkeypatch.syspath_prepend(str(REPO))
     config = load_config(
@@ -166,7 +167,7 @@ def test_constant_rewards_give_zero_advantages_not_nan(embedded_dir, tmp_path, m
         ],
     )
     task = load_task(config.task)
-    train_method(method, config, tmp_path, 0, prompts=task.train_prompts, gold_reward=task.reward)
+    train(TrainInputs(method, config, prompts=task.train_prompts, gold_reward=task.reward), TrainingDir(tmp_path))
     history = json.loads((tmp_path / "history.json").read_text())["train"]
     assert all(v == v and abs(v) != float("inf") for row in history for v in row.values())
     if method == "ppo":

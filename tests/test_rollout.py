@@ -8,7 +8,7 @@ from alignlab.batch import positions_from_mask
 from alignlab.config import ModelConfig, SamplingConfig
 from alignlab.models import load_causal_lm, load_tokenizer
 from alignlab.rollout import decode_responses, sample, tokenize_prompts
-from alignlab.tokens import response_mask_from_ids
+from alignlab.tokenization import response_mask_from_ids
 
 PROMPTS = ["I watched this film", "The story follows", "So I finally sat down to watch it", "As"]
 

@@ -12,7 +12,7 @@ from alignlab import scoring
 from alignlab.batch import collate
 from alignlab.config import ModelConfig
 from alignlab.models import load_causal_lm, load_reward_model, load_tokenizer
-from alignlab.scoring import TokenScorer, ValueHead, reference_statistics, sequence_scores
+from alignlab.scoring import PolicyForward, ValueHead, reference_statistics, sequence_scores
 
 
 def _batch(tokenizer):
@@ -49,7 +49,7 @@ def test_packed_logprobs_and_gradients_equal_the_plain_path(model_and_batch, mon
     hook = model.get_output_embeddings().register_forward_hook(lambda *args: head_calls.append(1))
 
     model.zero_grad()
-    scores = TokenScorer(model)(batch, temperature=0.7, with_entropy=True)
+    scores = PolicyForward(model)(batch, temperature=0.7, with_entropy=True)
     (scores.logprobs * mask).sum().backward()
     hook.remove()
     # Recomputing in backward runs the head a second time on every chunk.
@@ -74,11 +74,11 @@ def test_packed_logprobs_and_gradients_equal_the_plain_path(model_and_batch, mon
 
 def test_value_head_and_critic_values_are_masked(model_and_batch, embedded_dir) -> None:
     model, batch, _ = model_and_batch
-    scorer = TokenScorer(model, value_head=ValueHead(128))
+    scorer = PolicyForward(model, value_head=ValueHead(128))
     values = scorer(batch).values
     assert values.shape == batch.response_ids.shape and (values[batch.response_mask == 0] == 0).all()
     critic = load_reward_model(ModelConfig(), torch.device("cpu"), str(embedded_dir), trainable=True)
-    critic_values = TokenScorer(model, critic=critic)(batch).values
+    critic_values = PolicyForward(model, critic=critic)(batch).values
     assert critic_values.shape == batch.response_ids.shape
     # The value at response position t is the critic's score of the prefix before token t (the
     # state the token is chosen in): at t = 1, the score of prompt + first response token.

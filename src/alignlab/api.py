@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -22,8 +22,11 @@ from alignlab.config import ExperimentConfig, default_config_path, load_config, 
 from alignlab.data import PreferencePair, parse_preference_record, read_preferences
 from alignlab.errors import AlignlabError
 from alignlab.files import read_json
-from alignlab.models import ModelSource
 from alignlab.tasks.rewards import FunctionReward, Reward
+
+if TYPE_CHECKING:
+    from alignlab.models import ModelSource
+    from alignlab.trainers import TrainInputs
 
 ConfigLike = ExperimentConfig | str | Path | None
 
@@ -53,25 +56,30 @@ class Results:
     @classmethod
     def load(cls, run_dir: str | Path) -> Results:
         """The results of a finished comparison's directory (its metrics.json), without rerunning anything."""
+        from alignlab.layout import ComparisonDir
+
         run_dir = Path(run_dir)
-        path = run_dir / "metrics.json"
+        path = ComparisonDir(run_dir).metrics
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no metrics.json (is {run_dir} a finished comparison?)")
         return cls(run_dir, read_json(path))
 
     @property
     def report_path(self) -> Path:
-        return self.run_dir / "report.html"
+        from alignlab.layout import ComparisonDir
+
+        return ComparisonDir(self.run_dir).report
 
     @property
     def table(self):
         """One row per evaluated run (method, setting, seed and every scalar metric): a DataFrame."""
         import pandas as pd
 
+        from alignlab.layout import setting_label
+
         rows = []
         for record in self.metrics["results"]:
-            setting = ",".join(f"{k}={v}" for k, v in record.get("params", {}).items()) or "default"
-            row = {"method": record["method"], "setting": setting, "seed": record["seed"]}
+            row = {"method": record["method"], "setting": setting_label(record.get("params")), "seed": record["seed"]}
             row.update({k: v for k, v in record.items() if isinstance(v, (int, float)) and k != "seed"})
             rows.append(row)
         return pd.DataFrame(rows)
@@ -93,7 +101,7 @@ def compare(config: ConfigLike = None, out: str | Path | None = None, resume: bo
 
     cfg = _config(config, settings)
     run_dir = run_comparison(cfg, Path(out) if out else None, resume)
-    return Results(run_dir, read_json(run_dir / "metrics.json"))
+    return Results.load(run_dir)
 
 
 # --------------------------------------------------------------------------------------------
@@ -150,6 +158,52 @@ def _pairs(
     ]
 
 
+def training_inputs(
+    method: str,
+    config: ExperimentConfig,
+    *,
+    seed: int = 0,
+    data: str | Path | Sequence[PreferencePair | dict[str, Any]] | None = None,
+    prompts: Sequence[str] | None = None,
+    reward: Reward | Callable | None = None,
+    reward_model: ModelSource | None = None,
+    init: ModelSource | None = None,
+) -> TrainInputs:
+    """What ``method`` trains on, read and checked before anything is written: the pairs (for the
+    offline methods, the reward model and SFT), the prompts (the task's unless given) and the
+    reward to optimise and report (the task's gold reward unless given). ``config`` holds the
+    method's settings (``config.method_config``)."""
+    from alignlab.pipeline import task_for
+    from alignlab.trainers import TrainInputs, method_of
+
+    spec = method_of(method)
+    pairs = _pairs(data, config) if spec.inputs in ("pairs", "demonstrations") else None
+    needs_prompts = spec.online or method == "rm"
+    task = task_for(config) if needs_prompts and (prompts is None or (spec.online and reward is None)) else None
+    return TrainInputs(
+        method,
+        config,
+        seed=seed,
+        pairs=pairs,
+        prompts=(list(prompts) if prompts is not None else task.train_prompts) if needs_prompts else None,
+        gold_reward=(_as_reward(reward) or task.reward) if spec.online else None,
+        reward_model=reward_model,
+        init=init,
+    )
+
+
+def method_settings(
+    method: str, config: ConfigLike, model: ModelSource | None, settings: dict[str, Any]
+) -> ExperimentConfig:
+    """The config ``method`` trains with: the config's, the model named, the method's own
+    settings (its registry preset), then ``settings``."""
+    cfg = _config(config, {})
+    if isinstance(model, str):
+        cfg = with_settings(cfg, {"model": {"name_or_path": model}}, "model")
+    cfg = method_config(cfg, method)
+    return with_settings(cfg, settings, "settings") if settings else cfg
+
+
 def train(
     method: str,
     *,
@@ -173,95 +227,33 @@ def train(
     or ``reward_model`` (a sequence classifier: directory or hub id, with its own tokenizer); with
     both, the reward model is optimised and ``reward`` reported as the gold reward. Default: the
     config's ``reward_source`` and the task's gold reward."""
+    from alignlab.layout import TrainingDir
     from alignlab.models import load_causal_lm, load_tokenizer
-    from alignlab.pipeline import device, task_for
-    from alignlab.trainers import PAIR_SECTIONS, section_of, train_method
-    from alignlab.trainers.outputs import HISTORY_FILE, MODEL_DIR, prepare_out_dir
-    from alignlab.trainers.reward import train_reward_model
-    from alignlab.trainers.sft import train_sft
+    from alignlab.pipeline import device
+    from alignlab.trainers import method_of
+    from alignlab.trainers import train as train_method
+    from alignlab.trainers.outputs import prepare_out_dir
 
-    cfg = _config(config, {})
-    if isinstance(model, str):
-        cfg = with_settings(cfg, {"model": {"name_or_path": model}}, "model")
-    if method not in ("sft", "rm"):
-        cfg = method_config(cfg, method)
-    cfg = with_settings(cfg, settings, "settings") if settings else cfg
+    cfg = method_settings(method, config, model, settings)
+    spec = method_of(method)
+    if spec.online and reward is not None and reward_model is None:
+        # A reward given and no reward model: the reward is what the method optimises.
+        cfg = with_settings(cfg, {spec.section: {"reward_source": "gold"}}, "reward")
     init = model if isinstance(model, torch.nn.Module) else None
-    out_dir = Path(out) if out else Path(tempfile.mkdtemp(prefix=f"alignlab-{method}-"))
-    prepare_out_dir(out_dir, resume)
-    if method in ("sft", "rm") or section_of(method) in PAIR_SECTIONS:
-        pairs = _pairs(data, cfg)
-        if method == "sft":
-            summary = train_sft(cfg, [(p.prompt, p.chosen) for p in pairs], out_dir, seed, resume, init)
-        elif method == "rm":
-            task_prompts = list(prompts) if prompts is not None else task_for(cfg).train_prompts
-            summary = train_reward_model(cfg, pairs, task_prompts, out_dir, seed, resume, init)
-        else:
-            summary = train_method(method, cfg, out_dir, seed, resume, pairs=pairs, init=init)
-    else:
-        if reward is not None and reward_model is None:
-            # A reward given and no reward model: the reward is what the method optimises.
-            cfg = with_settings(cfg, {section_of(method): {"reward_source": "gold"}}, "reward")
-        task = task_for(cfg) if prompts is None or reward is None else None
-        summary = train_method(
-            method,
-            cfg,
-            out_dir,
-            seed,
-            resume,
-            prompts=list(prompts) if prompts is not None else task.train_prompts,
-            gold_reward=_as_reward(reward) or task.reward,
-            reward_model=reward_model,
-            init=init,
-        )
+    inputs = training_inputs(
+        method, cfg, seed=seed, data=data, prompts=prompts, reward=reward, reward_model=reward_model, init=init
+    )
+    run = TrainingDir(Path(out) if out else Path(tempfile.mkdtemp(prefix=f"alignlab-{method}-")), resume)
+    prepare_out_dir(run.path, resume)
+    summary = train_method(inputs, run)
     if method == "rm":
         from transformers import AutoModelForSequenceClassification
 
-        trained = AutoModelForSequenceClassification.from_pretrained(out_dir / MODEL_DIR)
+        trained = AutoModelForSequenceClassification.from_pretrained(run.model)
     else:
-        trained = load_causal_lm(cfg.model, device(), str(out_dir / MODEL_DIR), trainable=False)
-    history = read_json(out_dir / HISTORY_FILE).get("train", [])
-    return TrainedPolicy(trained, load_tokenizer(cfg.model, str(out_dir / MODEL_DIR)), summary, out_dir, cfg, history)
-
-
-def train_from_cli(
-    method: str,
-    cfg: ExperimentConfig,
-    out: Path,
-    seed: int,
-    resume: bool,
-    data: Path | None,
-    init: str | None,
-    reward_model: str | None,
-    start_run: Callable[[], None],
-) -> dict:
-    """``alignlab train``: read the inputs (so bad data fails before the run directory exists),
-    create the run directory, train; the summary."""
-    from alignlab.pipeline import load_preferences, task_for
-    from alignlab.trainers import PAIR_SECTIONS, section_of, train_method
-    from alignlab.trainers.reward import train_reward_model
-    from alignlab.trainers.sft import train_sft
-
-    offline = method in ("sft", "rm") or section_of(method) in PAIR_SECTIONS
-    pairs = load_preferences(cfg, data) if offline else None
-    task = task_for(cfg) if method == "rm" or not offline else None
-    start_run()
-    if method == "sft":
-        return train_sft(cfg, [(p.prompt, p.chosen) for p in pairs], out, seed, resume, init)
-    if method == "rm":
-        return train_reward_model(cfg, pairs, task.train_prompts, out, seed, resume, init)
-    return train_method(
-        method,
-        cfg,
-        out,
-        seed,
-        resume,
-        pairs=pairs,
-        prompts=task.train_prompts if task else None,
-        gold_reward=task.reward if task else None,
-        reward_model=reward_model,
-        init=init,
-    )
+        trained = load_causal_lm(cfg.model, device(), str(run.model), trainable=False)
+    history = read_json(run.history).get("train", [])
+    return TrainedPolicy(trained, load_tokenizer(cfg.model, str(run.model)), summary, run.path, cfg, history)
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,8 +269,10 @@ def evaluate(
 ) -> dict[str, Any]:
     """Held-out metrics of a policy (in memory or a model directory) against the config's base
     policy, on the task's held-out prompts: gold reward, win rate, KL, fluency, diversity."""
-    from alignlab.experiment import Experiment
-    from alignlab.models import load_causal_lm
+    from alignlab.evaluation import Evaluator
+    from alignlab.models import load_causal_lm, load_tokenizer
+    from alignlab.pipeline import device
+    from alignlab.tasks import load_task
 
     if isinstance(policy, TrainedPolicy):
         cfg = _config(config if config is not None else policy.config, settings)
@@ -287,11 +281,12 @@ def evaluate(
         cfg = _config(config, settings)
         model = policy
         if isinstance(policy, (str, Path)):
-            from alignlab.pipeline import device
-
             model = load_causal_lm(cfg.model, device(), str(policy), trainable=False)
-    evaluator = Experiment(cfg, Path(tempfile.mkdtemp(prefix="alignlab-eval-"))).evaluator
-    return evaluator.evaluate_policy(model, seed)
+    tokenizer = load_tokenizer(cfg.model)
+    task = load_task(cfg.task, tokenizer)
+    if task.reward is None:
+        raise AlignlabError(f"task '{task.name}' has no gold reward to evaluate with; set task.reward=module:function")
+    return Evaluator(cfg, task, tokenizer, device()).evaluate_policy(model, seed)
 
 
 def settings_of(config: ConfigLike = None) -> dict[str, Any]:

@@ -1,4 +1,9 @@
-"""The ``alignlab`` command line."""
+"""The ``alignlab`` command line.
+
+Only typer, rich and the config schema are imported up front, so that ``--help``, ``config show``
+and every refusal of bad input answer at once; each command imports the model libraries it
+needs after its input has been checked.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,6 @@ import typer
 from rich.markup import escape
 
 from alignlab.config import (
-    METHODS,
     BaseBuildConfig,
     ExperimentConfig,
     default_config_path,
@@ -21,6 +25,7 @@ from alignlab.config import (
     save_config,
     with_settings,
 )
+from alignlab.config.methods import TRAINABLE
 from alignlab.errors import AlignlabError
 from alignlab.log import console, logger, setup_logging
 
@@ -60,17 +65,15 @@ def base_build(
 ) -> None:
     """Generate the corpus, train the tokenizer and pretrain an embedded base model."""
     from alignlab.base import ASSETS_DIR, EMBEDDED_MODELS
-    from alignlab.base.pretrain import build_base_model
-    from alignlab.config import with_settings
 
     if name not in EMBEDDED_MODELS:
         raise AlignlabError(f"--name: unknown embedded model '{name}'; known: {', '.join(EMBEDDED_MODELS)}")
     if config is not None:
         build_config = load_config(config, overrides or [], cls=BaseBuildConfig)
     else:
-        from alignlab.config import parse_overrides
-
         build_config = with_settings(EMBEDDED_MODELS[name], parse_overrides(overrides or []), f"--name {name}")
+    from alignlab.base.pretrain import build_base_model
+
     target = out or ASSETS_DIR / name
     report = build_base_model(build_config, target)
     logger.info("built %s: %.2fM parameters in %.0f s", target, report["parameters"] / 1e6, report["build_time_s"])
@@ -125,13 +128,10 @@ def _start_run(out: Path, cfg: ExperimentConfig, resume: bool) -> None:
         save_config(cfg, out / "config.yaml")
 
 
-TRAINABLE = ("sft", "rm", *[m for m in METHODS if m != "best-of-n"])
-
-
 @app.command("train")
 def train(
     method: str = typer.Argument(
-        ..., help="sft, rm, or a method: " + ", ".join(m for m in METHODS if m != "best-of-n")
+        ..., help="sft, rm, or a method: " + ", ".join(m for m in TRAINABLE if m not in ("sft", "rm"))
     ),
     out: Path = OutOpt,
     config: Optional[Path] = ConfigArg,
@@ -144,8 +144,6 @@ def train(
 ) -> None:
     """Train one method: on preference pairs (sft, rm, the DPO family, kto) or online on the
     task's prompts (ppo, the GRPO family, rloo, reinforce++, online-dpo)."""
-    from alignlab.api import train_from_cli
-
     if method not in TRAINABLE:
         raise AlignlabError(f"unknown method '{method}'; known: {', '.join(TRAINABLE)}")
     if reward_model is not None and Path(reward_model).exists() and not (Path(reward_model) / "config.json").is_file():
@@ -154,14 +152,15 @@ def train(
         cfg = _run_config(out, resume, None, overrides)
     else:
         # The method's own settings first (e.g. ppo-gt's reward source), then the user's --set.
-        cfg = (
-            with_settings(method_config(_load(config, None), method), parse_overrides(overrides or []), "--set")
-            if method in METHODS
-            else _load(config, overrides)
-        )
-    summary = train_from_cli(
-        method, cfg, out, seed, resume, data, init, reward_model, lambda: _start_run(out, cfg, resume)
-    )
+        cfg = with_settings(method_config(_load(config, None), method), parse_overrides(overrides or []), "--set")
+    from alignlab.api import training_inputs
+    from alignlab.layout import TrainingDir
+    from alignlab.trainers import train as train_method
+
+    # Read the inputs first: bad data fails before the run directory exists.
+    inputs = training_inputs(method, cfg, seed=seed, data=data, reward_model=reward_model, init=init)
+    _start_run(out, cfg, resume)
+    summary = train_method(inputs, TrainingDir(out, resume))
     final = summary.get("final_eval") or summary.get("final") or {}
     shown = {k: round(v, 4) for k, v in final.items() if isinstance(v, float) and not k.startswith("time/")}
     logger.info("%s done: %s", method, shown)
@@ -229,9 +228,6 @@ def compare(
     overrides: Optional[list[str]] = SetOpt,
 ) -> None:
     """Run the whole experiment: every method over its sweep and seeds, then evaluation and report."""
-    from alignlab.comparison import run_comparison
-    from alignlab.launchers import Launcher
-
     if launcher not in ("serial", "ray"):
         raise AlignlabError(f"--launcher: unknown launcher '{launcher}'; known: serial, ray")
     if resume:
@@ -243,6 +239,9 @@ def compare(
         cfg = load_config(cfg_path, overrides or [])
     else:
         cfg = _load(config, overrides)
+    from alignlab.comparison import run_comparison
+    from alignlab.launchers import Launcher
+
     run_comparison(cfg, out, resume, Launcher(launcher, address, max_parallel, cpus_per_run, gpus_per_run))
 
 
@@ -272,12 +271,10 @@ def main() -> None:
     setup_logging()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # alignlab shows its own progress; the libraries' bars and load reports would interleave.
-    import datasets
-    import transformers
-
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    datasets.disable_progress_bars()
+    # Said through their environment variables, read when (and only if) a command imports them.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     try:
         app()
     except AlignlabError as err:

@@ -22,7 +22,7 @@ from transformers import PreTrainedTokenizerBase
 
 from alignlab.batch import Sequences, collate
 from alignlab.errors import DataError
-from alignlab.tokens import encode_prompt, encode_response
+from alignlab.tokenization import encode_prompt, encode_response
 
 TEXT_FIELDS = ("prompt", "chosen", "rejected")
 REWARD_FIELDS = ("chosen_reward", "rejected_reward")
@@ -144,9 +144,9 @@ def tokenize_example(
     cut = len(full_prompt) != len(prompt_ids)
     response_ids = []
     for text, ended in responses:
-        ids, still_ended = encode_response(tokenizer, text, ended, max_response_tokens)
-        cut |= still_ended != ended
-        response_ids.append(ids)
+        response = encode_response(tokenizer, text, ended, max_response_tokens)
+        cut |= response.cut
+        response_ids.append(response.ids)
     return prompt_ids, response_ids, cut
 
 

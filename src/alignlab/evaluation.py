@@ -27,16 +27,16 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from alignlab.config import EvalConfig, ExperimentConfig
+from alignlab.layout import TrainingDir
 from alignlab.losses import masked_sum
 from alignlab.models import load_causal_lm, load_trained_policy
-from alignlab.relevance import RelevanceScorer, relevance_scorer
-from alignlab.reward_model import RewardModelScorer
+from alignlab.relevance import RelevanceMetric, load_relevance_metric
+from alignlab.reward_model import StandardizedRewardModel
 from alignlab.rollout import Rollout, decode_responses, sample, tokenize_prompts
 from alignlab.scoring import reference_statistics
 from alignlab.tasks import Task
 from alignlab.tasks.rewards import Reward
 from alignlab.text import distinct_n, self_bleu
-from alignlab.trainers.checkpoints import snapshot_dirs
 
 
 @dataclass
@@ -132,11 +132,11 @@ def evaluate_samples(
     temperature: float,
     batch_size: int,
     kl: float | None = None,
-    relevance: RelevanceScorer | None = None,
+    relevance: RelevanceMetric | None = None,
 ) -> dict[str, float | None]:
     """Every metric of one set of samples drawn from ``policy``. Where the samples come from no
     single policy (best-of-n), pass ``policy=None`` and the KL in ``kl``. Without a relevance
-    scorer the relevance metric is None."""
+    metric, relevance is None."""
     rollout = samples.rollout
     mask = rollout.response_mask.float()
     ref_logprobs, token_kl = reference_statistics_in_chunks(reference, policy, rollout, temperature, batch_size)
@@ -193,7 +193,7 @@ class Evaluator:
         self.config, self.task, self.tokenizer, self.device = config, task, tokenizer, device
         self._reference: nn.Module | None = None
         self._reference_rewards: dict[int, list[float]] = {}
-        self._relevance: RelevanceScorer | None = None
+        self._relevance: RelevanceMetric | None = None
         self.relevance_note: str | None = None
 
     @property
@@ -207,10 +207,10 @@ class Evaluator:
         self._reference = None
 
     @property
-    def relevance(self) -> RelevanceScorer | None:
-        """The relevance scorer, loaded on first use; None (with ``relevance_note``) if unavailable."""
+    def relevance(self) -> RelevanceMetric | None:
+        """The relevance metric, loaded on first use; None (with ``relevance_note``) if unavailable."""
         if self._relevance is None and self.relevance_note is None:
-            self._relevance, self.relevance_note = relevance_scorer(
+            self._relevance, self.relevance_note = load_relevance_metric(
                 self.config.evaluation.relevance_model, self.task.language
             )
         return self._relevance
@@ -235,7 +235,7 @@ class Evaluator:
 
     def reward_model_scores(self, samples: EvalSamples, model_dir: Path) -> torch.Tensor:
         """The reward model's standardised scores of ``samples`` (the scale PPO trains on)."""
-        scorer = RewardModelScorer(
+        scorer = StandardizedRewardModel(
             self.config.model,
             self.device,
             str(model_dir),
@@ -283,14 +283,14 @@ class Evaluator:
         ]
         return metrics
 
-    def evaluate_run(self, out: Path, seed: int, proxy: Path | None) -> dict[str, Any]:
+    def evaluate_run(self, run: TrainingDir, seed: int, proxy: Path | None) -> dict[str, Any]:
         """Held-out metrics of a trained run's final policy, with ``checkpoints``: the same
         metrics (no examples) of each snapshot taken during training, in training order."""
-        model = load_trained_policy(self.config.model, self.device, out)
+        model = load_trained_policy(self.config.model, self.device, run)
         result = self.evaluate_policy(model, seed, proxy=proxy)
         del model
         checkpoints = []
-        for step, directory in snapshot_dirs(out):
+        for step, directory in run.snapshots():
             snapshot = load_causal_lm(self.config.model, self.device, str(directory), trainable=False)
             # The checkpoint curves plot reward, KL, length and proxy: no relevance (its embedder
             # is the slowest metric).

@@ -3,7 +3,8 @@
 ``expand`` turns a config into its runs (method x setting x seed); ``Experiment`` makes what
 runs share (the preference pairs, an optional SFT model that then serves as every method's start
 and reference, each seed's reward model, the DPO family's reference log-probs), trains and
-evaluates one run at a time into the run directory, and skips whatever is already there.
+evaluates one run at a time into the comparison's directory (``layout.ComparisonDir``), and skips
+whatever is already there.
 """
 
 from __future__ import annotations
@@ -21,21 +22,20 @@ import torch
 
 from alignlab.config import ExperimentConfig, MethodSpec, method_config, save_config, with_settings
 from alignlab.config.experiment import EXPERIMENT_CONTROLS
+from alignlab.config.methods import METHODS
 from alignlab.data import PreferencePair, read_preferences, write_preferences
 from alignlab.errors import AlignlabError
 from alignlab.evaluation import POLICY_SAMPLE_SEED, Evaluator, best_of_n, best_of_n_kl
 from alignlab.files import write_json
+from alignlab.layout import BASE_METHOD, ComparisonDir, TrainingDir, setting_label
 from alignlab.log import logger
 from alignlab.models import count_parameters, load_tokenizer
 from alignlab.pipeline import device, sample_preferences
+from alignlab.records import RunCost, run_record
 from alignlab.tasks import Task, load_task
 from alignlab.tasks.preferences import flip_labels
-from alignlab.trainers import section_of, train_method, uses_gold_reward, uses_reward_model
+from alignlab.trainers import TrainInputs, train
 from alignlab.trainers.costs import PeakMemory
-from alignlab.trainers.outputs import MODEL_DIR, SUMMARY_FILE
-
-EVAL_FILE = "eval.json"
-STAGES_FILE = "stages.json"
 
 
 @dataclass(frozen=True)
@@ -48,10 +48,7 @@ class RunSpec:
 
     @property
     def setting(self) -> str:
-        return ",".join(f"{k}={v}" for k, v in self.params) or "default"
-
-    def directory(self, run_dir: Path) -> Path:
-        return run_dir / "runs" / self.method / self.setting / f"seed-{self.seed}"
+        return setting_label(dict(self.params))
 
 
 def expand(config: ExperimentConfig) -> list[RunSpec]:
@@ -101,11 +98,11 @@ def read_json_if_any(path: Path) -> Any:
 
 
 class Experiment:
-    """The state of one comparison run, and the stages that fill its directory."""
+    """The state of one comparison, and the stages that fill its directory."""
 
-    def __init__(self, config: ExperimentConfig, run_dir: Path) -> None:
+    def __init__(self, config: ExperimentConfig, directory: ComparisonDir) -> None:
         self.config = config
-        self.run_dir = run_dir
+        self.dir = directory
         self.device = device()
         self.tokenizer = load_tokenizer(config.model)
         self.task: Task = load_task(config.task, self.tokenizer)
@@ -114,7 +111,7 @@ class Experiment:
                 f"task '{self.task.name}' has no gold reward to evaluate with; "
                 "set task.reward=module:function (a function scoring prompts and completions)"
             )
-        self.stages: dict[str, Any] = read_json_if_any(run_dir / STAGES_FILE) or {}
+        self.stages: dict[str, Any] = read_json_if_any(directory.stages) or {}
         self.evaluator = Evaluator(config, self.task, self.tokenizer, self.device)
         # Everything alive now (modules, tokenizer, task, lexicons) lives as long as the
         # experiment: out of the collector's sight, each collection between runs takes
@@ -123,13 +120,13 @@ class Experiment:
 
     def _record_stage(self, name: str, cost: dict[str, Any]) -> None:
         self.stages[name] = cost
-        write_json(self.run_dir / STAGES_FILE, self.stages)
+        write_json(self.dir.stages, self.stages)
 
     # ---------------------------------------------------------------- shared stages
 
     def preferences(self) -> list[PreferencePair]:
         """The pairs every method learns from: sampled from the base policy once, then read."""
-        path = self.run_dir / "preferences.jsonl"
+        path = self.dir.preferences
         if path.is_file():
             return read_preferences(path)
         started = time.perf_counter()
@@ -157,61 +154,52 @@ class Experiment:
         the KL terms and of evaluation, and the trunk of the reward models."""
         if not self.config.sft.enabled:
             return
-        from alignlab.trainers.sft import train_sft
-
-        out = self.run_dir / "sft"
-        if not (out / SUMMARY_FILE).is_file():
+        out = self.dir.sft
+        if not out.trained:
             started = time.perf_counter()
-            demonstrations = [(p.prompt, p.chosen) for p in self.preferences()]
-            summary = train_sft(self.config, demonstrations, out, seed=0, resume=out.exists())
+            inputs = TrainInputs("sft", self.config, seed=0, pairs=self.preferences())
+            summary = train(inputs, TrainingDir(out.path, resume=out.path.exists()))
             self._record_stage("sft", dict(summary["cost"], wall_time_s=time.perf_counter() - started))
             free_memory()
-        self.config = with_settings(self.config, {"model": {"name_or_path": str(out / MODEL_DIR)}}, "sft")
+        self.config = with_settings(self.config, {"model": {"name_or_path": str(out.model)}}, "sft")
         self.evaluator = Evaluator(self.config, self.task, self.tokenizer, self.device)
 
     def pairs_for(self, config: ExperimentConfig) -> list[PreferencePair]:
         """The shared pairs with ``config``'s label noise applied (seeded, nested across eps)."""
         return flip_labels(self.preferences(), config.preferences.label_noise, self.config.task.split_seed)
 
-    def _reward_model_name(self, seed: int, noise: float) -> str:
-        return f"seed-{seed}" + (f"-noise-{noise:g}" if noise else "")
-
     def reward_model_dir(self, seed: int, noise: float = 0.0) -> Path:
         """The reward model of ``seed`` (on pairs with ``noise`` of their labels flipped),
         trained on first use; or the one ``reward_model.path`` names, used as it is."""
         if self.config.reward_model.path:
             return Path(self.config.reward_model.path)
-        from alignlab.trainers.reward import train_reward_model
-
-        name = self._reward_model_name(seed, noise)
-        out = self.run_dir / "reward_model" / name
-        if not (out / SUMMARY_FILE).is_file():
+        out = self.dir.reward_model(seed, noise)
+        if not out.trained:
             started = time.perf_counter()
             noisy = with_settings(self.config, {"preferences": {"label_noise": noise}}, "label noise")
-            summary = train_reward_model(
-                self.config, self.pairs_for(noisy), self.task.train_prompts, out, seed, resume=out.exists()
+            inputs = TrainInputs(
+                "rm", self.config, seed=seed, pairs=self.pairs_for(noisy), prompts=self.task.train_prompts
             )
+            summary = train(inputs, TrainingDir(out.path, resume=out.path.exists()))
             cost = dict(summary["cost"], train_time_s=summary["cost"]["wall_time_s"])
             cost["wall_time_s"] = time.perf_counter() - started
-            self._record_stage(f"reward_model/{name}", cost)
+            self._record_stage(f"reward_model/{self.dir.reward_model_name(seed, noise)}", cost)
             logger.info(
                 "reward model seed %d: held-out accuracy %.3f",
                 seed,
                 summary["final_eval"].get("eval/accuracy", float("nan")),
             )
             free_memory()
-        return out / MODEL_DIR
+        return out.model
 
     def reward_model_time(self, seed: int, noise: float = 0.0) -> float:
-        stage = self.stages.get(f"reward_model/{self._reward_model_name(seed, noise)}", {})
+        stage = self.stages.get(f"reward_model/{self.dir.reward_model_name(seed, noise)}", {})
         return float(stage.get("wall_time_s", 0.0))
 
     def reference_cache(self, cfg: ExperimentConfig) -> Path:
         """Where the DPO family's reference log-probs of ``cfg``'s pairs are kept: one pass for
         every run that starts from the same base on the same pairs."""
-        noise = cfg.preferences.label_noise
-        suffix = ("-average" if cfg.dpo.average_log_prob else "") + (f"-noise-{noise:g}" if noise else "")
-        return self.run_dir / f"reference_logps{suffix}.safetensors"
+        return self.dir.reference_logps(cfg.dpo.average_log_prob, cfg.preferences.label_noise)
 
     def prepare_shared(self, runs: list[RunSpec]) -> None:
         """What runs share, made before any run: the pairs, the SFT start, each seed's reward
@@ -222,10 +210,10 @@ class Experiment:
         self.supervised_start()
         for run in runs:
             cfg = run_config(self.config, run)
-            if uses_reward_model(cfg, run.method):
+            if METHODS[run.method].optimises_reward_model(cfg):
                 self.reward_model_dir(run.seed, cfg.preferences.label_noise)
             cache = self.reference_cache(cfg)
-            if section_of(run.method) == "dpo" and needs_reference(cfg.dpo) and not cache.is_file():
+            if METHODS[run.method].section == "dpo" and needs_reference(cfg.dpo) and not cache.is_file():
                 started = time.perf_counter()
                 with PeakMemory() as memory:
                     precompute_reference(cfg, self.pairs_for(cfg), cache)
@@ -235,32 +223,30 @@ class Experiment:
 
     # ---------------------------------------------------------------- one run
 
-    def train(self, run: RunSpec, out: Path) -> dict[str, Any]:
+    def train(self, run: RunSpec, out: TrainingDir) -> dict[str, Any]:
         """Train one run (resuming it if a previous attempt was cut off); its summary."""
         cfg = run_config(self.config, run)
-        resume = out.exists()
-        out.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out / "config.yaml")
-        cache = self.reference_cache(cfg) if section_of(run.method) == "dpo" else None
-        noise = cfg.preferences.label_noise
+        method = METHODS[run.method]
+        out = TrainingDir(out.path, resume=out.path.exists())
+        out.path.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out.config)
         reward_model = None
-        if uses_reward_model(cfg, run.method):
-            reward_model = str(self.reward_model_dir(run.seed, noise))
+        if method.optimises_reward_model(cfg):
+            reward_model = str(self.reward_model_dir(run.seed, cfg.preferences.label_noise))
         # Training measures its own memory: the evaluation's reference must not sit beside it.
         self.evaluator.release_reference()
         free_memory()
-        return train_method(
+        inputs = TrainInputs(
             run.method,
             cfg,
-            out,
-            run.seed,
-            resume,
+            seed=run.seed,
             pairs=self.pairs_for(cfg),
             prompts=self.task.train_prompts,
             gold_reward=self.task.reward,
             reward_model=reward_model,
-            reference_cache=cache,
+            reference_cache=self.reference_cache(cfg) if method.section == "dpo" else None,
         )
+        return train(inputs, out)
 
     def best_of_n(self, run: RunSpec) -> dict[str, Any]:
         """n samples per prompt from the base policy; the reward model (or gold) keeps the best."""
@@ -279,88 +265,63 @@ class Experiment:
             chosen = best_of_n(candidates, scores, cfg.n)
             sampling_time = time.perf_counter() - started
             metrics = evaluator.evaluate_policy(None, run.seed, kl=best_of_n_kl(cfg.n), samples=chosen, proxy=proxy)
-        rm_time = self.reward_model_time(run.seed, noise) if cfg.scorer == "reward_model" else 0.0
-        return {
-            **metrics,
-            "scorer": cfg.scorer,
-            "wall_time_s": sampling_time,
-            "pipeline_time_s": sampling_time + rm_time,
-            # Best-of-n trains nothing: no trained tokens, no training throughput.
-            "tokens_per_s": None,
-            "train_flops": None,
-            "peak_mem_mb": memory.peak_mb,
-            "models_in_memory": 1 + (cfg.scorer == "reward_model"),
-            "trainable_params": 0,
-            "gold_queries": len(candidates.texts)
-            if cfg.scorer == "gold"
-            else int(self.stages.get("preferences", {}).get("gold_queries", 0)),
-            "checkpoints": [],
-        }
+        rm_time = self.reward_model_time(run.seed, noise) if proxy is not None else 0.0
+        cost = RunCost(
+            gold_queries=len(candidates.texts) if proxy is None else self.preference_gold_queries(),
+            wall_time_s=sampling_time,
+            pipeline_time_s=sampling_time + rm_time,
+            tokens_per_s=None,
+            train_flops=None,
+            peak_mem_mb=memory.peak_mb,
+            models_in_memory=1 + (proxy is not None),
+            trainable_params=0,
+            total_params=None,
+        )
+        return run_record(run.method, dict(run.params), run.seed, metrics, cost)
 
     def run_one(self, run: RunSpec) -> dict[str, Any]:
         """Train (unless done) and evaluate one run; its record."""
-        out = run.directory(self.run_dir)
-        done = read_json_if_any(out / EVAL_FILE)
+        out = self.dir.run(run.method, dict(run.params), run.seed)
+        done = read_json_if_any(out.eval)
         if done is not None:
             return done
         if run.method == "best-of-n":
-            result = self.best_of_n(run)
+            record = self.best_of_n(run)
         else:
-            summary = read_json_if_any(out / SUMMARY_FILE) or self.train(run, out)
+            summary = read_json_if_any(out.summary) or self.train(run, out)
             cfg = run_config(self.config, run)
+            method = METHODS[run.method]
             noise = cfg.preferences.label_noise
-            uses_proxy = uses_reward_model(cfg, run.method)
-            proxy = self.reward_model_dir(run.seed, noise) if uses_proxy else None
-            result = self.evaluator.evaluate_run(out, run.seed, proxy)
-            cost = summary["cost"]
-            rm_time = self.reward_model_time(run.seed, noise) if uses_proxy else 0.0
-            result.update(
-                gold_queries=self.gold_queries(cfg, run.method),
-                wall_time_s=cost["wall_time_s"],
-                pipeline_time_s=cost["wall_time_s"] + rm_time,
-                tokens_per_s=cost["tokens_per_s"],
-                peak_mem_mb=cost["peak_mem_mb"],
-                models_in_memory=cost["models_in_memory"],
-                trainable_params=cost["trainable_params"],
-                train_flops=cost.get("train_flops"),
-            )
-        record = {"method": run.method, "params": dict(run.params), "seed": run.seed, **result}
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / EVAL_FILE, record)
+            proxy = self.reward_model_dir(run.seed, noise) if method.optimises_reward_model(cfg) else None
+            metrics = self.evaluator.evaluate_run(out, run.seed, proxy)
+            rm_time = self.reward_model_time(run.seed, noise) if proxy is not None else 0.0
+            cost = RunCost.of_training(summary["cost"], self.gold_queries(cfg, run.method), rm_time)
+            record = run_record(run.method, dict(run.params), run.seed, metrics, cost)
+        write_json(out.eval, record)
         free_memory()
         return record
+
+    def preference_gold_queries(self) -> int:
+        return int(self.stages.get("preferences", {}).get("gold_queries", 0))
 
     def gold_queries(self, cfg: ExperimentConfig, method: str) -> int:
         """Gold-reward calls a run consumed: its own calls when it trains on the gold reward, else
         the preference labels it learned from (directly or through the reward model)."""
-        if uses_gold_reward(cfg, method):
-            section = getattr(cfg, section_of(method))
-            group = getattr(section, "group_size", 2 if method == "online-dpo" else 1)
-            return section.iterations * section.prompts_per_iteration * group
-        return int(self.stages.get("preferences", {}).get("gold_queries", 0))
+        spec = METHODS[method]
+        if spec.signal(cfg) == "gold":
+            section = getattr(cfg, spec.section)
+            return section.iterations * section.prompts_per_iteration * spec.samples_per_prompt(cfg)
+        return self.preference_gold_queries()
 
     def base_record(self, seed: int) -> dict[str, Any]:
         """The reference policy's own record (the table's first row)."""
-        out = self.run_dir / "runs" / "base" / "default" / f"seed-{seed}"
-        done = read_json_if_any(out / EVAL_FILE)
+        out = self.dir.run(BASE_METHOD, {}, seed)
+        done = read_json_if_any(out.eval)
         if done is not None:
             return done
         reference = self.evaluator.reference
         _, total = count_parameters(reference)
-        record = {
-            "method": "base",
-            "params": {},
-            "seed": seed,
-            **self.evaluator.evaluate_policy(reference, seed),
-            # The reference is not trained: it has no training cost to report.
-            "wall_time_s": None,
-            "pipeline_time_s": None,
-            "tokens_per_s": None,
-            "peak_mem_mb": None,
-            "models_in_memory": 1,
-            "trainable_params": 0,
-            "total_params": total,
-        }
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / EVAL_FILE, record)
+        metrics = self.evaluator.evaluate_policy(reference, seed)
+        record = run_record(BASE_METHOD, {}, seed, metrics, RunCost.untrained(total))
+        write_json(out.eval, record)
         return record

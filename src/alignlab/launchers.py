@@ -1,5 +1,6 @@
 """Where the runs of a comparison go: one after another in this process (``serial``), or as Ray
 tasks over a local or remote cluster (``ray``), each with its CPUs (and torch threads) and GPUs.
+A launcher only places runs; the comparison decides what runs when (``comparison.py``).
 
 Either way every run is ``Experiment.run_one`` on the shared run directory, so records are the
 same whichever launcher made them (at equal torch threads: float results depend on the thread
@@ -18,8 +19,8 @@ import torch
 from alignlab.config import ExperimentConfig, from_dict, to_dict
 from alignlab.errors import AlignlabError
 from alignlab.experiment import Experiment, RunSpec
+from alignlab.layout import ComparisonDir
 from alignlab.log import logger, setup_logging
-from alignlab.progress import progress_task
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def _remote_run(config_dict: dict[str, Any], run_dir: str, run: RunSpec, threads
     setup_logging()
     config = from_dict(ExperimentConfig, config_dict, "the comparison's config")
     set_threads(config, threads)
-    return Experiment(config, Path(run_dir)).run_one(run)
+    return Experiment(config, ComparisonDir(Path(run_dir))).run_one(run)
 
 
 def run_on_ray(
@@ -75,7 +76,7 @@ def run_on_ray(
     while pending or in_flight:
         while pending and len(in_flight) < limit:
             run = pending.pop(0)
-            in_flight[remote.remote(config_dict, str(experiment.run_dir), run, launcher.cpus_per_run)] = run
+            in_flight[remote.remote(config_dict, str(experiment.dir.path), run, launcher.cpus_per_run)] = run
         ready, _ = ray.wait(list(in_flight), num_returns=1)
         for ref in ready:
             run = in_flight.pop(ref)
@@ -84,16 +85,10 @@ def run_on_ray(
     return [done[run] for run in runs]
 
 
-def launch(experiment: Experiment, runs: list[RunSpec], launcher: Launcher) -> list[dict[str, Any]]:
-    """The shared stages, the base policy's records, then every run; all records in order."""
-    seeds = experiment.config.seeds
-    with progress_task("comparison", len(runs) + len(seeds)) as advance:
-        experiment.prepare_shared(runs)
-        records = []
-        for seed in seeds:
-            records.append(experiment.base_record(seed))
-            advance(1)
-        experiment.evaluator.release_reference()
-        if launcher.kind == "ray":
-            return records + run_on_ray(experiment, runs, launcher, advance)
-        return records + run_serial(experiment, runs, advance)
+def place(
+    experiment: Experiment, runs: list[RunSpec], launcher: Launcher, advance: Callable[..., None]
+) -> list[dict[str, Any]]:
+    """Every run of ``runs`` where ``launcher`` says; their records in run order."""
+    if launcher.kind == "ray":
+        return run_on_ray(experiment, runs, launcher, advance)
+    return run_serial(experiment, runs, advance)

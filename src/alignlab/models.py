@@ -30,11 +30,11 @@ from transformers.utils import logging as transformers_logging
 
 from alignlab.config import AdapterConfig, ModelConfig
 from alignlab.errors import ModelLoadError
+from alignlab.layout import TrainingDir
 from alignlab.log import logger
 
 REWARD_NORM_FILE = "reward_normalization.json"
 _warned_pure_bf16: list[bool] = []
-ADAPTER_DIR = "adapter"
 
 # A model to load: a hub id or a local path, or a model already in memory (the Python API).
 ModelSource = str | PreTrainedModel
@@ -208,16 +208,15 @@ def reference_mode(policy: nn.Module, reference: nn.Module | None) -> Iterator[n
         yield policy
 
 
-def load_trained_policy(config: ModelConfig, device: torch.device, run_dir: Path) -> nn.Module:
+def load_trained_policy(config: ModelConfig, device: torch.device, run: TrainingDir) -> nn.Module:
     """A trained policy for evaluation, frozen: with LoRA the base plus the adapter, unmerged
     (as it was trained; merging into bf16 weights would round small updates away)."""
-    adapter = run_dir / ADAPTER_DIR
-    if not adapter.is_dir():
-        return load_causal_lm(config, device, str(run_dir / "model"), trainable=False)
+    if not run.adapter.is_dir():
+        return load_causal_lm(config, device, str(run.model), trainable=False)
     from peft import PeftModel
 
     base = load_causal_lm(config, device, trainable=False)
-    return freeze(PeftModel.from_pretrained(base, str(adapter)).to(device))
+    return freeze(PeftModel.from_pretrained(base, str(run.adapter)).to(device))
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

@@ -11,7 +11,7 @@ Embedders (the optional ``alignlab[quality]`` extra):
 - ``auto`` picks the first for English tasks and the second otherwise; any other name is
   loaded with ``SentenceTransformer(name)``.
 
-Each distinct text is embedded once per scorer: prompts shared by every method cost nothing
+Each distinct text is embedded once per metric: prompts shared by every method cost nothing
 after the first.
 """
 
@@ -115,7 +115,7 @@ def load_embedder(name: str, language: str = "en") -> tuple[Embedder | None, str
         return None, f"relevance: the embedder '{name}' could not be loaded ({str(err).splitlines()[0]})"
 
 
-class RelevanceScorer:
+class RelevanceMetric:
     """Cosine similarity of prompt and completion embeddings, embedding each text once."""
 
     def __init__(self, embedder: Embedder, batch_size: int = 256) -> None:
@@ -135,10 +135,10 @@ class RelevanceScorer:
         return [float(self._cache[p] @ self._cache[c]) for p, c in zip(prompts, completions)]
 
 
-def relevance_scorer(name: str, language: str) -> tuple[RelevanceScorer | None, str | None]:
-    """A scorer for ``name`` (see the module docstring), or None and the reason, logged once."""
+def load_relevance_metric(name: str, language: str) -> tuple[RelevanceMetric | None, str | None]:
+    """The metric with the embedder ``name`` (see the module docstring), or None and the reason, logged once."""
     embedder, reason = load_embedder(name, language)
     if embedder is None:
         logger.warning("%s; the relevance metric is left empty", reason)
         return None, reason
-    return RelevanceScorer(embedder), None
+    return RelevanceMetric(embedder), None

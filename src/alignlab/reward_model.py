@@ -1,6 +1,6 @@
 """Scoring completions for training and selection: a trained reward model's standardised score
 (what PPO and the other online methods train on, what best-of-n picks by, what the report calls
-the proxy), and ``SequenceScorer``, the score an online trainer optimises (the reward model or the
+the proxy), and ``TrainingReward``, the score an online trainer optimises (the reward model or the
 gold reward, with the missing-EOS penalty).
 
 A reward model with a tokenizer of its own (given by path or hub id) gets the texts
@@ -22,10 +22,10 @@ from alignlab.models import ModelSource, load_reward_model, load_reward_normaliz
 from alignlab.rollout import Rollout
 from alignlab.scoring import sequence_scores_in_chunks
 from alignlab.tasks.rewards import Reward
-from alignlab.tokens import encode_prompt, encode_response
+from alignlab.tokenization import encode_prompt, encode_response
 
 
-class RewardModelScorer:
+class StandardizedRewardModel:
     """``scorer(rollout, prompts, texts) -> (B,)``: (raw score - mean) / std, with the
     normalisation saved beside the reward model (mean 0, std 1 when there is none)."""
 
@@ -50,7 +50,7 @@ class RewardModelScorer:
             return rollout
         tok = self.own_tokenizer
         prompt_rows = [encode_prompt(tok, p, self.max_prompt_tokens) for p in prompts]
-        response_rows = [encode_response(tok, t, bool(e))[0] for t, e in zip(texts, rollout.ended.tolist())]
+        response_rows = [encode_response(tok, t, bool(e)).ids for t, e in zip(texts, rollout.ended.tolist())]
         return collate(prompt_rows, response_rows, tok.pad_token_id)
 
     def __call__(self, rollout: Rollout, prompts: Sequence[str], texts: Sequence[str]) -> torch.Tensor:
@@ -58,7 +58,7 @@ class RewardModelScorer:
         return (raw - self.mean) / self.std
 
 
-class SequenceScorer:
+class TrainingReward:
     """The score an online trainer optimises: the reward model's standardised score, or the
     task's gold reward; plus ``missing_eos_penalty`` for a response cut at the length limit.
     The gold reward is reported for every iteration either way."""
@@ -74,11 +74,11 @@ class SequenceScorer:
     ) -> None:
         self.gold = gold
         self.missing_eos_penalty = train_config.missing_eos_penalty
-        self.reward_model: RewardModelScorer | None = None
+        self.reward_model: StandardizedRewardModel | None = None
         if train_config.reward_source == "reward_model":
             if reward_model is None:
                 raise AlignlabError("reward_source=reward_model needs a trained reward model (--reward-model DIR)")
-            self.reward_model = RewardModelScorer(
+            self.reward_model = StandardizedRewardModel(
                 config.model,
                 device,
                 reward_model,

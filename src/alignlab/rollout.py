@@ -1,7 +1,7 @@
 """Batched sampling of responses: the one sampler every method uses (KV cache, every EOS id).
 
 A rollout keeps token ids and masks only: log-probs are computed by the scoring forward
-(``scoring.TokenScorer``), which is what training differentiates, so nothing of size
+(``scoring.PolicyForward``), which is what training differentiates, so nothing of size
 ``(B, R, V)`` is ever kept.
 """
 
@@ -24,7 +24,7 @@ from transformers import (
 
 from alignlab.batch import Sequences, concat, pad_left
 from alignlab.config import SamplingConfig
-from alignlab.tokens import encode_prompt, ended_with_stop, response_mask_from_ids, stop_token_ids
+from alignlab.tokenization import encode_prompt, ended_with_stop, response_mask_from_ids, stop_token_ids
 
 
 @dataclass

@@ -137,7 +137,7 @@ class ValueHead(nn.Module):
         return self.summary(hidden.to(self.summary.weight.dtype)).squeeze(-1)
 
 
-class TokenScorer(nn.Module):
+class PolicyForward(nn.Module):
     """A policy (and optionally its critic) as one module whose forward returns ``TokenScores``:
     DDP and accelerate's autocast wrap this forward, so one call is one synchronised forward.
 

@@ -11,8 +11,6 @@ import torch
 
 from alignlab.losses import (
     adaptive_kl_coef,
-    aggregate,
-    batch_advantages,
     clipped_surrogate,
     clipped_value_losses,
     explained_variance,
@@ -327,14 +325,6 @@ def test_leave_one_out_advantages_by_hand() -> None:
     assert torch.allclose(leave_one_out_advantages(random_rewards), expected)
 
 
-def test_batch_advantages_by_hand() -> None:
-    # (1, 2, 3): mean 2, unbiased std 1.
-    assert batch_advantages(t(1.0, 2.0, 3.0)).tolist() == pytest.approx([-1.0, 0.0, 1.0])
-    assert batch_advantages(t(4.0)).tolist() == [0.0]  # one reward: no baseline to compare with
-    equal = batch_advantages(t(2.0, 2.0, 2.0))
-    assert torch.isfinite(equal).all() and equal.abs().max().item() == 0.0
-
-
 def test_informative_groups() -> None:
     rewards = t(1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 2.0, 2.0, 2.0).view(3, 3)
     assert informative_groups(rewards).tolist() == [False, True, False]
@@ -344,6 +334,12 @@ def test_informative_groups() -> None:
 
 AGG_MASK = t(1, 1, 1, 1, 1, 0, 0, 0).view(2, 4)  # a 4-token response and a 1-token response
 AGG_LOSSES = t(1.0, 2.0, 3.0, 4.0, 10.0, 99.0, 99.0, 99.0).view(2, 4)  # 99 on padding
+
+
+def aggregate(losses: torch.Tensor, mask: torch.Tensor, aggregation: str, max_length: int) -> torch.Tensor:
+    """A batch's loss on its own: ``token_weights``' weighted sum over its units."""
+    weights, units = token_weights(mask, aggregation, max_length)
+    return (losses * weights).sum() / max(units, 1.0)
 
 
 def test_token_weights_by_hand() -> None:
@@ -367,6 +363,20 @@ def test_token_weights_by_hand() -> None:
 )
 def test_aggregate_by_hand(aggregation: str, expected: float) -> None:
     assert aggregate(AGG_LOSSES, AGG_MASK, aggregation, max_length=8).item() == pytest.approx(expected)
+
+
+def test_left_out_rows_carry_no_weight_and_are_no_units() -> None:
+    """DAPO's dynamic sampling: a row left out neither carries gradient nor dilutes the mean; an
+    empty response of a row that counts is still a sequence."""
+    mask = t(1, 1, 1, 1, 1, 0, 1, 0, 0).view(3, 3)  # 3, 2 and 1 tokens
+    active = t(1.0, 0.0, 1.0)
+    for aggregation, units in (("token_mean", 4.0), ("grpo", 2.0), ("dr_grpo", 2.0)):
+        weights, n = token_weights(mask, aggregation, max_length=3, active=active)
+        assert n == units and weights[1].abs().sum().item() == 0.0
+    weights, n = token_weights(t(1, 0, 0, 0).view(2, 2), "grpo", max_length=2, active=t(1.0, 1.0))
+    assert n == 2.0 and weights.flatten().tolist() == [1.0, 0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="max_length"):
+        token_weights(mask, "dr_grpo")
 
 
 def test_grpo_counts_an_empty_response_as_a_sequence() -> None:

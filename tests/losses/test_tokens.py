@@ -17,7 +17,6 @@ from alignlab.losses import (
     masked_mean,
     masked_sum,
     masked_var,
-    masked_whiten,
     sequence_logprobs,
 )
 
@@ -130,8 +129,6 @@ def test_masked_reductions_of_an_empty_mask_are_zero_not_nan() -> None:
     empty = torch.zeros(4, dtype=torch.float64)
     assert masked_mean(values, empty).item() == 0.0
     assert masked_var(values, empty).item() == 0.0
-    out = masked_whiten(values, empty)
-    assert torch.isfinite(out).all() and out.abs().max().item() == 0.0
 
 
 def test_masked_mean_gives_padding_no_gradient() -> None:
@@ -146,31 +143,6 @@ def test_masked_var_is_unbiased() -> None:
     assert masked_var(values, t(1, 1, 1, 1, 0)).item() == pytest.approx(5 / 3)
     # A single value has no spread: 0 (not 0/0).
     assert masked_var(values, t(0, 1, 0, 0, 0)).item() == 0.0
-
-
-def test_masked_whiten_gives_zero_mean_unit_variance_and_zero_padding() -> None:
-    values = t(1.0, 2.0, 3.0, 4.0, 50.0).view(1, 5)
-    mask = t(1, 1, 1, 1, 0).view(1, 5)
-    out = masked_whiten(values, mask)
-    # (v - 2.5) / sqrt(5/3): -1.161895, -0.387298, 0.387298, 1.161895.
-    expected = [(v - 2.5) / math.sqrt(5 / 3) for v in (1.0, 2.0, 3.0, 4.0)]
-    assert out[0, :4].tolist() == pytest.approx(expected, rel=1e-6)
-    assert out[0, 4].item() == 0.0
-
-
-def test_masked_whiten_without_shifting_the_mean_keeps_it() -> None:
-    values = t(1.0, 2.0, 3.0, 4.0, 50.0).view(1, 5)
-    mask = t(1, 1, 1, 1, 0).view(1, 5)
-    out = masked_whiten(values, mask, shift_mean=False)
-    # Scaled to unit variance around the original mean 2.5; padding still 0.
-    expected = [(v - 2.5) / math.sqrt(5 / 3) + 2.5 for v in (1.0, 2.0, 3.0, 4.0)]
-    assert out[0, :4].tolist() == pytest.approx(expected, rel=1e-6)
-    assert out[0, 4].item() == 0.0
-
-
-def test_masked_whiten_of_constant_values_is_zero_not_nan() -> None:
-    out = masked_whiten(torch.full((2, 3), 0.7, dtype=torch.float64), torch.ones(2, 3, dtype=torch.float64))
-    assert torch.isfinite(out).all() and out.abs().max().item() < 1e-6
 
 
 # ---- sequence log-probs and the last token ----

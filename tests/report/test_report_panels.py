@@ -274,10 +274,10 @@ def test_write_metrics_stores_the_statistics(tmp_path: Path, monkeypatch: pytest
 
 
 def test_every_method_alignlab_has_gets_a_colour_of_its_own() -> None:
-    from alignlab.config import METHODS
+    from alignlab.config.methods import COMPARED
     from alignlab.report.plots import method_styles
 
-    styles = method_styles(["base", *METHODS, "best-of-n"])
+    styles = method_styles(["base", *COMPARED])
     others = [style for method, style in styles.items() if method != "base"]
     assert len({colour for colour, _ in others}) == len(others)
     assert styles["base"] not in others

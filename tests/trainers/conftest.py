@@ -13,9 +13,10 @@ from alignlab.tasks import load_task
 def reward_model_dir(embedded_dir, pairs, make_config, tmp_path_factory) -> Path:
     """A reward model trained on the session's pairs as the default preset trains it (its model
     directory; the run's summary.json is in the parent)."""
-    from alignlab.trainers.reward import train_reward_model
+    from alignlab.layout import TrainingDir
+    from alignlab.trainers import TrainInputs, train
 
     config = make_config("reward_model.epochs=2", "reward_model.batch_size=32", "reward_model.lr=1e-3")
     out = tmp_path_factory.mktemp("reward_model")
-    train_reward_model(config, pairs, load_task(config.task).train_prompts, out, seed=0)
+    train(TrainInputs("rm", config, pairs=pairs, prompts=load_task(config.task).train_prompts), TrainingDir(out))
     return out / "model"

@@ -11,14 +11,16 @@ from safetensors.torch import load_file
 
 from alignlab.config import ModelConfig
 from alignlab.data import collate_pairs, tokenize_pairs
+from alignlab.layout import TrainingDir
 from alignlab.losses import sequence_logprobs
 from alignlab.models import load_causal_lm, load_tokenizer
-from alignlab.scoring import TokenScorer
-from alignlab.trainers.dpo import REFERENCE_FILE, train_dpo
+from alignlab.scoring import PolicyForward
+from alignlab.trainers import TrainInputs, train
+from alignlab.trainers.dpo import REFERENCE_FILE
 
 
 def policy_sequence_logprobs(model, batch, average: bool) -> torch.Tensor:
-    return sequence_logprobs(TokenScorer(model)(batch).logprobs, batch.response_mask, average)
+    return sequence_logprobs(PolicyForward(model)(batch).logprobs, batch.response_mask, average)
 
 
 def test_concatenated_forward_equals_one_forward_per_sequence(embedded_dir, pairs) -> None:
@@ -38,7 +40,7 @@ def test_concatenated_forward_equals_one_forward_per_sequence(embedded_dir, pair
 
 def test_reference_logprobs_are_the_initial_policy_and_cached(embedded_dir, pairs, make_config, tmp_path) -> None:
     config = make_config("dpo.max_steps=1")
-    train_dpo(config, pairs[:64], tmp_path, seed=0)
+    train(TrainInputs("dpo", config, pairs=pairs[:64]), TrainingDir(tmp_path))
     cached = load_file(str(tmp_path / REFERENCE_FILE))
     assert cached["chosen"].shape == (64,) and (cached["chosen"] < 0).all()
     tokenizer = load_tokenizer(config.model)
@@ -52,7 +54,7 @@ def test_reference_logprobs_are_the_initial_policy_and_cached(embedded_dir, pair
 
 def test_lora_dpo_changes_only_adapted_modules(embedded_dir, pairs, make_config, tmp_path) -> None:
     config = make_config("model.lora.enabled=true", "model.lora.r=4", "dpo.max_steps=3", "dpo.lr=1e-2")
-    summary = train_dpo(config, pairs[:96], tmp_path, seed=0)
+    summary = train(TrainInputs("dpo", config, pairs=pairs[:96]), TrainingDir(tmp_path))
     base = load_causal_lm(config.model, torch.device("cpu"), trainable=False).state_dict()
     merged = load_causal_lm(config.model, torch.device("cpu"), str(tmp_path / "model"), trainable=False).state_dict()
     changed = {name for name, value in merged.items() if not torch.equal(value, base[name])}
@@ -65,7 +67,7 @@ def test_lora_dpo_changes_only_adapted_modules(embedded_dir, pairs, make_config,
 @pytest.mark.parametrize("loss_type", ["simpo", "orpo"])
 def test_reference_free_losses_skip_the_reference_pass(embedded_dir, pairs, make_config, tmp_path, loss_type) -> None:
     config = make_config(f"dpo.loss_type={loss_type}", "dpo.max_steps=2", "dpo.batch_size=16")
-    summary = train_dpo(config, pairs[:64], tmp_path, seed=0)
+    summary = train(TrainInputs("dpo", config, pairs=pairs[:64]), TrainingDir(tmp_path))
     assert not (tmp_path / REFERENCE_FILE).exists()
     assert summary["cost"]["models_in_memory"] == 1
     history = json.loads((tmp_path / "history.json").read_text())["train"]
@@ -79,7 +81,7 @@ def test_gradient_accumulation_matches_one_big_batch(embedded_dir, pairs, make_c
         config = make_config(
             "dpo.batch_size=16", f"dpo.grad_accum_steps={accumulation}", "dpo.max_steps=2", "dpo.warmup_ratio=0"
         )
-        train_dpo(config, pairs[:64], out, seed=0)
+        train(TrainInputs("dpo", config, pairs=pairs[:64]), TrainingDir(out))
         weights.append(load_file(str(out / "model" / "model.safetensors")))
     assert all(torch.allclose(weights[0][k], weights[1][k], atol=1e-5) for k in weights[0])
     assert any(

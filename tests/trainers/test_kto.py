@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 from alignlab.data import TokenizedPair
-from alignlab.trainers.kto import kto_examples, train_kto
+from alignlab.layout import TrainingDir
+from alignlab.trainers import TrainInputs, train
+from alignlab.trainers.kto import kto_examples
 
 
 def test_examples_split_pairs_and_never_mismatch_with_themselves() -> None:
@@ -18,7 +20,7 @@ def test_examples_split_pairs_and_never_mismatch_with_themselves() -> None:
 
 def test_kto_trains_and_separates_desirable_from_undesirable(embedded_dir, pairs, make_config, tmp_path) -> None:
     config = make_config("kto.lr=3e-4", "kto.batch_size=16", "kto.max_steps=12", "kto.beta=0.5")
-    summary = train_kto(config, pairs[:160], tmp_path, seed=0)
+    summary = train(TrainInputs("kto", config, pairs=pairs[:160]), TrainingDir(tmp_path))
     history = json.loads((tmp_path / "history.json").read_text())["train"]
     first, last = history[0]["train/loss"], sum(r["train/loss"] for r in history[-3:]) / 3
     assert last < first

@@ -17,9 +17,10 @@ from scipy.stats import ttest_ind
 from alignlab.config import METHODS, method_config
 from alignlab.evaluation import POLICY_SAMPLE_SEED, Evaluator
 from alignlab.experiment import Experiment
+from alignlab.layout import ComparisonDir, TrainingDir
 from alignlab.models import load_causal_lm
 from alignlab.tasks import load_task
-from alignlab.trainers import section_of, train_method
+from alignlab.trainers import TrainInputs, train
 
 EVALUATION = [
     "task.num_eval_prompts=128",
@@ -52,7 +53,7 @@ BUDGETS = {
 
 
 def test_every_trained_method_has_a_learning_test() -> None:
-    assert set(BUDGETS) == set(METHODS) - {"best-of-n"}
+    assert set(BUDGETS) == {name for name, m in METHODS.items() if m.compared and m.trainer}
 
 
 def sample_gold(evaluator: Evaluator, policy: torch.nn.Module) -> list[float]:
@@ -67,7 +68,7 @@ def held_out(make_config, tmp_path_factory, embedded_dir):
     for what the runs share)."""
     config = make_config(*EVALUATION)
     shared = tmp_path_factory.mktemp("held-out")
-    evaluator = Experiment(config, shared).evaluator
+    evaluator = Experiment(config, ComparisonDir(shared)).evaluator
     return config, evaluator, sample_gold(evaluator, evaluator.reference), shared
 
 
@@ -84,23 +85,21 @@ def test_method_raises_the_held_out_gold_reward(method, held_out, pairs, reward_
     config, evaluator, base_gold, shared = held_out
     cfg = method_config(config, method, BUDGETS[method])
     task = load_task(cfg.task)
-    section = section_of(method)
-    uses_reward_model = section == "ppo" and cfg.ppo.reward_source == "reward_model"
+    spec = METHODS[method]
     budget = BUDGETS[method]
     # Offline: as many pairs as the steps take (KTO draws its examples from all of them); the
     # DPO family's runs share one reference pass.
     used = budget.get("max_steps", 0) * budget["batch_size"]
-    summary = train_method(
+    inputs = TrainInputs(
         method,
         cfg,
-        tmp_path,
-        seed=0,
         pairs=pairs[:used],
         prompts=task.train_prompts,
         gold_reward=task.reward,
-        reward_model=str(reward_model_dir) if uses_reward_model else None,
-        reference_cache=shared / "reference_logps.safetensors" if section == "dpo" else None,
+        reward_model=str(reward_model_dir) if spec.optimises_reward_model(cfg) else None,
+        reference_cache=shared / "reference_logps.safetensors" if spec.section == "dpo" else None,
     )
+    summary = train(inputs, TrainingDir(tmp_path))
     history = json.loads((tmp_path / "history.json").read_text())["train"]
     assert all(math.isfinite(v) for row in history for v in row.values())
     assert summary["cost"]["models_in_memory"] == MODELS_IN_MEMORY.get(method, 1)

@@ -14,9 +14,9 @@ from alignlab.config import ModelConfig, PolicyGradientConfig
 from alignlab.models import load_policy
 from alignlab.optim import build_scheduler, create_accelerator
 from alignlab.rollout import Rollout
-from alignlab.scoring import TokenScorer
+from alignlab.scoring import PolicyForward
 from alignlab.trainers.minibatches import update_policy
-from alignlab.trainers.policy_gradient import loss_weights, policy_gradient_loss
+from alignlab.trainers.policy_gradient import PolicyGradientData, loss_weights, policy_gradient_loss
 
 
 def _rollout() -> Rollout:
@@ -27,7 +27,7 @@ def _rollout() -> Rollout:
 
 
 def _update(policy, cfg: PolicyGradientConfig, tmp_path, data) -> dict[str, torch.Tensor]:
-    model = TokenScorer(copy.deepcopy(policy))
+    model = PolicyForward(copy.deepcopy(policy))
     accelerator = create_accelerator(cfg, tmp_path, seed=0)
     # Plain SGD: the step is the gradient itself (AdamW's first step is its sign, which float noise
     # in near-zero gradients flips).
@@ -54,13 +54,9 @@ def test_accumulation_gives_the_one_micro_batch_step(embedded_dir, tmp_path) -> 
     policy = load_policy(ModelConfig(), torch.device("cpu"))
     rollout = _rollout()
     with torch.no_grad():
-        old = TokenScorer(policy)(rollout).logprobs
-    data = {
-        "logprobs": old,
-        "ref_logprobs": old,
-        "advantages": torch.tensor([1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 1.5, -1.5]),
-        "active": torch.ones(8),
-    }
+        old = PolicyForward(policy)(rollout).logprobs
+    advantages = torch.tensor([1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 1.5, -1.5])
+    data = PolicyGradientData(logprobs=old, ref_logprobs=old, advantages=advantages, active=torch.ones(8))
     settings = dict(
         group_size=4, prompts_per_iteration=2, batch_size=8, update_epochs=1, lr=1e-2, kl_coef=0.0, loss_type="dapo"
     )

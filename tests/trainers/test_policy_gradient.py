@@ -9,27 +9,30 @@ import json
 import pytest
 
 from alignlab.config import method_config
+from alignlab.config.methods import METHODS
 from alignlab.errors import ConfigError
+from alignlab.layout import TrainingDir
 from alignlab.tasks import load_task
-from alignlab.trainers import section_of, train_method
+from alignlab.tasks.rewards import FunctionReward
+from alignlab.trainers import TrainInputs, train
 
 SMALL = {"iterations": 2, "prompts_per_iteration": 8, "batch_size": 16, "reward_source": "gold"}
 
 
 def _train(method, config, out, **settings):
-    section = section_of(method)
-    group = {"reinforce_pp": 1, "online_dpo": 2}.get(section, 4)
-    small = {**SMALL, "batch_size": 8 * group} if group != 4 else dict(SMALL)
-    config = method_config(config, method, {**small, **settings})
+    config = method_config(config, method, {**SMALL, **settings})
+    group = METHODS[method].samples_per_prompt(config)
+    config = method_config(config, method, {**SMALL, "batch_size": 8 * group, **settings})
     task = load_task(config.task)
-    return train_method(method, config, out, 0, prompts=task.train_prompts, gold_reward=task.reward)
+    return train(TrainInputs(method, config, prompts=task.train_prompts, gold_reward=task.reward), TrainingDir(out))
 
 
 def test_dapo_leaves_out_groups_without_signal(embedded_dir, make_config, tmp_path) -> None:
     # A reward that is constant within every group: nothing to learn, every group left out.
     config = method_config(make_config(), "dapo", SMALL)
     task = load_task(config.task)
-    train_method("dapo", config, tmp_path, 0, prompts=task.train_prompts, gold_reward=lambda p, c: [1.0] * len(c))
+    constant = FunctionReward(lambda p, c: [1.0] * len(c), "constant")
+    train(TrainInputs("dapo", config, prompts=task.train_prompts, gold_reward=constant), TrainingDir(tmp_path))
     history = json.loads((tmp_path / "history.json").read_text())["train"]
     assert all(row["rollout/informative_fraction"] == 0.0 for row in history)
     assert all(row["loss/total"] == 0.0 for row in history)

@@ -9,12 +9,14 @@ import pytest
 import torch
 
 from alignlab.batch import collate
+from alignlab.layout import TrainingDir
 from alignlab.models import load_policy, load_reward_model, load_reward_normalization, load_tokenizer
-from alignlab.reward_model import SequenceScorer
+from alignlab.reward_model import TrainingReward
 from alignlab.rollout import Rollout
 from alignlab.scoring import sequence_scores
 from alignlab.tasks import load_task
-from alignlab.trainers.ppo import build_actor_critic, train_ppo
+from alignlab.trainers import TrainInputs, train
+from alignlab.trainers.ppo import build_actor_critic
 
 
 def test_separate_critic_starts_as_the_normalised_reward_model(embedded_dir, reward_model_dir, make_config) -> None:
@@ -46,7 +48,7 @@ def test_ppo_gt_critic_starts_at_zero(embedded_dir, make_config) -> None:
 def test_missing_eos_penalty(embedded_dir, make_config) -> None:
     config = make_config("ppo.reward_source=gold", "ppo.missing_eos_penalty=-1.0")
     gold = lambda prompts, texts: [0.5] * len(texts)  # noqa: E731
-    scorer = SequenceScorer(config, config.ppo, gold, torch.device("cpu"), None, load_tokenizer(config.model))
+    scorer = TrainingReward(config, config.ppo, gold, torch.device("cpu"), None, load_tokenizer(config.model))
     ones = torch.ones(2, 3, dtype=torch.long)
     rollout = Rollout(ones, ones, ones, ones, torch.tensor([True, False]))
     score, gold_values = scorer(rollout, ["a", "b"], ["x", "y"])
@@ -56,14 +58,11 @@ def test_missing_eos_penalty(embedded_dir, make_config) -> None:
 @pytest.mark.parametrize("settings", [["ppo.critic=shared"], ["ppo.adaptive_kl=true", "ppo.target_kl=0.01"]])
 def test_ppo_variants_run_on_the_reward_model(embedded_dir, reward_model_dir, make_config, tmp_path, settings) -> None:
     config = make_config("ppo.iterations=2", "ppo.prompts_per_iteration=16", "ppo.batch_size=16", *settings)
-    summary = train_ppo(
-        config,
-        load_task(config.task).train_prompts,
-        load_task(config.task).reward,
-        tmp_path,
-        0,
-        reward_model_dir=str(reward_model_dir),
+    task = load_task(config.task)
+    inputs = TrainInputs(
+        "ppo", config, prompts=task.train_prompts, gold_reward=task.reward, reward_model=str(reward_model_dir)
     )
+    summary = train(inputs, TrainingDir(tmp_path))
     history = json.loads((tmp_path / "history.json").read_text())["train"]
     assert len(history) == 2 and all(math.isfinite(v) for row in history for v in row.values())
     if "ppo.adaptive_kl=true" in settings:

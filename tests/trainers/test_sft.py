@@ -8,10 +8,12 @@ import torch
 
 from alignlab.batch import collate
 from alignlab.config import ModelConfig
+from alignlab.layout import TrainingDir
 from alignlab.models import load_causal_lm, load_tokenizer
-from alignlab.scoring import TokenScorer
-from alignlab.tokens import encode_response
-from alignlab.trainers.sft import sft_step, train_sft
+from alignlab.scoring import PolicyForward
+from alignlab.tokenization import encode_response
+from alignlab.trainers import TrainInputs, train
+from alignlab.trainers.sft import sft_step
 
 
 def test_loss_counts_response_tokens_only(embedded_dir) -> None:
@@ -19,11 +21,11 @@ def test_loss_counts_response_tokens_only(embedded_dir) -> None:
     tokenizer = load_tokenizer(config)
     model = load_causal_lm(config, torch.device("cpu"), trainable=False)
     prompt = tokenizer("I saw it last night and", add_special_tokens=True)["input_ids"]
-    response, _ = encode_response(tokenizer, " it was great.")
-    short, _ = encode_response(tokenizer, " bad", ended=False)
+    response = encode_response(tokenizer, " it was great.").ids
+    short = encode_response(tokenizer, " bad", ended=False).ids
     batch = collate([prompt, prompt[:3]], [response, short], tokenizer.pad_token_id)
     with torch.no_grad():
-        out = sft_step(TokenScorer(model), batch)
+        out = sft_step(PolicyForward(model), batch)
         # The same loss the plain way: cross-entropy summed over the response positions of each sequence.
         plain = 0.0
         for p, r in ((prompt, response), (prompt[:3], short)):
@@ -36,8 +38,7 @@ def test_loss_counts_response_tokens_only(embedded_dir) -> None:
 
 def test_sft_loss_falls(embedded_dir, pairs, make_config, tmp_path) -> None:
     config = make_config("sft.epochs=2", "sft.batch_size=16", "sft.lr=1e-3")
-    demonstrations = [(p.prompt, p.chosen) for p in pairs[:160]]
-    train_sft(config, demonstrations, tmp_path, seed=0)
+    train(TrainInputs("sft", config, pairs=pairs[:160]), TrainingDir(tmp_path))
     history = json.loads((tmp_path / "history.json").read_text())
     losses = [row["train/loss"] for row in history["train"]]
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3

@@ -4,8 +4,7 @@
 - ``embedded-zh``: Chinese short texts on the seed notebook's topics, for the ``seed`` task.
 
 Both ship inside the package (``assets/<name>``); ``alignlab base build --name NAME`` rebuilds
-one. Where the shipped copy is missing (a source checkout without it), the first use builds it
-into the cache directory.
+one. Loading never trains: an install without the shipped copy is told how to build it.
 
 A model's build report records the hash of the corpus generator it was trained on
 (``corpus_data.corpus_hash``). The first use of a model in a process compares it with the hash of
@@ -20,6 +19,7 @@ import os
 from pathlib import Path
 
 from alignlab.config import BaseBuildConfig
+from alignlab.errors import ModelLoadError
 from alignlab.log import logger
 
 ASSETS_DIR = Path(__file__).parent / "assets"
@@ -36,19 +36,15 @@ def cache_dir() -> Path:
 
 
 def embedded_model_dir(name: str = "embedded") -> Path:
-    """Directory of an embedded base model, building it into the cache on first use if needed."""
+    """Directory of a shipped embedded base model."""
     shipped = ASSETS_DIR / name
-    if (shipped / "config.json").is_file():
-        _check_corpus_hash(name, shipped)
-        return shipped
-    built = cache_dir() / name
-    if not (built / "config.json").is_file():
-        from alignlab.base.pretrain import build_base_model
-
-        logger.info("the embedded model '%s' is not shipped in this install; building it into %s", name, built)
-        build_base_model(EMBEDDED_MODELS[name], built)
-    _check_corpus_hash(name, built)
-    return built
+    if not (shipped / "config.json").is_file():
+        raise ModelLoadError(
+            f"the embedded model '{name}' is missing from this install ({shipped}); "
+            f"build it with `alignlab base build --name {name}`"
+        )
+    _check_corpus_hash(name, shipped)
+    return shipped
 
 
 # Models whose corpus hash this process has checked: each is checked, and warned about, once.

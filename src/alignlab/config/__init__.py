@@ -7,7 +7,7 @@ parts it needs. Loading is strict: an unknown key, a value of the wrong type or 
 is a ``ConfigError`` whose message names the file and the dotted key.
 """
 
-from alignlab.config.experiment import METHODS, BestOfNConfig, ExperimentConfig, MethodSpec
+from alignlab.config.experiment import BestOfNConfig, ExperimentConfig, MethodSpec
 from alignlab.config.io import (
     default_config_path,
     describe,
@@ -22,6 +22,7 @@ from alignlab.config.io import (
     to_dict,
     with_settings,
 )
+from alignlab.config.methods import METHODS, Method
 from alignlab.config.sections import (
     AdapterConfig,
     EvalConfig,
@@ -49,6 +50,7 @@ from alignlab.config.trainers import (
 
 __all__ = [
     "METHODS",
+    "Method",
     "AdapterConfig",
     "BaseBuildConfig",
     "BestOfNConfig",

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic.dataclasses import dataclass
 
 from alignlab.config.fields import STRICT_SCHEMA, Int, Str, require, setting
+from alignlab.config.methods import COMPARED, METHODS
 from alignlab.config.sections import (
     EvalConfig,
     ModelConfig,
@@ -27,36 +28,6 @@ from alignlab.config.trainers import (
     SFTConfig,
 )
 
-# Method name -> (config section of its trainer, the settings that make the method). A method's
-# `overrides` and swept values take precedence (e.g. cdpo with `sweep: {label_smoothing: [...]}`).
-METHODS: dict[str, tuple[str, dict[str, Any]]] = {
-    "dpo": ("dpo", {"loss_type": "sigmoid", "label_smoothing": 0.0}),
-    "cdpo": ("dpo", {"loss_type": "sigmoid", "label_smoothing": 0.1}),
-    "ipo": ("dpo", {"loss_type": "ipo"}),
-    "hinge": ("dpo", {"loss_type": "hinge"}),
-    "rdpo": ("dpo", {"loss_type": "robust", "label_smoothing": 0.1}),
-    "simpo": ("dpo", {"loss_type": "simpo", "beta": 2.0}),
-    "orpo": ("dpo", {"loss_type": "orpo", "beta": 0.1}),
-    "kto": ("kto", {}),
-    "ppo": ("ppo", {"reward_source": "reward_model"}),
-    "ppo-gt": ("ppo", {"reward_source": "gold"}),
-    "grpo": ("grpo", {}),
-    "dr-grpo": ("grpo", {"loss_type": "dr_grpo", "scale_rewards": False}),
-    "dapo": (
-        "grpo",
-        {"loss_type": "dapo", "clip_range_low": 0.2, "clip_range_high": 0.28, "drop_zero_variance_groups": True},
-    ),
-    "gspo": (
-        "grpo",
-        {"loss_type": "grpo", "importance_sampling_level": "sequence", "clip_range_low": 3e-4, "clip_range_high": 4e-4},
-    ),
-    "rloo": ("rloo", {}),
-    "reinforce++": ("reinforce_pp", {}),
-    "online-dpo": ("online_dpo", {}),
-    "best-of-n": ("best_of_n", {}),
-}
-
-
 # Settings outside a method's section that a method's sweep may vary: the preference label noise
 # (each value gets its own flipped copy of the pairs, and its own reward model).
 EXPERIMENT_CONTROLS = ("preferences.label_noise",)
@@ -72,7 +43,7 @@ class BestOfNConfig:
 
 @dataclass(config=STRICT_SCHEMA)
 class MethodSpec:
-    method: Str = setting(help="One of: " + ", ".join(METHODS))
+    method: Str = setting(help="One of: " + ", ".join(COMPARED))
     sweep: dict[Str, list[Any]] = setting(
         factory=dict,
         help="Trainer setting -> values; one run per value (e.g. {beta: [0.1, 0.5]}); also "
@@ -81,7 +52,7 @@ class MethodSpec:
     overrides: dict[Str, Any] = setting(factory=dict, help="Trainer settings fixed for this method only.")
 
     def __post_init__(self) -> None:
-        require(self.method in METHODS, "method", f"unknown method '{self.method}'; known: {', '.join(METHODS)}")
+        require(self.method in COMPARED, "method", f"unknown method '{self.method}'; known: {', '.join(COMPARED)}")
         require(len(self.sweep) <= 1, "sweep", "sweep over one setting at a time")
         for key, values in self.sweep.items():
             require(len(values) > 0, f"sweep.{key}", "needs at least one value")
@@ -122,7 +93,7 @@ class ExperimentConfig:
         methods = [spec.method for spec in self.methods]
         require(len(set(methods)) == len(methods), "methods", "list each method once (sweep its settings instead)")
         for i, spec in enumerate(self.methods):
-            known = set(getattr(self, METHODS[spec.method][0]).__dataclass_fields__) | set(EXPERIMENT_CONTROLS)
+            known = set(getattr(self, METHODS[spec.method].section).__dataclass_fields__) | set(EXPERIMENT_CONTROLS)
             for key in list(spec.sweep) + list(spec.overrides):
                 kind = "sweep" if key in spec.sweep else "overrides"
                 require(

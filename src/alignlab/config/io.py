@@ -14,6 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from alignlab.config.experiment import ExperimentConfig
 from alignlab.config.fields import SettingError
+from alignlab.config.methods import METHODS
 from alignlab.errors import ConfigError
 
 T = TypeVar("T")
@@ -225,13 +226,12 @@ def describe(config: Any, prefix: str = "") -> Iterator[SettingHelp]:
 
 def method_config(config: ExperimentConfig, method: str, settings: Mapping[str, Any] | None = None) -> ExperimentConfig:
     """The experiment config with ``method``'s section set: the settings that make the method
-    (e.g. dr-grpo's loss type), then ``settings`` (a comparison's overrides and swept value)."""
-    from alignlab.config.experiment import METHODS
-
+    (its registry preset, e.g. dr-grpo's loss type), then ``settings`` (a comparison's overrides
+    and swept value)."""
     if method not in METHODS:
         raise ConfigError(f"unknown method '{method}'; known: {', '.join(METHODS)}")
-    section, fixed = METHODS[method]
-    return with_settings(config, {section: {**fixed, **(settings or {})}}, f"method {method}")
+    spec = METHODS[method]
+    return with_settings(config, {spec.section: {**spec.preset, **(settings or {})}}, f"method {method}")
 
 
 def default_config_path() -> Path | None:

@@ -10,13 +10,28 @@ from pydantic.dataclasses import dataclass
 from alignlab.config.fields import STRICT_SCHEMA, Bool, Float, Int, require, setting
 
 Schedule = Literal["constant", "linear", "cosine"]
+KLEstimator = Literal["k1", "k2", "k3"]
+
+KL_ESTIMATOR_HELP = (
+    "Per-token estimate of KL(pi || pi_ref) from the policy's samples (Schulman 2020), with log r = log pi_ref - "
+    "log pi: k1 = -log r, k2 = (log r)^2 / 2, k3 = (r - 1) - log r. Where the KL enters the objective decides "
+    "what its gradient follows. In the reward (a score-function term through the advantages) k1 gives exactly "
+    "the gradient of KL(pi || pi_ref); k2 and k3 do not. As a loss term (differentiated through the estimate): "
+    "k1's expected gradient is zero (refused), k2 follows the gradient of KL(pi || pi_ref), k3 that of the "
+    "reverse KL(pi_ref || pi) (GRPO's choice)."
+)
+
+
+def learning_rate(default: float) -> float:
+    """The ``lr`` field with a trainer's own default (each trainer's scale differs)."""
+    return setting(default, gt=0.0, help="Peak learning rate (AdamW).")
 
 
 @dataclass(config=STRICT_SCHEMA)
 class TrainConfig:
     """Optimisation settings shared by every trainer."""
 
-    lr: Float = setting(1e-4, gt=0.0, help="Peak learning rate (AdamW).")
+    lr: Float = learning_rate(1e-4)
     weight_decay: Float = setting(0.0, ge=0.0, help="AdamW weight decay (not on biases and norms).")
     adam_beta1: Float = setting(0.9, ge=0.0, lt=1.0, help="AdamW beta1.")
     adam_beta2: Float = setting(0.999, ge=0.0, lt=1.0, help="AdamW beta2.")
@@ -67,7 +82,7 @@ class OfflineTrainConfig(TrainConfig):
 
 @dataclass(config=STRICT_SCHEMA)
 class SFTConfig(OfflineTrainConfig):
-    lr: Float = setting(3e-4, gt=0.0, help="Peak learning rate (AdamW).")
+    lr: Float = learning_rate(3e-4)
     enabled: Bool = setting(
         False,
         help="compare: fine-tune on the chosen responses first and use the SFT model as every method's start "
@@ -77,7 +92,7 @@ class SFTConfig(OfflineTrainConfig):
 
 @dataclass(config=STRICT_SCHEMA)
 class RewardModelConfig(OfflineTrainConfig):
-    lr: Float = setting(3e-4, gt=0.0, help="Peak learning rate (AdamW).")
+    lr: Float = learning_rate(3e-4)
     epochs: Int = setting(2, gt=0, help="Passes over the preference pairs.")
     path: str | None = setting(
         None,
@@ -95,7 +110,6 @@ PairLoss = Literal["sigmoid", "ipo", "hinge", "robust", "simpo", "orpo"]
 class DPOFamilyConfig(OfflineTrainConfig):
     """Losses on preference pairs: DPO and its relatives against a reference, SimPO and ORPO without one."""
 
-    lr: Float = setting(1e-4, gt=0.0, help="Peak learning rate (AdamW).")
     loss_type: PairLoss = setting(
         "sigmoid",
         help="sigmoid = DPO; ipo = IPO; hinge = SLiC; robust = rDPO (unbiased under label noise); simpo = SimPO "
@@ -122,7 +136,6 @@ class DPOFamilyConfig(OfflineTrainConfig):
 
 @dataclass(config=STRICT_SCHEMA)
 class KTOConfig(OfflineTrainConfig):
-    lr: Float = setting(1e-4, gt=0.0, help="Peak learning rate (AdamW).")
     beta: Float = setting(0.1, gt=0.0, help="KTO's beta (risk aversion of the value function).")
     desirable_weight: Float = setting(1.0, gt=0.0, help="lambda_D, weight of desirable (chosen) completions.")
     undesirable_weight: Float = setting(1.0, gt=0.0, help="lambda_U, weight of undesirable (rejected) completions.")
@@ -132,7 +145,7 @@ class KTOConfig(OfflineTrainConfig):
 class OnlineTrainConfig(TrainConfig):
     """Trainers that sample from the policy as they go."""
 
-    lr: Float = setting(3e-5, gt=0.0, help="Peak learning rate (AdamW).")
+    lr: Float = learning_rate(3e-5)
     lr_schedule: Schedule = setting("constant", help="Decay after warmup.")
     warmup_ratio: Float = setting(0.0, ge=0.0, lt=1.0, help="Fraction of optimizer steps spent warming up linearly.")
     iterations: Int = setting(20, gt=0, help="Rollout-then-update iterations.")
@@ -158,6 +171,9 @@ class PPOConfig(OnlineTrainConfig):
     value_clip_range: Float = setting(0.2, ge=0.0, help="Clip of the value update around the rollout value.")
     vf_coef: Float = setting(0.1, ge=0.0, help="Weight of the value loss.")
     entropy_coef: Float = setting(0.0, ge=0.0, help="Weight of the entropy bonus.")
+    kl_estimator: KLEstimator = setting(
+        "k1", help="The KL penalty subtracted from the reward at every token (RLHF). " + KL_ESTIMATOR_HELP
+    )
     whiten_advantages: Bool = setting(True, help="Normalise advantages to mean 0, std 1 over each iteration's batch.")
     adaptive_kl: Bool = setting(False, help="Adapt kl_coef towards target_kl (Ziegler et al. 2019).")
     target_kl: Float = setting(6.0, gt=0.0, help="Target sequence KL for the adaptive controller.")
@@ -185,10 +201,11 @@ class PolicyGradientConfig(OnlineTrainConfig):
     scale_rewards: Bool = setting(True, help="group advantages: divide by the group's std (Dr. GRPO: false).")
     kl_in_reward: Bool = setting(
         False,
-        help="false: kl_coef * k3 KL per token is a loss term (GRPO). true: kl_coef * the k1 log-ratio is "
+        help="false: kl_coef * the KL estimate per token is a loss term (GRPO). true: kl_coef * the estimate is "
         "subtracted from the reward before advantages: summed over the sequence (RLOO), or per token with "
         "returns-to-go (advantage: batch, REINFORCE++).",
     )
+    kl_estimator: KLEstimator = setting("k3", help=KL_ESTIMATOR_HELP)
     loss_type: Literal["grpo", "dr_grpo", "dapo"] = setting(
         "dapo",
         help="How token losses are averaged: grpo = mean over each sequence's tokens, then over sequences "
@@ -213,6 +230,12 @@ class PolicyGradientConfig(OnlineTrainConfig):
             "group_size",
             f"must be >= 2 for a {self.advantage} baseline",
         )
+        require(
+            self.kl_in_reward or self.kl_estimator != "k1" or self.kl_coef == 0,
+            "kl_estimator",
+            "k1 as a loss term has an expected gradient of zero (the KL would not be penalised); use k3 "
+            "(gradient of KL(pi_ref || pi), GRPO) or k2 (gradient of KL(pi || pi_ref)), or kl_in_reward: true",
+        )
 
 
 @dataclass(config=STRICT_SCHEMA)
@@ -220,7 +243,8 @@ class RLOOConfig(PolicyGradientConfig):
     advantage: Literal["group", "leave_one_out", "batch"] = setting(
         "leave_one_out", help="The baseline (RLOO: the mean of the other G - 1 rewards of the prompt)."
     )
-    kl_in_reward: Bool = setting(True, help="Subtract kl_coef * the sequence's k1 log-ratio from its reward (RLOO).")
+    kl_in_reward: Bool = setting(True, help="Subtract kl_coef * the sequence's KL estimate from its reward (RLOO).")
+    kl_estimator: KLEstimator = setting("k1", help=KL_ESTIMATOR_HELP)
 
 
 @dataclass(config=STRICT_SCHEMA)
@@ -229,7 +253,8 @@ class ReinforcePPConfig(PolicyGradientConfig):
     advantage: Literal["group", "leave_one_out", "batch"] = setting(
         "batch", help="The baseline (REINFORCE++: none; advantages normalised over the global batch)."
     )
-    kl_in_reward: Bool = setting(True, help="Per-token k1 KL penalty in the reward (REINFORCE++).")
+    kl_in_reward: Bool = setting(True, help="Per-token KL penalty in the reward (REINFORCE++).")
+    kl_estimator: KLEstimator = setting("k1", help=KL_ESTIMATOR_HELP)
 
 
 @dataclass(config=STRICT_SCHEMA)
@@ -255,7 +280,7 @@ class BaseBuildConfig(TrainConfig):
     intermediate_size: Int = setting(384, gt=0, help="MLP width.")
     block_size: Int = setting(128, gt=0, help="Tokens per packed training sequence.")
     epochs: Int = setting(3, gt=0, help="Passes over the corpus.")
-    lr: Float = setting(3e-3, gt=0.0, help="Peak learning rate (AdamW).")
+    lr: Float = learning_rate(3e-3)
     lr_schedule: Schedule = setting("cosine", help="Decay after warmup.")
     warmup_ratio: Float = setting(0.05, ge=0.0, lt=1.0, help="Fraction of optimizer steps spent warming up linearly.")
     weight_decay: Float = setting(0.1, ge=0.0, help="AdamW weight decay.")

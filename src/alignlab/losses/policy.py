@@ -14,7 +14,7 @@ from typing import Literal, NamedTuple
 
 import torch
 
-from alignlab.losses.tokens import last_token_index, masked_mean, masked_sum, masked_var
+from alignlab.losses.tokens import last_token_index, masked_mean, masked_var
 
 KLEstimator = Literal["k1", "k2", "k3"]
 Aggregation = Literal["token_mean", "grpo", "dr_grpo", "dapo"]
@@ -178,21 +178,24 @@ def leave_one_out_advantages(rewards: torch.Tensor) -> torch.Tensor:
     return rewards - baseline
 
 
-def batch_advantages(rewards: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Rewards standardised over the whole batch (no per-prompt baseline): ``(B,) -> (B,)``."""
-    return (rewards - rewards.mean()) / (rewards.std() + eps) if rewards.numel() > 1 else rewards * 0
-
-
 def informative_groups(rewards: torch.Tensor) -> torch.Tensor:
     """DAPO's dynamic-sampling filter (Yu et al. 2025): True for groups whose rewards are not all
     equal; a group of equal rewards has zero advantage and only dilutes the batch. ``(N, G) -> (N,)``."""
     return rewards.amax(dim=1) > rewards.amin(dim=1)
 
 
-def token_weights(mask: torch.Tensor, aggregation: Aggregation, max_length: int) -> tuple[torch.Tensor, float]:
-    """How per-token losses are combined: ``(weights (B, T), units)`` such that the batch loss is
-    ``(losses * weights).sum() / units``; over an optimizer step of several micro-batches (or
-    processes) the trainer sums both parts before dividing, so the step's loss is exact.
+class TokenWeights(NamedTuple):
+    weights: torch.Tensor  # (B, T) weight of each token's loss, 0 on padding and left-out rows
+    units: float  # what the weighted sum is divided by: tokens or sequences of the batch
+
+
+def token_weights(
+    mask: torch.Tensor, aggregation: Aggregation, max_length: int = 0, active: torch.Tensor | None = None
+) -> TokenWeights:
+    """How per-token losses are combined into one: the batch loss is ``(losses * weights).sum()
+    / units``. Over an optimizer step of several micro-batches (or processes) the trainer sums
+    both parts before dividing, so the step's loss is exact. ``active (B,)`` marks the rows that
+    count (DAPO's dynamic sampling leaves groups out): the others get no weight and are no units.
 
     - ``token_mean`` / ``dapo``: the mean over all response tokens of the batch (Yu et al. 2025);
       long responses weigh more.
@@ -202,18 +205,17 @@ def token_weights(mask: torch.Tensor, aggregation: Aggregation, max_length: int)
       mean over sequences (Liu et al. 2025): no length bias.
 
     An empty response still counts as a sequence (as in GRPO's mean over sequences).
+    ``mask (B, T)`` -> ``TokenWeights(weights (B, T), units)``.
     """
     mask = mask if mask.is_floating_point() else mask.to(torch.float32)
+    rows = torch.ones(mask.shape[0], dtype=mask.dtype, device=mask.device) if active is None else active.to(mask)
+    mask = mask * rows.unsqueeze(-1)
     if aggregation in ("token_mean", "dapo"):
-        return mask, float(mask.sum())
+        return TokenWeights(mask, float(mask.sum()))
     if aggregation == "grpo":
-        return mask / mask.sum(-1, keepdim=True).clamp(min=1), float(mask.shape[0])
+        return TokenWeights(mask / mask.sum(-1, keepdim=True).clamp(min=1), float(rows.sum()))
     if aggregation == "dr_grpo":
-        return mask / max_length, float(mask.shape[0])
+        if max_length <= 0:
+            raise ValueError("dr_grpo divides by the generation's max_length, which must be > 0")
+        return TokenWeights(mask / max_length, float(rows.sum()))
     raise ValueError(f"unknown loss aggregation {aggregation!r}")
-
-
-def aggregate(losses: torch.Tensor, mask: torch.Tensor, aggregation: Aggregation, max_length: int) -> torch.Tensor:
-    """The loss of one batch on its own: ``(losses * weights).sum() / units`` of ``token_weights``."""
-    weights, units = token_weights(mask, aggregation, max_length)
-    return masked_sum(losses, weights) / max(units, 1.0)

@@ -52,15 +52,6 @@ def masked_var(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return masked_sum((values - mean) ** 2, mask) / (n - 1).clamp(min=1)
 
 
-def masked_whiten(values: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, eps: float = 1e-8) -> torch.Tensor:
-    """Normalise to unit variance (and zero mean) over masked positions; padding stays 0."""
-    mean, var = masked_mean(values, mask), masked_var(values, mask)
-    whitened = (values - mean) * torch.rsqrt(var + eps)
-    if not shift_mean:
-        whitened = whitened + mean
-    return whitened * mask
-
-
 def sequence_logprobs(token_logprobs: torch.Tensor, mask: torch.Tensor, average: bool = False) -> torch.Tensor:
     """log pi(y|x) of each response: the sum (or the per-token mean) over response tokens.
     ``(B, T), (B, T) -> (B,)``. Prompt and padding tokens must be 0 in ``mask``."""

@@ -21,6 +21,7 @@ from datetime import datetime
 from html import escape
 from pathlib import Path
 
+from alignlab.layout import REPORT_FILE
 from alignlab.log import logger
 from alignlab.report.html_analyses import (
     _label_noise_section,
@@ -38,51 +39,8 @@ from alignlab.report.verdict import verdict
 
 __all__ = ["REPORT_FILE", "human_count", "human_duration", "render_report"]
 
-REPORT_FILE = "report.html"
-_FONTS = (
-    'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Noto Sans", "PingFang SC", '
-    '"Hiragino Sans GB", "Microsoft YaHei", "Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", sans-serif'
-)
-_CSS = """
-*{box-sizing:border-box}
-body{margin:0;background:#f6f7f9;color:#1d232b;font-family:FONTS;font-size:15px;line-height:1.55}
-main{max-width:1360px;margin:0 auto;padding:28px 28px 48px;background:#fff;min-height:100vh}
-h1{font-size:28px;margin:0 0 4px}
-h2{font-size:20px;margin:40px 0 12px;padding-bottom:6px;border-bottom:1px solid #e3e6ea}
-h3{font-size:16px;margin:24px 0 8px}
-.subtitle{color:#5b6470;margin:0 0 16px}
-dl.meta{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:4px 24px;margin:0 0 20px;font-size:13px}
-dl.meta div{display:flex;gap:8px}
-dl.meta dt{color:#5b6470;white-space:nowrap}
-dl.meta dd{margin:0;font-weight:600;overflow-wrap:anywhere}
-.verdict{background:#eef5ff;border-left:5px solid #2f6fd0;border-radius:4px;padding:14px 20px 14px 16px;margin:8px 0 8px}
-.verdict h2{border:0;margin:0 0 6px;padding:0;font-size:18px}
-.verdict ul{margin:0;padding-left:22px}
-.verdict li{margin:4px 0;font-size:16px}
-figure{margin:12px 0 20px}
-figure img{max-width:100%;height:auto;display:block;border:1px solid #eceef1;border-radius:4px}
-figcaption{color:#5b6470;font-size:13px;margin-top:6px}
-.table-wrap{overflow-x:auto;margin:8px 0}
-table{border-collapse:collapse;font-size:13px;width:100%}
-th,td{padding:5px 8px;border-bottom:1px solid #e8eaee;vertical-align:top}
-thead th{background:#f1f3f6;text-align:left;font-weight:600;vertical-align:bottom}
-td{white-space:nowrap}
-td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-tbody tr:nth-child(even){background:#fafbfc}
-.ci{color:#7a828c;font-size:12px}
-td.best{background:#e5f5e6;font-weight:700}
-.note{color:#5b6470;font-size:13px}
-.prompt-block{border:1px solid #e3e6ea;border-radius:6px;margin:12px 0 18px;overflow:hidden}
-.prompt{background:#f3f1ea;padding:8px 12px;font-weight:600}
-.prompt .label{color:#7a828c;font-weight:400;font-size:12px;margin-right:10px}
-.samples{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));margin:0 -1px -1px 0}
-.sample{padding:8px 12px;font-size:14px;border-right:1px solid #e3e6ea;border-bottom:1px solid #e3e6ea}
-.sample-head{font-weight:600;font-size:13px;margin-bottom:4px}
-.completion{white-space:pre-wrap;overflow-wrap:anywhere}
-.col-sub{display:block;font-weight:400;color:#7a828c;font-size:12px}
-code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.92em;background:#f1f3f6;padding:1px 4px;border-radius:3px}
-footer{margin-top:40px;padding-top:12px;border-top:1px solid #e3e6ea;color:#5b6470;font-size:13px}
-""".replace("FONTS", _FONTS)
+# Inlined into the page: a report is one self-contained file.
+STYLE = (Path(__file__).parent / "report.css").read_text(encoding="utf-8")
 
 
 def render_report(run_dir: Path, metrics: dict) -> Path:
@@ -120,7 +78,7 @@ def render_report(run_dir: Path, metrics: dict) -> Path:
         f'<!DOCTYPE html>\n<html lang="{html_lang}">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{escape(title)}</title>\n"
-        f"<style>{_CSS}</style>\n</head>\n<body>\n<main>\n" + "\n".join(sections) + "\n</main>\n</body>\n</html>\n"
+        f"<style>{STYLE}</style>\n</head>\n<body>\n<main>\n" + "\n".join(sections) + "\n</main>\n</body>\n</html>\n"
     )
     path = run_dir / REPORT_FILE
     tmp = path.with_name(f".{path.name}.tmp")

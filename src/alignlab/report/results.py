@@ -40,6 +40,7 @@ import torch
 
 from alignlab.config import ExperimentConfig, to_dict
 from alignlab.files import write_json
+from alignlab.layout import METRICS_FILE, ComparisonDir, TrainingDir, run_key
 from alignlab.log import logger
 from alignlab.report.aggregates import aggregate
 from alignlab.report.i18n import report_language
@@ -57,8 +58,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 2
-METRICS_FILE = "metrics.json"
-HISTORY_FILE = "history.json"
 
 
 def load_histories(run_dir: Path, results: Iterable[Mapping[str, Any]]) -> dict[str, dict]:
@@ -66,7 +65,7 @@ def load_histories(run_dir: Path, results: Iterable[Mapping[str, Any]]) -> dict[
     unreadable file) are left out, since a report should still come out of a partial run."""
     histories = {}
     for record in results:
-        path = Path(run_dir) / record.get("run_dir", "") / HISTORY_FILE
+        path = TrainingDir(Path(run_dir) / record.get("run_dir", "")).history
         if not path.is_file():
             continue
         try:
@@ -116,7 +115,7 @@ def write_metrics(
     results, examples = [], {}
     for record in records:
         flat = {k: v for k, v in record.items() if k != "examples"}
-        flat["run_dir"] = f"runs/{record['method']}/{setting_label(record['params'])}/seed-{record['seed']}"
+        flat["run_dir"] = run_key(record["method"], record["params"], record["seed"])
         flat.setdefault("relevance", None)
         examples[flat["run_dir"]] = record.get("examples", [])
         results.append(flat)
@@ -139,5 +138,5 @@ def write_metrics(
     add_analyses(metrics, load_histories(run_dir, results))
     metrics["verdict_language"] = report_language(metrics)
     metrics["verdict"] = verdict(aggregates, metrics, metrics["verdict_language"])
-    write_json(run_dir / METRICS_FILE, metrics)
+    write_json(ComparisonDir(run_dir).metrics, metrics)
     return metrics

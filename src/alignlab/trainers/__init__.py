@@ -1,94 +1,99 @@
-"""The trainers, and the one dispatch from a method name to its trainer (used by the CLI, the
+"""The trainers, and the one dispatch from a method to its trainer (used by the CLI, the
 comparison and the Python API).
 
-Offline, on preference pairs: ``dpo.py`` (DPO family, SimPO, ORPO), ``kto.py``; ``reward.py``
-(the reward model) and ``sft.py``. Online, on prompts: ``ppo.py``, ``policy_gradient.py`` (GRPO
-and its variants, RLOO, REINFORCE++), ``online_dpo.py``. Shared loops: ``offline.py``,
-``online.py``, ``minibatches.py``; run plumbing: ``checkpoints.py``, ``costs.py``, ``outputs.py``.
+Every trainer has one signature, ``train_x(inputs: TrainInputs, run: TrainingDir) -> summary``;
+which one a method uses is its ``trainer`` in the registry (``config.methods``). Offline, on
+preference pairs: ``dpo.py`` (DPO family, SimPO, ORPO), ``kto.py``; ``reward.py`` (the reward
+model) and ``sft.py``. Online, on prompts: ``ppo.py``, ``policy_gradient.py`` (GRPO and its
+variants, RLOO, REINFORCE++), ``online_dpo.py``. Shared loops: ``offline.py``, ``online.py``,
+``minibatches.py``; run plumbing: ``checkpoints.py``, ``costs.py``, ``outputs.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from alignlab.config import METHODS, ExperimentConfig
-from alignlab.data import PreferencePair
+from alignlab.config.methods import METHODS, Method
 from alignlab.errors import AlignlabError
-from alignlab.models import ModelSource
-from alignlab.tasks.rewards import Reward
+from alignlab.layout import TrainingDir
 
-PAIR_SECTIONS = ("dpo", "kto")
-ONLINE_SECTIONS = ("ppo", "grpo", "rloo", "reinforce_pp", "online_dpo")
-# Methods that, configured to, optimise a learned reward model (and so over-optimise it).
-REWARD_MODEL_METHODS = {m for m, (section, _) in METHODS.items() if section in ONLINE_SECTIONS} | {"best-of-n"}
-
-
-def section_of(method: str) -> str:
-    if method not in METHODS:
-        raise AlignlabError(f"unknown method '{method}'; known: {', '.join(METHODS)}")
-    return METHODS[method][0]
+if TYPE_CHECKING:
+    from alignlab.config import ExperimentConfig
+    from alignlab.data import PreferencePair
+    from alignlab.models import ModelSource
+    from alignlab.tasks.rewards import Reward
 
 
-def uses_reward_model(config: ExperimentConfig, method: str) -> bool:
-    """Whether ``method`` as configured needs the learned reward model."""
-    section = section_of(method)
-    if method == "best-of-n":
-        return config.best_of_n.scorer == "reward_model"
-    if section in ONLINE_SECTIONS:
-        return getattr(config, section).reward_source == "reward_model"
-    return False
+@dataclass(frozen=True)
+class TrainInputs:
+    """What one training run learns from. ``config`` already holds the method's settings in its
+    section (``config.method_config``); a trainer reads the inputs its method needs."""
+
+    method: str
+    config: ExperimentConfig
+    seed: int = 0
+    # Offline methods, the reward model and SFT (its demonstrations are the chosen responses).
+    pairs: Sequence[PreferencePair] | None = None
+    # Online methods (and the reward model's normalisation samples).
+    prompts: Sequence[str] | None = None
+    # The task's reward: what PPO-GT and friends optimise, and every online method reports.
+    gold_reward: Reward | None = None
+    # A trained reward model (directory, hub id or model) for methods that optimise one.
+    reward_model: ModelSource | None = None
+    # Start from this model instead of the configured base (also the reference).
+    init: ModelSource | None = None
+    # Where the DPO family's reference log-probs are shared between runs.
+    reference_cache: Path | None = None
+
+    @property
+    def spec(self) -> Method:
+        return method_of(self.method)
+
+    def require_pairs(self) -> Sequence[PreferencePair]:
+        if self.pairs is None:
+            raise AlignlabError(f"{self.method} trains on preference pairs; give --data or a task that makes them")
+        return self.pairs
+
+    def require_prompts(self) -> Sequence[str]:
+        if self.prompts is None:
+            raise AlignlabError(f"{self.method} needs the task's prompts")
+        return self.prompts
+
+    def require_gold_reward(self) -> Reward:
+        if self.gold_reward is None:
+            raise AlignlabError(f"{self.method} trains on prompts and needs a gold reward for its metrics")
+        return self.gold_reward
 
 
-def uses_gold_reward(config: ExperimentConfig, method: str) -> bool:
-    """Whether ``method`` queries the gold reward while training (PPO-GT, GRPO on gold, ...)."""
-    section = section_of(method)
-    if method == "best-of-n":
-        return config.best_of_n.scorer == "gold"
-    return section in ONLINE_SECTIONS and getattr(config, section).reward_source == "gold"
+Trainer = Callable[[TrainInputs, TrainingDir], dict[str, Any]]
 
 
-def train_method(
-    method: str,
-    config: ExperimentConfig,
-    out_dir: Path,
-    seed: int,
-    resume: bool = False,
-    *,
-    pairs: Sequence[PreferencePair] | None = None,
-    prompts: Sequence[str] | None = None,
-    gold_reward: Reward | None = None,
-    reward_model: ModelSource | None = None,
-    init: ModelSource | None = None,
-    reference_cache: Path | None = None,
-) -> dict:
-    """Train ``method`` with ``config`` (its section already holding the method's settings, see
-    ``config.method_config``); the trainer's summary."""
-    section = section_of(method)
-    if section in PAIR_SECTIONS:
-        if pairs is None:
-            raise AlignlabError(f"{method} trains on preference pairs; give --data or a task that makes them")
-        if section == "dpo":
-            from alignlab.trainers.dpo import train_dpo
+def method_of(name: str) -> Method:
+    if name not in METHODS:
+        raise AlignlabError(f"unknown method '{name}'; known: {', '.join(METHODS)}")
+    return METHODS[name]
 
-            return train_dpo(config, pairs, out_dir, seed, resume, init, reference_cache)
-        from alignlab.trainers.kto import train_kto
 
-        return train_kto(config, pairs, out_dir, seed, resume, init)
-    if section not in ONLINE_SECTIONS:
-        raise AlignlabError(f"{method} is not trained (it samples from the base policy)")
-    if prompts is None or gold_reward is None:
-        raise AlignlabError(f"{method} trains on prompts and needs a gold reward for its metrics")
-    if section == "ppo":
-        from alignlab.trainers.ppo import train_ppo
+def trainer_of(name: str) -> Trainer:
+    """The training function of method ``name`` (imported on first use: the CLI stays light)."""
+    method = method_of(name)
+    if method.trainer is None:
+        raise AlignlabError(f"{name} is not trained (it samples from the base policy)")
+    module, _, function = method.trainer.partition(":")
+    return getattr(importlib.import_module(module), function)
 
-        return train_ppo(config, prompts, gold_reward, out_dir, seed, resume, reward_model, init)
-    if section == "online_dpo":
-        from alignlab.trainers.online_dpo import train_online_dpo
 
-        return train_online_dpo(config, prompts, gold_reward, out_dir, seed, resume, reward_model, init)
-    from alignlab.trainers.policy_gradient import train_policy_gradient
-
-    return train_policy_gradient(
-        method, getattr(config, section), config, prompts, gold_reward, out_dir, seed, resume, reward_model, init
-    )
+def train(inputs: TrainInputs, run: TrainingDir) -> dict[str, Any]:
+    """Train ``inputs.method`` into ``run``; the trainer's summary."""
+    trainer = trainer_of(inputs.method)
+    method = inputs.spec
+    if method.inputs in ("pairs", "demonstrations"):
+        inputs.require_pairs()
+    if method.online:
+        inputs.require_prompts()
+        inputs.require_gold_reward()
+    return trainer(inputs, run)

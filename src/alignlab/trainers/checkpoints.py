@@ -16,13 +16,12 @@ from accelerate import Accelerator
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
+from alignlab.layout import TrainingDir
 from alignlab.log import logger
-from alignlab.trainers.outputs import MODEL_DIR, save_policy
+from alignlab.trainers.outputs import save_policy
 
-CHECKPOINT_DIR = "checkpoints"
 LATEST_FILE = "latest"
 STATE_FILE = "trainer_state.json"
-SNAPSHOT_DIR = "snapshots"
 
 # accelerate warns on every save of a model with tied embeddings that it dropped the tied copy;
 # load_state re-ties it (the resume tests check that a restored run ends identical).
@@ -41,14 +40,14 @@ def _quiet(logger_name: str) -> Iterator[None]:
 
 
 class Checkpointer:
-    """Resumable checkpoints under ``out_dir/checkpoints``: model, optimizer, scheduler and RNG
+    """Resumable checkpoints under the run's ``checkpoints/``: model, optimizer, scheduler and RNG
     states (``accelerator.save_state``) plus the trainer's own state (step, data position,
     history) as JSON. Written to a temporary directory first, then renamed, and only then named
     in ``latest`` (itself replaced atomically), so a kill at any moment leaves a usable one."""
 
-    def __init__(self, accelerator: Accelerator, out_dir: Path) -> None:
+    def __init__(self, accelerator: Accelerator, run: TrainingDir) -> None:
         self.accelerator = accelerator
-        self.root = out_dir / CHECKPOINT_DIR
+        self.root = run.checkpoints
 
     def latest(self) -> Path | None:
         pointer = self.root / LATEST_FILE
@@ -99,21 +98,13 @@ class Snapshots:
         accelerator: Accelerator,
         model: nn.Module,
         tokenizer: PreTrainedTokenizerBase,
-        out_dir: Path,
+        run: TrainingDir,
         total: int,
         count: int,
     ) -> None:
-        self.accelerator, self.model, self.tokenizer = accelerator, model, tokenizer
-        self.root = out_dir / SNAPSHOT_DIR
+        self.accelerator, self.model, self.tokenizer, self.run = accelerator, model, tokenizer, run
         self.points = sorted({round(total * k / count) for k in range(1, count)} - {0, total}) if count > 1 else []
 
     def __call__(self, step: int) -> None:
         if step in self.points:
-            save_policy(self.accelerator, self.model, self.tokenizer, self.root / f"step-{step:07d}" / MODEL_DIR)
-
-
-def snapshot_dirs(out_dir: Path) -> list[tuple[int, Path]]:
-    """(step, model directory) of a run's saved snapshots, in training order."""
-    root = out_dir / SNAPSHOT_DIR
-    found = [(int(p.name.split("-")[1]), p / MODEL_DIR) for p in root.glob("step-*") if (p / MODEL_DIR).is_dir()]
-    return sorted(found)
+            save_policy(self.accelerator, self.model, self.tokenizer, self.run.snapshot(step))

@@ -25,11 +25,13 @@ from alignlab import distributed
 from alignlab.batch import Sequences
 from alignlab.config import DPOFamilyConfig, ExperimentConfig
 from alignlab.data import PreferencePair, TokenizedPair, collate_pairs, tokenize_pairs
+from alignlab.layout import TrainingDir
 from alignlab.losses import PairLossOutput, dpo_loss, orpo_loss, sequence_logprobs, simpo_loss
-from alignlab.models import ModelSource, is_peft, load_causal_lm, load_tokenizer, reference_mode
+from alignlab.models import is_peft, load_causal_lm, load_tokenizer, reference_mode
 from alignlab.pipeline import device as device_of_run
 from alignlab.progress import progress_task
-from alignlab.scoring import TokenScorer
+from alignlab.scoring import PolicyForward
+from alignlab.trainers import TrainInputs
 from alignlab.trainers.offline import OfflineRun, StepResult, split_train_eval
 
 REFERENCE_FILE = "reference_logps.safetensors"
@@ -78,7 +80,7 @@ def fill_reference_logprobs(
     every world-size-th batch and one all-reduce hands all of them to every process: the same
     batches, so the same numbers, as one process computes."""
     device = next(model.parameters()).device
-    scorer = TokenScorer(model)
+    scorer = PolicyForward(model)
     order = sorted(
         range(len(items)),
         key=lambda i: len(items[i].pair.prompt) + max(len(items[i].pair.chosen), len(items[i].pair.rejected)),
@@ -187,45 +189,38 @@ def precompute_reference(config: ExperimentConfig, pairs: Sequence[PreferencePai
     load_or_compute_reference(config.dpo, reference, items, tokenizer.pad_token_id, path, False, True)
 
 
-def train_dpo(
-    config: ExperimentConfig,
-    pairs: Sequence[PreferencePair],
-    out_dir: Path,
-    seed: int,
-    resume: bool = False,
-    init: ModelSource | None = None,
-    reference_cache: Path | None = None,
-) -> dict:
-    """Train a policy with ``config.dpo`` on ``pairs``; save it under ``out_dir/model``.
+def train_dpo(inputs: TrainInputs, run: TrainingDir) -> dict:
+    """Train a policy with the ``dpo`` section on the pairs; save it under the run's ``model/``.
     Returns the summary (final held-out metrics and costs).
 
-    The reference log-probs are cached in ``reference_cache`` (default: the run directory) and
-    read from it when it exists: runs that share pairs and reference share one pass."""
-    cfg = config.dpo
-    with OfflineRun("dpo", config, cfg, out_dir, seed, resume, init) as run:
-        policy = run.load_policy()
-        items = [DPOItem(pair) for pair in run.tokenize(pairs)]
+    The reference log-probs are cached in ``inputs.reference_cache`` (default: the run
+    directory) and read from it when it exists: runs that share pairs and reference share one
+    pass."""
+    cfg = inputs.config.dpo
+    with OfflineRun(inputs, run) as offline:
+        policy = offline.load_policy()
+        items = [DPOItem(pair) for pair in offline.tokenize(inputs.require_pairs())]
         if needs_reference(cfg):
             load_or_compute_reference(
                 cfg,
                 policy,
                 items,
-                run.tokenizer.pad_token_id,
-                reference_cache or out_dir / REFERENCE_FILE,
-                resume or reference_cache is not None,
-                run.accelerator.is_main_process,
+                offline.tokenizer.pad_token_id,
+                inputs.reference_cache or run.path / REFERENCE_FILE,
+                run.resume or inputs.reference_cache is not None,
+                offline.accelerator.is_main_process,
             )
-        train_items, eval_items = split_train_eval(items, cfg.eval_fraction, seed)
-        run.train(
-            TokenScorer(policy),
+        train_items, eval_items = split_train_eval(items, cfg.eval_fraction, inputs.seed)
+        offline.train(
+            PolicyForward(policy),
             train_items,
             eval_items,
-            partial(collate_dpo, pad_token_id=run.tokenizer.pad_token_id),
+            partial(collate_dpo, pad_token_id=offline.tokenizer.pad_token_id),
             partial(dpo_step, cfg),
         )
-        return run.finish(
+        return offline.finish(
             {
-                "method": "dpo",
+                "method": inputs.method,
                 "loss_type": cfg.loss_type,
                 "beta": cfg.beta,
                 "train_pairs": len(train_items),

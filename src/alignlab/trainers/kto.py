@@ -17,18 +17,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 import torch
 
 from alignlab import distributed
 from alignlab.batch import Sequences, collate
-from alignlab.config import ExperimentConfig, KTOConfig
-from alignlab.data import PreferencePair
+from alignlab.config import KTOConfig
+from alignlab.layout import TrainingDir
 from alignlab.losses import kto_loss, kto_reference_point, sequence_logprobs
-from alignlab.models import ModelSource, is_peft, reference_mode
+from alignlab.models import is_peft, reference_mode
 from alignlab.progress import progress_task
-from alignlab.scoring import TokenScorer
+from alignlab.scoring import PolicyForward
+from alignlab.trainers import TrainInputs
 from alignlab.trainers.offline import OfflineRun, StepResult, epoch_order, split_train_eval
 
 
@@ -89,7 +89,7 @@ def fill_reference_logprobs_kto(
     """Fill in log pi_ref of every example's completion and of its mismatched completion. With
     several processes each scores every world-size-th batch; one all-reduce shares them."""
     device = next(model.parameters()).device
-    scorer = TokenScorer(model)
+    scorer = PolicyForward(model)
     values = torch.zeros(len(items), 2, dtype=torch.float64)
     starts = range(0, len(items), batch_size)
     with progress_task("reference log-probs", len(items)) as advance:
@@ -136,27 +136,23 @@ def kto_step(cfg: KTOConfig, model: torch.nn.Module, batch: KTOBatch) -> StepRes
     )
 
 
-def train_kto(
-    config: ExperimentConfig,
-    pairs: Sequence[PreferencePair],
-    out_dir: Path,
-    seed: int,
-    resume: bool = False,
-    init: ModelSource | None = None,
-) -> dict:
-    """Train a policy with ``config.kto`` on the pairs' completions; save it under ``out_dir/model``."""
-    cfg = config.kto
-    with OfflineRun("kto", config, cfg, out_dir, seed, resume, init) as run:
-        policy = run.load_policy()
-        train_pairs, eval_pairs = split_train_eval(run.tokenize(pairs), cfg.eval_fraction, seed)
-        train_items, eval_items = kto_examples(train_pairs, seed), kto_examples(eval_pairs, seed)
+def train_kto(inputs: TrainInputs, run: TrainingDir) -> dict:
+    """Train a policy with the ``kto`` section on the pairs' completions; save it under the run's ``model/``."""
+    cfg = inputs.config.kto
+    with OfflineRun(inputs, run) as offline:
+        policy = offline.load_policy()
+        train_pairs, eval_pairs = split_train_eval(
+            offline.tokenize(inputs.require_pairs()), cfg.eval_fraction, inputs.seed
+        )
+        train_items, eval_items = kto_examples(train_pairs, inputs.seed), kto_examples(eval_pairs, inputs.seed)
+        pad = offline.tokenizer.pad_token_id
         with reference_mode(policy, None if is_peft(policy) else policy) as reference:
-            fill_reference_logprobs_kto(reference, train_items + eval_items, run.tokenizer.pad_token_id, cfg.batch_size)
-        run.train(
-            TokenScorer(policy),
+            fill_reference_logprobs_kto(reference, train_items + eval_items, pad, cfg.batch_size)
+        offline.train(
+            PolicyForward(policy),
             train_items,
             eval_items,
-            partial(collate_kto, pad_token_id=run.tokenizer.pad_token_id),
+            partial(collate_kto, pad_token_id=pad),
             partial(kto_step, cfg),
         )
-        return run.finish({"method": "kto", "beta": cfg.beta, "train_examples": len(train_items)})
+        return offline.finish({"method": "kto", "beta": cfg.beta, "train_examples": len(train_items)})

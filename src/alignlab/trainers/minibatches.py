@@ -7,17 +7,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import torch
 from accelerate import Accelerator
 from torch import nn
+from typing_extensions import Self
 
 from alignlab import distributed
 from alignlab.batch import Sequences
 from alignlab.config import OnlineTrainConfig
+from alignlab.losses import TokenWeights, token_weights
 from alignlab.optim import backward_if_finite, finish_optimizer_step
 from alignlab.rollout import Rollout
+
+Data = TypeVar("Data", bound="RowData")
 
 
 def crop(batch: Sequences) -> Sequences:
@@ -36,13 +40,29 @@ def crop(batch: Sequences) -> Sequences:
 
 
 @dataclass
-class Minibatch:
-    """One process's micro-batch of a minibatch: its sequences (cropped), its rows of every
-    per-sequence / per-token tensor (``data``, cropped alike), the aggregation's token weights,
-    and ``scale`` = 1 / the whole minibatch's unit count (over all micro-batches and processes)."""
+class RowData:
+    """The per-row tensors an algorithm attaches to an iteration's rollout: per sequence ``(B,)``
+    or per response token ``(B, R)``. Each algorithm declares its fields in a subclass, so a
+    loss reads ``mb.data.advantages``, never a string key; minibatches select and crop every
+    field alike."""
+
+    def select(self, rows: torch.Tensor) -> Self:
+        return type(self)(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+
+    def cropped(self, width: int, device: torch.device) -> Self:
+        """Per-token fields cut to the micro-batch's ``width`` response columns, on ``device``."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return type(self)(**{k: (v[:, :width] if v.dim() == 2 else v).to(device) for k, v in values.items()})
+
+
+@dataclass
+class Minibatch(Generic[Data]):
+    """One process's micro-batch of a minibatch: its sequences (cropped), its rows of the
+    algorithm's per-row data (cropped alike), the aggregation's token weights, and ``scale`` =
+    1 / the whole minibatch's unit count (over all micro-batches and processes)."""
 
     sequences: Rollout
-    data: dict[str, torch.Tensor]
+    data: Data
     weights: torch.Tensor
     scale: float
 
@@ -53,18 +73,13 @@ class Minibatch:
 
 # (model, micro-batch) -> (loss already scaled to the minibatch, metric sums scaled likewise)
 LossFn = Callable[[nn.Module, Minibatch], tuple[torch.Tensor, dict[str, torch.Tensor]]]
-# (global minibatch rollout, its data) -> (token weights (B, T), units)
-WeighFn = Callable[[Rollout, dict[str, torch.Tensor]], tuple[torch.Tensor, float]]
+# (global minibatch rollout, its data) -> the token weights and units of the loss's aggregation
+WeighFn = Callable[[Rollout, Any], TokenWeights]
 
 
-def token_mean_weights(rollout: Rollout, data: dict[str, torch.Tensor]) -> tuple[torch.Tensor, float]:
+def token_mean_weights(rollout: Rollout, data: RowData) -> TokenWeights:
     """Every response token of the minibatch weighs the same (PPO's token mean)."""
-    mask = rollout.response_mask.float()
-    return mask, float(mask.sum())
-
-
-def _crop_rows(values: torch.Tensor, width: int) -> torch.Tensor:
-    return values[:, :width] if values.dim() == 2 else values
+    return token_weights(rollout.response_mask.float(), "token_mean")
 
 
 @dataclass
@@ -85,7 +100,7 @@ def update_policy(
     scheduler: Any,
     cfg: OnlineTrainConfig,
     rollout: Rollout,
-    data: dict[str, torch.Tensor],
+    data: RowData,
     loss_fn: LossFn,
     weigh: WeighFn,
     step: int,
@@ -106,7 +121,7 @@ def update_policy(
         for start in range(0, len(rollout) - cfg.batch_size + 1, cfg.batch_size):
             rows = order[start : start + cfg.batch_size]
             minibatch = rollout.select(rows)
-            minibatch_data = {k: v[rows] for k, v in data.items()}
+            minibatch_data = data.select(rows)
             weights, units = weigh(minibatch, minibatch_data)
             scale = 1.0 / max(units, 1e-12)
             mine = torch.arange(distributed.rank() * share, (distributed.rank() + 1) * share)
@@ -118,7 +133,7 @@ def update_policy(
                 width = sequences.response_ids.shape[1]
                 part = Minibatch(
                     sequences=sequences.to(device),
-                    data={k: _crop_rows(v[index], width).to(device) for k, v in minibatch_data.items()},
+                    data=minibatch_data.select(index).cropped(width, device),
                     weights=weights[index][:, :width].to(device),
                     scale=scale,
                 )

@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,11 +22,12 @@ from accelerate import Accelerator
 from torch import nn
 
 from alignlab import distributed
-from alignlab.config import ExperimentConfig, OfflineTrainConfig
+from alignlab.config import OfflineTrainConfig
 from alignlab.data import PreferencePair, TokenizedPair, tokenize_pairs
 from alignlab.errors import AlignlabError, DataError
+from alignlab.layout import TrainingDir
 from alignlab.log import logger
-from alignlab.models import ModelSource, count_parameters, load_policy, load_tokenizer
+from alignlab.models import count_parameters, load_policy, load_tokenizer
 from alignlab.optim import (
     backward_if_finite,
     build_optimizer,
@@ -38,9 +38,10 @@ from alignlab.optim import (
     micro_batches,
 )
 from alignlab.progress import progress_task
+from alignlab.trainers import TrainInputs
 from alignlab.trainers.checkpoints import Checkpointer, Snapshots
 from alignlab.trainers.costs import Cost, PeakMemory, trainable_dtypes
-from alignlab.trainers.outputs import MODEL_DIR, History, save_policy, write_run_files
+from alignlab.trainers.outputs import History, save_policy, write_run_files
 
 
 @dataclass
@@ -129,9 +130,8 @@ def train_offline(
     eval_items: Sequence[Any],
     collate: Callable[[list[Any]], Any],
     step_fn: StepFn,
-    out_dir: Path,
+    run: TrainingDir,
     seed: int,
-    resume: bool,
     after_step: Callable[[int], None] | None = None,
 ) -> tuple[nn.Module, LoopResult]:
     """Train ``model`` on ``train_items``; returns the prepared model and the result.
@@ -152,10 +152,10 @@ def train_offline(
     optimizer = build_optimizer(model, config)
     scheduler = build_scheduler(optimizer, config, total_steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    checkpointer = Checkpointer(accelerator, out_dir)
+    checkpointer = Checkpointer(accelerator, run)
     history, eval_history = History(), History()
     step, tokens, elapsed = 0, 0, 0.0
-    state = checkpointer.restore() if resume else None
+    state = checkpointer.restore() if run.resume else None
     if state is not None:
         step, tokens, elapsed = state["step"], state["tokens"], state["train_time_s"]
         history.rows, eval_history.rows = state["history"], state["eval_history"]
@@ -234,25 +234,20 @@ def planned_steps(config: OfflineTrainConfig, examples: int) -> int:
 class OfflineRun:
     """The plumbing of one offline training run; the method is the caller's::
 
-    with OfflineRun("dpo", config, config.dpo, out_dir, seed, resume, init) as run:
-        pairs = run.tokenize(preference_pairs)
-        result = run.train(TokenScorer(run.load_policy()), train_items, eval_items, collate, step_fn)
-        return run.finish({"method": "dpo"})
+    with OfflineRun(inputs, run) as offline:
+        pairs = offline.tokenize(inputs.pairs)
+        offline.train(PolicyForward(offline.load_policy()), train_items, eval_items, collate, step_fn)
+        return offline.finish({"method": "dpo"})
+
+    The run's settings are the config section of its method (``dpo``, ``kto``, ``sft``,
+    ``reward_model``).
     """
 
-    def __init__(
-        self,
-        name: str,
-        config: ExperimentConfig,
-        cfg: OfflineTrainConfig,
-        out_dir: Path,
-        seed: int,
-        resume: bool,
-        init: ModelSource | None,
-    ) -> None:
-        self.name, self.config, self.cfg = name, config, cfg
-        self.out_dir, self.seed, self.resume, self.init = out_dir, seed, resume, init
-        self.accelerator = create_accelerator(cfg, out_dir, seed)
+    def __init__(self, inputs: TrainInputs, run: TrainingDir) -> None:
+        self.name, self.config, self.run = inputs.method, inputs.config, run
+        self.cfg: OfflineTrainConfig = getattr(inputs.config, inputs.spec.section)
+        self.seed, self.init = inputs.seed, inputs.init
+        self.accelerator = create_accelerator(self.cfg, run.path, self.seed)
         self.device = self.accelerator.device
         self.memory = PeakMemory()
 
@@ -297,7 +292,7 @@ class OfflineRun:
         if snapshots:
             total = planned_steps(self.cfg, len(train_items))
             after_step = Snapshots(
-                self.accelerator, model, self.tokenizer, self.out_dir, total, self.config.evaluation.checkpoints
+                self.accelerator, model, self.tokenizer, self.run, total, self.config.evaluation.checkpoints
             )
         self.model, self.result = train_offline(
             name=self.name,
@@ -308,9 +303,8 @@ class OfflineRun:
             eval_items=eval_items,
             collate=collate,
             step_fn=step_fn,
-            out_dir=self.out_dir,
+            run=self.run,
             seed=self.seed,
-            resume=self.resume,
             after_step=after_step,
         )
         return self.result
@@ -321,7 +315,7 @@ class OfflineRun:
         # The peak of training: the merged float32 copy that saving a LoRA policy makes is not part of it.
         self.memory.stop()
         if save:
-            save_policy(self.accelerator, self.model, self.tokenizer, self.out_dir / MODEL_DIR)
+            save_policy(self.accelerator, self.model, self.tokenizer, self.run.model)
         trainable, total = count_parameters(self.model)
         result = self.result
         summary = {
@@ -334,5 +328,5 @@ class OfflineRun:
             "trainable_dtypes": trainable_dtypes(self.model),
         }
         history = {"train": result.history, "eval": result.eval_history}
-        write_run_files(self.accelerator, self.out_dir, history, summary)
+        write_run_files(self.accelerator, self.run, history, summary)
         return summary

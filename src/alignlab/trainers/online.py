@@ -17,27 +17,27 @@ import dataclasses
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from alignlab import distributed
-from alignlab.config import ExperimentConfig, OnlineTrainConfig, SamplingConfig
+from alignlab.config import OnlineTrainConfig, SamplingConfig
 from alignlab.errors import ConfigError
-from alignlab.models import ModelSource, count_parameters, load_policy, load_reference, load_tokenizer, reference_mode
+from alignlab.layout import TrainingDir
+from alignlab.models import count_parameters, load_policy, load_reference, load_tokenizer, reference_mode
 from alignlab.optim import build_optimizer, build_scheduler, create_accelerator, finish_trackers
 from alignlab.progress import progress_task
-from alignlab.reward_model import SequenceScorer
+from alignlab.reward_model import TrainingReward
 from alignlab.rollout import Rollout, decode_responses, generate
-from alignlab.scoring import TokenScorer, TokenScores
-from alignlab.tasks.rewards import Reward
+from alignlab.scoring import PolicyForward, TokenScores
+from alignlab.trainers import TrainInputs
 from alignlab.trainers.checkpoints import Checkpointer, Snapshots
 from alignlab.trainers.costs import Cost, PeakMemory, Stopwatch, trainable_dtypes
-from alignlab.trainers.minibatches import LossFn, WeighFn, update_policy
+from alignlab.trainers.minibatches import LossFn, RowData, UpdateResult, WeighFn, update_policy
 from alignlab.trainers.offline import epoch_order
-from alignlab.trainers.outputs import MODEL_DIR, History, save_policy, write_run_files
+from alignlab.trainers.outputs import History, save_policy, write_run_files
 
 
 def check_online_config(
@@ -141,51 +141,40 @@ class ScoredRollout:
 class OnlineRun:
     """The plumbing of one online training run; the algorithm is the caller's::
 
-        with OnlineRun("ppo", config, config.ppo, ...) as run:
-            run.prepare(model)                        # optimizer, schedule, accelerate
-            for iteration, prompts in run.iterations(state):   # resumes where a checkpoint left off
-                batch = run.sample_and_score(prompts, iteration)
+        with OnlineRun(inputs, run) as online:
+            online.prepare(model)                        # optimizer, schedule, accelerate
+            for iteration, prompts in online.iterations(state):   # resumes where a checkpoint left off
+                batch = online.sample_and_score(prompts, iteration)
                 ...advantages...
-                update = run.update(loss_fn, batch.rollout, data, weigh, iteration)
-                run.end_iteration(metrics, update.tokens)   # logs, snapshots, checkpoints
-            return run.finish({"method": "ppo"}, extra_models=1)
+                update = online.update(loss_fn, batch.rollout, data, weigh, iteration)
+                online.end_iteration({**metrics, **update.stats}, update.tokens)   # logs, snapshots, checkpoints
+            return online.finish({"method": "ppo"}, extra_models=1)
 
-    ``state`` is the algorithm's own typed state (a dataclass of JSON-able fields, e.g. PPO's
-    adaptive KL coefficient): saved with every checkpoint and restored on resume.
+    The run's settings are its method's config section; it samples ``group`` completions per
+    prompt. ``state`` is the algorithm's own typed state (a dataclass of JSON-able fields, e.g.
+    PPO's adaptive KL coefficient): saved with every checkpoint and restored on resume.
     """
 
-    def __init__(
-        self,
-        name: str,
-        config: ExperimentConfig,
-        cfg: OnlineTrainConfig,
-        prompts: Sequence[str],
-        gold_reward: Reward,
-        out_dir: Path,
-        seed: int,
-        resume: bool,
-        reward_model: ModelSource | None,
-        init: ModelSource | None,
-        group: int = 1,
-    ) -> None:
-        self.name, self.config, self.cfg, self.prompts = name, config, cfg, list(prompts)
-        self.out_dir, self.seed, self.resume, self.init, self.group = out_dir, seed, resume, init, group
-        self.gold_reward, self.reward_model_source = gold_reward, reward_model
-        self.accelerator = create_accelerator(cfg, out_dir, seed)
+    def __init__(self, inputs: TrainInputs, run: TrainingDir, group: int = 1) -> None:
+        self.name, self.config, self.run, self.group = inputs.method, inputs.config, run, group
+        self.cfg: OnlineTrainConfig = getattr(inputs.config, inputs.spec.section)
+        self.prompts, self.gold_reward = list(inputs.require_prompts()), inputs.require_gold_reward()
+        self.seed, self.init, self.reward_model_source = inputs.seed, inputs.init, inputs.reward_model
+        self.accelerator = create_accelerator(self.cfg, run.path, self.seed)
         self.device = self.accelerator.device
         self.steps_per_iteration = check_online_config(
-            name, cfg, config.generation, self.accelerator.num_processes, group
+            self.name, self.cfg, self.config.generation, self.accelerator.num_processes, group
         )
         self.memory = PeakMemory()
         self.watch = Stopwatch()
         self.history = History()
-        self.checkpointer = Checkpointer(self.accelerator, out_dir)
+        self.checkpointer = Checkpointer(self.accelerator, run)
         self.iteration, self.optimizer_steps, self.tokens, self.train_time_s = 0, 0, 0, 0.0
 
     def __enter__(self) -> OnlineRun:
         self.memory.__enter__()
         self.tokenizer = load_tokenizer(self.config.model, self.init)
-        self.scorer = SequenceScorer(
+        self.scorer = TrainingReward(
             self.config, self.cfg, self.gold_reward, self.device, self.reward_model_source, self.tokenizer
         )
         return self
@@ -199,7 +188,7 @@ class OnlineRun:
         """The trainable policy (with LoRA: the frozen base wrapped with an adapter)."""
         return load_policy(self.config.model, self.device, self.init)
 
-    def prepare(self, model: TokenScorer) -> nn.Module:
+    def prepare(self, model: PolicyForward) -> nn.Module:
         """Optimizer and schedule for ``model`` (the policy, and the critic if any), everything
         through ``accelerator.prepare``, and the reference: a frozen copy of the base, or with
         LoRA the policy with its adapter off. Returns the prepared model."""
@@ -212,7 +201,7 @@ class OnlineRun:
             self.accelerator,
             self.model,
             self.tokenizer,
-            self.out_dir,
+            self.run,
             self.cfg.iterations,
             self.config.evaluation.checkpoints,
         )
@@ -224,7 +213,7 @@ class OnlineRun:
         """(iteration, its prompts) for every iteration not yet done, after restoring the last
         checkpoint when resuming; the final checkpoint is written when the loop ends."""
         self.state = state
-        restored = self.checkpointer.restore() if self.resume else None
+        restored = self.checkpointer.restore() if self.run.resume else None
         if restored is not None:
             self.iteration, self.optimizer_steps = restored["iteration"], restored["optimizer_steps"]
             self.tokens, self.train_time_s = restored["tokens"], restored["train_time_s"]
@@ -272,7 +261,7 @@ class OnlineRun:
             on_device = rollout.to(self.device)
             old = score_in_chunks(self.model, on_device, temperature, chunk)
             with reference_mode(self.policy, self.reference) as reference:
-                ref = score_in_chunks(TokenScorer(reference), on_device, temperature, chunk).logprobs
+                ref = score_in_chunks(PolicyForward(reference), on_device, temperature, chunk).logprobs
             score, gold = self.scorer(rollout, [p for p in mine for _ in range(self.group)], texts)
         return ScoredRollout(
             rollout=gather_rollout(rollout, self.tokenizer.pad_token_id),
@@ -283,11 +272,9 @@ class OnlineRun:
             gold=distributed.gather_rows(gold),
         )
 
-    def update(
-        self, loss_fn: LossFn, rollout: Rollout, data: dict[str, torch.Tensor], weigh: WeighFn, iteration: int
-    ) -> tuple[dict[str, float], int]:
-        """``update_epochs`` passes of minibatches over the global batch; (loss statistics, the
-        tokens trained on)."""
+    def update(self, loss_fn: LossFn, rollout: Rollout, data: RowData, weigh: WeighFn, iteration: int) -> UpdateResult:
+        """``update_epochs`` passes of minibatches over the global batch: the loss statistics (with
+        the learning rate), the optimizer step count after it, and the tokens trained on."""
         with self.watch.phase("training"):
             result = update_policy(
                 self.accelerator,
@@ -304,7 +291,8 @@ class OnlineRun:
                 self.group,
             )
         self.optimizer_steps = result.step
-        return {**result.stats, "train/lr": self.scheduler.get_last_lr()[0]}, result.tokens
+        result.stats["train/lr"] = self.scheduler.get_last_lr()[0]
+        return result
 
     def end_iteration(self, metrics: dict[str, float], tokens: int) -> None:
         """Log the iteration's metrics and throughput; take a snapshot or a checkpoint if due."""
@@ -341,7 +329,7 @@ class OnlineRun:
         the costs (``extra_models``: models in memory besides policy, reference and scorer)."""
         # The peak of training: the merged float32 copy that saving a LoRA policy makes is not part of it.
         self.memory.stop()
-        save_policy(self.accelerator, self.model, self.tokenizer, self.out_dir / MODEL_DIR)
+        save_policy(self.accelerator, self.model, self.tokenizer, self.run.model)
         trainable, total = count_parameters(self.model)
         models = 1 + (self.reference is not None) + self.scorer.models_in_memory + extra_models
         cost = Cost(self.train_time_s, self.tokens, self.memory.peak_mb, models, trainable, total)
@@ -353,5 +341,5 @@ class OnlineRun:
             "cost": cost.as_dict(),
             "trainable_dtypes": trainable_dtypes(self.model),
         }
-        write_run_files(self.accelerator, self.out_dir, {"train": self.history.rows, "eval": []}, summary)
+        write_run_files(self.accelerator, self.run, {"train": self.history.rows, "eval": []}, summary)
         return summary

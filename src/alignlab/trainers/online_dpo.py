@@ -11,23 +11,32 @@ One iteration:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from alignlab.config import ExperimentConfig, OnlineDPOConfig
-from alignlab.losses import dpo_loss, sequence_logprobs
-from alignlab.models import ModelSource
+from alignlab.config import OnlineDPOConfig
+from alignlab.layout import TrainingDir
+from alignlab.losses import TokenWeights, dpo_loss, kl_estimate, sequence_logprobs
 from alignlab.rollout import Rollout
-from alignlab.scoring import TokenScorer
-from alignlab.tasks.rewards import Reward
-from alignlab.trainers.minibatches import Minibatch
+from alignlab.scoring import PolicyForward
+from alignlab.trainers import TrainInputs
+from alignlab.trainers.minibatches import Minibatch, RowData
 from alignlab.trainers.online import OnlineRun
 
 PAIR = 2
+
+
+@dataclass
+class PairData(RowData):
+    """Per row ``(2N,)``, adjacent rows a prompt's pair: log pi_ref of the whole response, 1 where
+    the row's pair chose its first row, and 1 for rows of pairs with a preference."""
+
+    ref_sequence_logprobs: torch.Tensor
+    first_chosen: torch.Tensor
+    labelled: torch.Tensor
 
 
 def pair_labels(score: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,15 +49,15 @@ def pair_labels(score: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def online_dpo_loss(
-    cfg: OnlineDPOConfig, temperature: float, model: nn.Module, mb: Minibatch
+    cfg: OnlineDPOConfig, temperature: float, model: nn.Module, mb: Minibatch[PairData]
 ) -> tuple[torch.Tensor, dict]:
     """The DPO loss of the micro-batch's pairs (adjacent rows), summed and scaled to the mean
     over the minibatch's labelled pairs."""
     new = model(mb.sequences, temperature)
     logps = sequence_logprobs(new.logprobs, mb.mask).view(-1, PAIR)
-    ref = mb.data["ref_sequence_logprobs"].view(-1, PAIR)
-    first = mb.data["first_chosen"].view(-1, PAIR)[:, 0].bool()
-    labelled = mb.data["labelled"].view(-1, PAIR)[:, 0]
+    ref = mb.data.ref_sequence_logprobs.view(-1, PAIR)
+    first = mb.data.first_chosen.view(-1, PAIR)[:, 0].bool()
+    labelled = mb.data.labelled.view(-1, PAIR)[:, 0]
     chosen, rejected = torch.where(first, logps[:, 0], logps[:, 1]), torch.where(first, logps[:, 1], logps[:, 0])
     ref_chosen, ref_rejected = torch.where(first, ref[:, 0], ref[:, 1]), torch.where(first, ref[:, 1], ref[:, 0])
     out = dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta=cfg.beta, loss_type=cfg.loss_type)
@@ -61,46 +70,33 @@ def online_dpo_loss(
     }
 
 
-def labelled_pairs(rollout: Rollout, data: dict[str, torch.Tensor]) -> tuple[torch.Tensor, float]:
+def labelled_pairs(rollout: Rollout, data: PairData) -> TokenWeights:
     """The unit is a labelled pair: the loss is the mean over the minibatch's labelled pairs."""
-    return rollout.response_mask.float(), float(data["labelled"].sum()) / PAIR
+    return TokenWeights(rollout.response_mask.float(), float(data.labelled.sum()) / PAIR)
 
 
-def train_online_dpo(
-    config: ExperimentConfig,
-    prompts: Sequence[str],
-    gold_reward: Reward,
-    out_dir: Path,
-    seed: int,
-    resume: bool = False,
-    reward_model_dir: ModelSource | None = None,
-    init: ModelSource | None = None,
-) -> dict:
-    """Train a policy with ``config.online_dpo`` on ``prompts``; save it under ``out_dir/model``."""
-    cfg = config.online_dpo
-    temperature = config.generation.temperature
-    with OnlineRun(
-        "online_dpo", config, cfg, prompts, gold_reward, out_dir, seed, resume, reward_model_dir, init, PAIR
-    ) as run:
-        run.prepare(TokenScorer(run.load_policy()))
-        for iteration, batch_prompts in run.iterations():
+def train_online_dpo(inputs: TrainInputs, run: TrainingDir) -> dict:
+    """Train a policy with the ``online_dpo`` section on the prompts; save it under the run's ``model/``."""
+    cfg = inputs.config.online_dpo
+    temperature = inputs.config.generation.temperature
+    with OnlineRun(inputs, run, PAIR) as online:
+        online.prepare(PolicyForward(online.load_policy()))
+        for iteration, batch_prompts in online.iterations():
             # 1-3: two samples per prompt, scored and labelled; the reference's log-probs.
-            batch = run.sample_and_score(batch_prompts, iteration)
+            batch = online.sample_and_score(batch_prompts, iteration)
             first_chosen, labelled = pair_labels(batch.score)
             # 4: DPO epochs on the labelled pairs.
-            data = {
-                "ref_sequence_logprobs": sequence_logprobs(batch.ref_logprobs, batch.mask),
-                "first_chosen": first_chosen,
-                "labelled": labelled,
-            }
-            stats, tokens = run.update(
+            data = PairData(sequence_logprobs(batch.ref_logprobs, batch.mask), first_chosen, labelled)
+            update = online.update(
                 partial(online_dpo_loss, cfg, temperature), batch.rollout, data, labelled_pairs, iteration
             )
+            # The KL is not part of online DPO's objective (beta regularises it implicitly): logged only.
+            log_ratio = kl_estimate(batch.logprobs, batch.ref_logprobs, "k1") * batch.mask
             metrics = {
                 **batch.metrics(),
-                **stats,
-                "objective/kl": float(((batch.logprobs - batch.ref_logprobs) * batch.mask).sum(-1).mean()),
+                **update.stats,
+                "objective/kl": float(log_ratio.sum(-1).mean()),
                 "rollout/labelled_fraction": float(labelled.mean()),
             }
-            run.end_iteration(metrics, tokens)
-        return run.finish({"method": "online-dpo", "beta": cfg.beta})
+            online.end_iteration(metrics, update.tokens)
+        return online.finish({"method": "online-dpo", "beta": cfg.beta})

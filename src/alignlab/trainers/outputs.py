@@ -15,11 +15,8 @@ from transformers import PreTrainedTokenizerBase
 
 from alignlab.errors import AlignlabError
 from alignlab.files import write_json
-from alignlab.models import ADAPTER_DIR, is_peft
-
-HISTORY_FILE = "history.json"
-SUMMARY_FILE = "summary.json"
-MODEL_DIR = "model"
+from alignlab.layout import ADAPTER_DIR, TrainingDir
+from alignlab.models import is_peft
 
 
 @dataclass
@@ -71,9 +68,12 @@ def save_policy(
     tokenizer.save_pretrained(directory)
 
 
-def write_run_files(accelerator: Accelerator, out_dir: Path, history: dict[str, Any], summary: dict[str, Any]) -> None:
-    """The training curves (``history.json``) and the summary (``summary.json``) of a finished run."""
+def write_run_files(
+    accelerator: Accelerator, run: TrainingDir, history: dict[str, Any], summary: dict[str, Any]
+) -> None:
+    """The training curves and the summary of a finished run (the summary last: its presence
+    marks the run as trained)."""
     summary["processes"] = accelerator.num_processes
     if accelerator.is_main_process:
-        write_json(out_dir / HISTORY_FILE, history)
-        write_json(out_dir / SUMMARY_FILE, summary)
+        write_json(run.history, history)
+        write_json(run.summary, summary)

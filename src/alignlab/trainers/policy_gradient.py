@@ -12,8 +12,9 @@ One iteration:
    - ``leave_one_out`` (RLOO, Ahmadian et al. 2024): reward minus the mean of the other G - 1;
    - ``batch`` (REINFORCE++, Hu 2025): per-token rewards with the KL in them, returns-to-go,
      normalised over the global batch;
-   with ``kl_in_reward`` the k1 KL is subtracted from the reward first (per sequence, or per
-   token for ``batch``); otherwise kl_coef * k3 per token is a loss term (GRPO);
+   with ``kl_in_reward`` the KL estimate (``kl_estimator``, k1 by default) is subtracted from
+   the reward first (per sequence, or per token for ``batch``); otherwise kl_coef * the estimate
+   per token (k3 by default) is a loss term (GRPO);
    ``drop_zero_variance_groups`` leaves out groups whose rewards are all equal (DAPO);
 5. ``update_epochs`` passes of minibatches: the clipped ratio per token or per sequence (GSPO),
    clipped asymmetrically when ``clip_range_low != clip_range_high`` (DAPO), aggregated as
@@ -22,15 +23,16 @@ One iteration:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from alignlab.config import ExperimentConfig, PolicyGradientConfig
+from alignlab.config import PolicyGradientConfig
+from alignlab.layout import TrainingDir
 from alignlab.losses import (
+    TokenWeights,
     clipped_surrogate,
     global_whiten,
     group_advantages,
@@ -41,16 +43,27 @@ from alignlab.losses import (
     token_rewards,
     token_weights,
 )
-from alignlab.models import ModelSource
 from alignlab.rollout import Rollout
-from alignlab.scoring import TokenScorer
-from alignlab.tasks.rewards import Reward
-from alignlab.trainers.minibatches import Minibatch
+from alignlab.scoring import PolicyForward
+from alignlab.trainers import TrainInputs
+from alignlab.trainers.minibatches import Minibatch, RowData
 from alignlab.trainers.online import OnlineRun
 
 
+@dataclass
+class PolicyGradientData(RowData):
+    """Per row of an iteration: log pi_old and log pi_ref of the response tokens ``(B, R)``, the
+    advantages ``(B,)`` or ``(B, R)``, and 1 for rows that train, 0 for left-out groups ``(B,)``."""
+
+    logprobs: torch.Tensor
+    ref_logprobs: torch.Tensor
+    advantages: torch.Tensor
+    active: torch.Tensor
+
+
 def advantages_of(cfg: PolicyGradientConfig, score: torch.Tensor, kl: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Per-sequence ``(B,)`` or per-token ``(B, T)`` advantages; ``kl`` is the per-token k1 KL."""
+    """Per-sequence ``(B,)`` or per-token ``(B, T)`` advantages; ``kl`` is the per-token KL
+    estimate of ``cfg.kl_estimator`` (subtracted from the reward when ``kl_in_reward``)."""
     kl_coef = cfg.kl_coef if cfg.kl_in_reward else 0.0
     if cfg.advantage == "batch":
         rewards = token_rewards(score, kl, mask, kl_coef)
@@ -69,18 +82,18 @@ def active_rows(cfg: PolicyGradientConfig, score: torch.Tensor) -> torch.Tensor:
 
 
 def policy_gradient_loss(
-    cfg: PolicyGradientConfig, temperature: float, model: nn.Module, mb: Minibatch
+    cfg: PolicyGradientConfig, temperature: float, model: nn.Module, mb: Minibatch[PolicyGradientData]
 ) -> tuple[torch.Tensor, dict]:
-    """The clipped surrogate (plus kl_coef * k3 when the KL is a loss term), aggregated by
-    ``cfg.loss_type`` over the whole minibatch (``mb.weights * mb.scale``)."""
+    """The clipped surrogate (plus kl_coef * the KL estimate when the KL is a loss term),
+    aggregated by ``cfg.loss_type`` over the whole minibatch (``mb.weights * mb.scale``)."""
     new = model(mb.sequences, temperature, with_entropy=True)
     mask, w = mb.mask, mb.weights * mb.scale
     clip_low = cfg.clip_range_low or cfg.clip_range
     clip_high = cfg.clip_range_high or cfg.clip_range
     pg = clipped_surrogate(
         new.logprobs,
-        mb.data["logprobs"],
-        mb.data["advantages"],
+        mb.data.logprobs,
+        mb.data.advantages,
         mask,
         clip_low,
         clip_high,
@@ -94,71 +107,51 @@ def policy_gradient_loss(
         "policy/approx_kl": (pg.approx_kl * w).sum(),
     }
     if not cfg.kl_in_reward and cfg.kl_coef > 0:
-        kl = kl_estimate(new.logprobs, mb.data["ref_logprobs"], "k3") * mask
+        kl = kl_estimate(new.logprobs, mb.data.ref_logprobs, cfg.kl_estimator) * mask
         per_token = per_token + cfg.kl_coef * kl
         stats["loss/kl"] = (kl * w).sum()
     return (per_token * w).sum(), stats
 
 
 def loss_weights(
-    cfg: PolicyGradientConfig, max_length: int, rollout: Rollout, data: dict[str, torch.Tensor]
-) -> tuple[torch.Tensor, float]:
+    cfg: PolicyGradientConfig, max_length: int, rollout: Rollout, data: PolicyGradientData
+) -> TokenWeights:
     """The minibatch's token weights and units (``loss_type``), left-out groups excluded from
     both: they neither carry gradient nor dilute the mean."""
-    active = data["active"]
-    weights, units = token_weights(rollout.response_mask.float() * active.unsqueeze(-1), cfg.loss_type, max_length)
-    if cfg.loss_type in ("grpo", "dr_grpo"):
-        units = float(active.sum())
-    return weights, units
+    return token_weights(rollout.response_mask, cfg.loss_type, max_length, data.active)
 
 
-def train_policy_gradient(
-    method: str,
-    cfg: PolicyGradientConfig,
-    config: ExperimentConfig,
-    prompts: Sequence[str],
-    gold_reward: Reward,
-    out_dir: Path,
-    seed: int,
-    resume: bool = False,
-    reward_model_dir: ModelSource | None = None,
-    init: ModelSource | None = None,
-) -> dict:
-    """Train a policy with ``cfg`` (the config section of ``method``: grpo, rloo or reinforce_pp)
-    on ``prompts``; save it under ``out_dir/model``. Returns the summary."""
-    temperature, max_length = config.generation.temperature, config.generation.max_new_tokens
-    with OnlineRun(
-        method, config, cfg, prompts, gold_reward, out_dir, seed, resume, reward_model_dir, init, cfg.group_size
-    ) as run:
-        run.prepare(TokenScorer(run.load_policy()))
-        for iteration, batch_prompts in run.iterations():
+def train_policy_gradient(inputs: TrainInputs, run: TrainingDir) -> dict:
+    """Train a policy with its method's section (grpo, rloo or reinforce_pp) on the prompts;
+    save it under the run's ``model/``. Returns the summary."""
+    cfg: PolicyGradientConfig = getattr(inputs.config, inputs.spec.section)
+    generation = inputs.config.generation
+    with OnlineRun(inputs, run, cfg.group_size) as online:
+        online.prepare(PolicyForward(online.load_policy()))
+        for iteration, batch_prompts in online.iterations():
             # 1-3: sample the groups, old and reference log-probs, scores.
-            batch = run.sample_and_score(batch_prompts, iteration)
+            batch = online.sample_and_score(batch_prompts, iteration)
             # 4: advantages from the baseline; the groups without signal left out (DAPO).
-            kl = kl_estimate(batch.logprobs, batch.ref_logprobs, "k1") * batch.mask
-            advantages = advantages_of(cfg, batch.score, kl, batch.mask)
+            log_ratio = kl_estimate(batch.logprobs, batch.ref_logprobs, "k1") * batch.mask
+            penalty = kl_estimate(batch.logprobs, batch.ref_logprobs, cfg.kl_estimator) * batch.mask
+            advantages = advantages_of(cfg, batch.score, penalty, batch.mask)
             active = active_rows(cfg, batch.score)
             # 5: minibatch epochs.
-            data = {
-                "logprobs": batch.logprobs,
-                "ref_logprobs": batch.ref_logprobs,
-                "advantages": advantages,
-                "active": active,
-            }
-            stats, tokens = run.update(
-                partial(policy_gradient_loss, cfg, temperature),
+            data = PolicyGradientData(batch.logprobs, batch.ref_logprobs, advantages, active)
+            update = online.update(
+                partial(policy_gradient_loss, cfg, generation.temperature),
                 batch.rollout,
                 data,
-                partial(loss_weights, cfg, max_length),
+                partial(loss_weights, cfg, generation.max_new_tokens),
                 iteration,
             )
             metrics = {
                 **batch.metrics(),
-                **stats,
-                "objective/kl": float(kl.sum(-1).mean()),
+                **update.stats,
+                "objective/kl": float(log_ratio.sum(-1).mean()),
                 "objective/kl_coef": cfg.kl_coef,
                 "advantage/abs_mean": float(advantages.abs().mean()),
                 "rollout/informative_fraction": float(active.mean()),
             }
-            run.end_iteration(metrics, tokens)
-        return run.finish({"method": method, "kl_coef": cfg.kl_coef})
+            online.end_iteration(metrics, update.tokens)
+        return online.finish({"method": inputs.method, "kl_coef": cfg.kl_coef})

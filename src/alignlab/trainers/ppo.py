@@ -7,8 +7,8 @@ One iteration, following "The N+ implementation details of RLHF with PPO" (Huang
 2. one no-grad forward of policy + critic gives the old log-probs and values; one forward of
    the reference gives its log-probs (with LoRA: the same weights, adapter disabled);
 3. score each response (reward model, standardised, or gold reward), add the missing-EOS
-   penalty, and build per-token rewards: the score at the last token minus kl_coef * (log pi -
-   log pi_ref) at every token;
+   penalty, and build per-token rewards: the score at the last token minus kl_coef * the KL
+   estimate (``kl_estimator``; k1 = log pi - log pi_ref by default) at every token;
 4. GAE(gamma, lambda) over response tokens, advantages whitened over the global batch;
 5. ``update_epochs`` passes of shuffled minibatches: clipped policy ratio, clipped value loss,
    entropy bonus, each the mean over the minibatch's response tokens; gradient clipping;
@@ -17,15 +17,14 @@ One iteration, following "The N+ implementation details of RLHF with PPO" (Huang
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from alignlab.config import ExperimentConfig, PPOConfig
+from alignlab.layout import TrainingDir
 from alignlab.losses import (
     adaptive_kl_coef,
     clipped_surrogate,
@@ -37,10 +36,20 @@ from alignlab.losses import (
     token_rewards,
 )
 from alignlab.models import ModelSource, hidden_size_of, load_reward_model, load_reward_normalization
-from alignlab.scoring import TokenScorer, ValueHead, classifier_parts
-from alignlab.tasks.rewards import Reward
-from alignlab.trainers.minibatches import Minibatch, token_mean_weights
+from alignlab.scoring import PolicyForward, ValueHead, classifier_parts
+from alignlab.trainers import TrainInputs
+from alignlab.trainers.minibatches import Minibatch, RowData, token_mean_weights
 from alignlab.trainers.online import OnlineRun
+
+
+@dataclass
+class PPOData(RowData):
+    """Per row of an iteration ``(B, R)``: log pi_old, the critic's values, GAE advantages and returns."""
+
+    logprobs: torch.Tensor
+    values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
 
 
 @dataclass
@@ -79,12 +88,12 @@ def build_actor_critic(
     reward_model_dir: ModelSource | None,
     init: ModelSource | None,
     policy: nn.Module,
-) -> TokenScorer:
+) -> PolicyForward:
     """The policy with its critic: a separate model (``ppo.critic: separate``) or a value head
     on the policy's trunk (``shared``)."""
     if config.ppo.critic == "separate":
-        return TokenScorer(policy, critic=build_critic(config, device, reward_model_dir, init))
-    return TokenScorer(policy, value_head=ValueHead(hidden_size_of(policy)).to(device))
+        return PolicyForward(policy, critic=build_critic(config, device, reward_model_dir, init))
+    return PolicyForward(policy, value_head=ValueHead(hidden_size_of(policy)).to(device))
 
 
 def advantages_and_returns(
@@ -99,13 +108,13 @@ def advantages_and_returns(
     return advantages, returns
 
 
-def ppo_loss(cfg: PPOConfig, temperature: float, model: nn.Module, mb: Minibatch) -> tuple[torch.Tensor, dict]:
+def ppo_loss(cfg: PPOConfig, temperature: float, model: nn.Module, mb: Minibatch[PPOData]) -> tuple[torch.Tensor, dict]:
     """Clipped surrogate + vf_coef * clipped value loss - entropy_coef * entropy, each a token
     mean over the whole minibatch (``mb.weights * mb.scale``)."""
     new = model(mb.sequences, temperature, with_entropy=True)
     mask, w = mb.mask, mb.weights * mb.scale
-    pg = clipped_surrogate(new.logprobs, mb.data["logprobs"], mb.data["advantages"], mask, cfg.clip_range)
-    vf, vf_clipped = clipped_value_losses(new.values, mb.data["values"], mb.data["returns"], mask, cfg.value_clip_range)
+    pg = clipped_surrogate(new.logprobs, mb.data.logprobs, mb.data.advantages, mask, cfg.clip_range)
+    vf, vf_clipped = clipped_value_losses(new.values, mb.data.values, mb.data.returns, mask, cfg.value_clip_range)
     per_token = pg.losses + cfg.vf_coef * vf - cfg.entropy_coef * new.entropy * mask
     loss = (per_token * w).sum()
     return loss, {
@@ -118,42 +127,36 @@ def ppo_loss(cfg: PPOConfig, temperature: float, model: nn.Module, mb: Minibatch
     }
 
 
-def train_ppo(
-    config: ExperimentConfig,
-    prompts: Sequence[str],
-    gold_reward: Reward,
-    out_dir: Path,
-    seed: int,
-    resume: bool = False,
-    reward_model_dir: ModelSource | None = None,
-    init: ModelSource | None = None,
-) -> dict:
-    """Train a policy with ``config.ppo`` on ``prompts``; save it under ``out_dir/model``.
+def train_ppo(inputs: TrainInputs, run: TrainingDir) -> dict:
+    """Train a policy with the ``ppo`` section on the prompts; save it under the run's ``model/``.
     Returns the summary (last iteration's metrics and costs)."""
+    config = inputs.config
     cfg = config.ppo
     temperature = config.generation.temperature
-    with OnlineRun("ppo", config, cfg, prompts, gold_reward, out_dir, seed, resume, reward_model_dir, init) as run:
-        run.prepare(build_actor_critic(config, run.device, reward_model_dir, init, run.load_policy()))
+    with OnlineRun(inputs, run) as online:
+        policy = online.load_policy()
+        online.prepare(build_actor_critic(config, online.device, inputs.reward_model, inputs.init, policy))
         state = PPOState(kl_coef=cfg.kl_coef)
-        for iteration, batch_prompts in run.iterations(state):
+        for iteration, batch_prompts in online.iterations(state):
             # 1-2: sample, then old log-probs and values, reference log-probs, scores.
-            batch = run.sample_and_score(batch_prompts, iteration)
+            batch = online.sample_and_score(batch_prompts, iteration)
             mask = batch.mask
             # 3-4: per-token rewards with the KL penalty, GAE, whitening.
-            kl = kl_estimate(batch.logprobs, batch.ref_logprobs, "k1") * mask
-            advantages, returns = advantages_and_returns(cfg, batch.score, kl, batch.values, mask, state.kl_coef)
+            log_ratio = kl_estimate(batch.logprobs, batch.ref_logprobs, "k1") * mask
+            penalty = kl_estimate(batch.logprobs, batch.ref_logprobs, cfg.kl_estimator) * mask
+            advantages, returns = advantages_and_returns(cfg, batch.score, penalty, batch.values, mask, state.kl_coef)
             # 5: minibatch epochs.
-            data = {"logprobs": batch.logprobs, "values": batch.values, "advantages": advantages, "returns": returns}
-            stats, tokens = run.update(
+            data = PPOData(batch.logprobs, batch.values, advantages, returns)
+            update = online.update(
                 partial(ppo_loss, cfg, temperature), batch.rollout, data, token_mean_weights, iteration
             )
-            sequence_kl = float(kl.sum(-1).mean())
+            sequence_kl = float(log_ratio.sum(-1).mean())
             metrics = {
                 **batch.metrics(),
-                **stats,
+                **update.stats,
                 "objective/kl": sequence_kl,
                 "objective/kl_coef": state.kl_coef,
-                "objective/non_score_reward": float((-state.kl_coef * kl).sum(-1).mean()),
+                "objective/non_score_reward": float((-state.kl_coef * penalty).sum(-1).mean()),
                 "value/explained_variance": float(explained_variance(batch.values, returns, mask)),
             }
             # 6: the adaptive KL controller, on the global batch's KL.
@@ -161,6 +164,7 @@ def train_ppo(
                 state.kl_coef = adaptive_kl_coef(
                     state.kl_coef, sequence_kl, cfg.target_kl, len(batch.rollout), cfg.kl_horizon
                 )
-            run.end_iteration(metrics, tokens)
-        method = "ppo" if cfg.reward_source == "reward_model" else "ppo-gt"
-        return run.finish({"method": method, "kl_coef": cfg.kl_coef}, extra_models=int(cfg.critic == "separate"))
+            online.end_iteration(metrics, update.tokens)
+        return online.finish(
+            {"method": inputs.method, "kl_coef": cfg.kl_coef}, extra_models=int(cfg.critic == "separate")
+        )

@@ -8,15 +8,16 @@ KL coefficient meaningful across reward models.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from functools import partial
-from pathlib import Path
 
 import torch
 
 from alignlab.batch import Sequences
 from alignlab.config import ExperimentConfig
-from alignlab.data import PreferencePair, collate_pairs
+from alignlab.data import collate_pairs
+from alignlab.layout import TrainingDir
 from alignlab.losses import bradley_terry_loss
 from alignlab.models import (
     ModelSource,
@@ -28,8 +29,8 @@ from alignlab.models import (
 )
 from alignlab.rollout import generate
 from alignlab.scoring import sequence_scores, sequence_scores_in_chunks
+from alignlab.trainers import TrainInputs
 from alignlab.trainers.offline import OfflineRun, StepResult, split_train_eval
-from alignlab.trainers.outputs import MODEL_DIR
 
 
 def score_base_samples(
@@ -44,9 +45,9 @@ def score_base_samples(
     return sequence_scores_in_chunks(reward_model, rollout, config.generation.batch_size)
 
 
-class RewardScorer(torch.nn.Module):
+class RewardForward(torch.nn.Module):
     """The reward model as one module whose forward returns its sequence scores ``(B,)``: DDP
-    and accelerate's autocast wrap this forward (as ``TokenScorer``'s for a policy), so training
+    and accelerate's autocast wrap this forward (as ``PolicyForward``'s for a policy), so training
     under several processes synchronises the gradients and a wrapped model is never taken apart."""
 
     def __init__(self, classifier: torch.nn.Module) -> None:
@@ -77,39 +78,36 @@ def reward_step(model: torch.nn.Module, batch: Sequences) -> StepResult:
     )
 
 
-def train_reward_model(
-    config: ExperimentConfig,
-    pairs: Sequence[PreferencePair],
-    prompts: Sequence[str],
-    out_dir: Path,
-    seed: int,
-    resume: bool = False,
-    init: ModelSource | None = None,
-) -> dict:
-    """Train a reward model with ``config.reward_model`` on ``pairs``; save it under
-    ``out_dir/model``. ``prompts`` are used to sample base-policy completions for normalisation."""
+def train_reward_model(inputs: TrainInputs, run: TrainingDir) -> dict:
+    """Train a reward model with the ``reward_model`` section on the pairs; save it under the
+    run's ``model/``. ``inputs.prompts`` give the base-policy completions of the normalisation."""
+    config = inputs.config
     cfg = config.reward_model
-    base = init if init is not None else resolve_model_path(config.model.name_or_path)
-    with OfflineRun("reward_model", config, cfg, out_dir, seed, resume, base) as run:
-        model = load_reward_model(config.model, run.device, base, trainable=True)
-        model.config.pad_token_id = run.tokenizer.pad_token_id
-        train_items, eval_items = split_train_eval(run.tokenize(pairs), cfg.eval_fraction, seed)
-        collate = partial(collate_pairs, pad_token_id=run.tokenizer.pad_token_id)
-        run.train(RewardScorer(model), train_items, eval_items, collate, reward_step, snapshots=False)
-        model = run.accelerator.unwrap_model(run.model).classifier.eval()
+    base = inputs.init if inputs.init is not None else resolve_model_path(config.model.name_or_path)
+    inputs = dataclasses.replace(inputs, init=base)
+    with OfflineRun(inputs, run) as offline:
+        model = load_reward_model(config.model, offline.device, base, trainable=True)
+        model.config.pad_token_id = offline.tokenizer.pad_token_id
+        train_items, eval_items = split_train_eval(
+            offline.tokenize(inputs.require_pairs()), cfg.eval_fraction, inputs.seed
+        )
+        collate = partial(collate_pairs, pad_token_id=offline.tokenizer.pad_token_id)
+        offline.train(RewardForward(model), train_items, eval_items, collate, reward_step, snapshots=False)
+        model = offline.accelerator.unwrap_model(offline.model).classifier.eval()
         mean, std = 0.0, 1.0
         if cfg.normalize:
+            prompts = list(inputs.prompts or [])
             n = min(cfg.normalize_samples, len(prompts))
             scores = score_base_samples(config, model, prompts[:n], base)
             mean, std = float(scores.mean()), float(scores.std().clamp(min=1e-6))
-        if run.accelerator.is_main_process:
-            model.save_pretrained(out_dir / MODEL_DIR, safe_serialization=True)
-            run.tokenizer.save_pretrained(out_dir / MODEL_DIR)
-            save_reward_normalization(out_dir / MODEL_DIR, mean, std)
+        if offline.accelerator.is_main_process:
+            model.save_pretrained(run.model, safe_serialization=True)
+            offline.tokenizer.save_pretrained(run.model)
+            save_reward_normalization(run.model, mean, std)
         summary = {
             "method": "reward_model",
             "train_pairs": len(train_items),
             "eval_pairs": len(eval_items),
             "normalization": {"mean": mean, "std": std},
         }
-        return run.finish(summary, save=False)
+        return offline.finish(summary, save=False)

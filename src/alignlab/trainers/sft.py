@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
-from pathlib import Path
 
 import torch
 
 from alignlab.batch import Sequences, collate
-from alignlab.config import ExperimentConfig
 from alignlab.data import tokenize_example
 from alignlab.errors import DataError
-from alignlab.models import ModelSource
-from alignlab.scoring import TokenScorer
+from alignlab.layout import TrainingDir
+from alignlab.scoring import PolicyForward
+from alignlab.trainers import TrainInputs
 from alignlab.trainers.offline import OfflineRun, StepResult, split_train_eval
 
 
@@ -51,33 +50,28 @@ def collate_demonstrations(rows: list[tuple[list[int], list[int]]], pad_token_id
     return collate([p for p, _ in rows], [r for _, r in rows], pad_token_id)
 
 
-def train_sft(
-    config: ExperimentConfig,
-    examples: Sequence[tuple[str, str]],
-    out_dir: Path,
-    seed: int,
-    resume: bool = False,
-    init: ModelSource | None = None,
-) -> dict:
-    """Fine-tune on (prompt, response) demonstrations with ``config.sft``; save under ``out_dir/model``."""
-    cfg = config.sft
-    task = config.task
-    with OfflineRun("sft", config, cfg, out_dir, seed, resume, init) as run:
+def train_sft(inputs: TrainInputs, run: TrainingDir) -> dict:
+    """Fine-tune with the ``sft`` section on the pairs' chosen responses (the demonstrations);
+    save the model under the run's ``model/``."""
+    cfg = inputs.config.sft
+    task = inputs.config.task
+    demonstrations = [(pair.prompt, pair.chosen) for pair in inputs.require_pairs()]
+    with OfflineRun(inputs, run) as offline:
         items = tokenize_demonstrations(
-            run.tokenizer, examples, task.max_prompt_tokens, task.max_response_tokens, task.overlong
+            offline.tokenizer, demonstrations, task.max_prompt_tokens, task.max_response_tokens, task.overlong
         )
         if not items:
             raise DataError("SFT: no usable demonstrations (all were skipped as over-long)")
-        train_items, eval_items = split_train_eval(items, cfg.eval_fraction, seed)
-        result = run.train(
-            TokenScorer(run.load_policy()),
+        train_items, eval_items = split_train_eval(items, cfg.eval_fraction, inputs.seed)
+        result = offline.train(
+            PolicyForward(offline.load_policy()),
             train_items,
             eval_items,
-            partial(collate_demonstrations, pad_token_id=run.tokenizer.pad_token_id),
+            partial(collate_demonstrations, pad_token_id=offline.tokenizer.pad_token_id),
             sft_step,
             snapshots=False,
         )
         final = dict(result.eval_history[-1]) if result.eval_history else {}
         if "eval/loss" in final:
             final["eval/perplexity"] = float(torch.exp(torch.tensor(final["eval/loss"])))
-        return run.finish({"method": "sft", "final_eval": final})
+        return offline.finish({"method": "sft", "final_eval": final})

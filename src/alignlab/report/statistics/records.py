@@ -8,12 +8,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-BASE_METHOD = "base"
-
-
-def setting_label(params: Mapping[str, Any] | None) -> str:
-    """{'beta': 0.1} -> 'beta=0.1'; 'default' without parameters."""
-    return ",".join(f"{k}={v}" for k, v in (params or {}).items()) or "default"
+from alignlab.layout import BASE_METHOD, setting_label
 
 
 def run_name(method: str, setting: str) -> str:

@@ -7,8 +7,9 @@ import torch
 from transformers import GenerationConfig
 
 from alignlab.config import ModelConfig
+from alignlab.data import PreferencePair, tokenize_pairs
 from alignlab.models import load_tokenizer
-from alignlab.tokens import encode_prompt, encode_response, ended_with_stop, stop_token_ids
+from alignlab.tokenization import encode_prompt, encode_response, ended_with_stop, stop_token_ids
 
 
 class _Model:
@@ -38,12 +39,26 @@ def test_left_truncation_keeps_the_bos(embedded_dir) -> None:
 
 def test_a_cut_response_loses_its_eos(embedded_dir) -> None:
     tokenizer = load_tokenizer(ModelConfig())
-    ids, ended = encode_response(tokenizer, " it was a great film", ended=True)
+    ids, ended, _ = encode_response(tokenizer, " it was a great film", ended=True)
     assert ids[-1] == tokenizer.eos_token_id and ended
-    cut, still_ended = encode_response(tokenizer, " it was a great film", ended=True, max_tokens=2)
-    assert len(cut) == 2 and tokenizer.eos_token_id not in cut and not still_ended
-    unfinished, flag = encode_response(tokenizer, " it was", ended=False)
+    cut, still_ended, was_cut = encode_response(tokenizer, " it was a great film", ended=True, max_tokens=2)
+    assert len(cut) == 2 and tokenizer.eos_token_id not in cut and not still_ended and was_cut
+    unfinished, flag, _ = encode_response(tokenizer, " it was", ended=False)
     assert tokenizer.eos_token_id not in unfinished and not flag
+
+
+def test_an_unfinished_response_cut_again_counts_as_cut(embedded_dir) -> None:
+    """A response that was already unfinished (no EOS) and is cut at the limit lost tokens all
+    the same: task.overlong: skip must drop its pair, truncate must count it."""
+    tokenizer = load_tokenizer(ModelConfig())
+    long_text = " it was a great film and the acting was superb from start to end"
+    assert encode_response(tokenizer, long_text, ended=False, max_tokens=3).cut
+    assert not encode_response(tokenizer, " it was", ended=False, max_tokens=30).cut
+    pair = PreferencePair("The film", long_text, " bad", chosen_ended=False)
+    _, skipped = tokenize_pairs(tokenizer, [pair], 64, 3, overlong="skip")
+    _, truncated = tokenize_pairs(tokenizer, [pair], 64, 3, overlong="truncate")
+    assert (skipped.skipped, skipped.kept) == (1, 0)
+    assert (truncated.truncated, truncated.kept) == (1, 1)
 
 
 def test_ended_with_stop_reads_the_last_real_token() -> None:

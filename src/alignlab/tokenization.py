@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -52,15 +53,21 @@ def encode_prompt(tokenizer: PreTrainedTokenizerBase, text: str, max_tokens: int
     return ids[:keep] + ids[len(ids) - (max_tokens - keep) :]
 
 
+class EncodedResponse(NamedTuple):
+    ids: list[int]
+    ended: bool  # whether the ids end with EOS: the response finished and was not cut
+    cut: bool  # whether the response lost tokens to ``max_tokens``
+
+
 def encode_response(
     tokenizer: PreTrainedTokenizerBase, text: str, ended: bool = True, max_tokens: int | None = None
-) -> tuple[list[int], bool]:
-    """Response ids followed by EOS when the response ended, and whether it still ends after
-    cutting to ``max_tokens`` (a cut response loses its EOS: it did not finish)."""
+) -> EncodedResponse:
+    """Response ids followed by EOS when the response ended, cut to ``max_tokens`` (a cut
+    response loses its EOS: it did not finish)."""
     ids = tokenizer(text, add_special_tokens=False)["input_ids"] + ([tokenizer.eos_token_id] if ended else [])
     if max_tokens is not None and len(ids) > max_tokens:
-        return ids[:max_tokens], False
-    return ids, ended
+        return EncodedResponse(ids[:max_tokens], False, True)
+    return EncodedResponse(ids, ended, False)
 
 
 def response_mask_from_ids(response_ids: torch.Tensor, stop_ids: Sequence[int], pad_token_id: int) -> torch.Tensor:

@@ -1,0 +1,168 @@
+"""Where everything lives on disk: the one module that knows the layout of a training run's
+directory and of a comparison's directory. Every writer and every reader asks it.
+
+A training run (``alignlab train``, one run of a comparison, a reward model, an SFT stage)::
+
+    config.yaml       the settings it ran with
+    model/            the trained policy (save_pretrained; a LoRA run's merged weights)
+    adapter/          a LoRA run's adapter, as trained
+    logs/             TensorBoard
+    checkpoints/      resumable checkpoints (``latest`` names the newest)
+    snapshots/step-N/model/   the policy along training, for the evaluation's checkpoint curves
+    history.json      training curves
+    summary.json      training cost and final training metrics
+    eval.json         held-out metrics (a comparison's run) or an ``alignlab eval`` result
+
+A comparison (``alignlab compare``)::
+
+    config.yaml, preferences.jsonl, stages.json, metrics.json, report.html
+    reference_logps[-average][-noise-E].safetensors   the DPO family's shared reference pass
+    sft/                          the SFT stage (a training run)
+    reward_model/seed-S[-noise-E]/ each seed's reward model (a training run)
+    runs/METHOD/SETTING/seed-S/   one run of a method at one setting and seed (a training run)
+
+Pure pathlib: no model library is imported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CONFIG_FILE = "config.yaml"
+MODEL_DIR = "model"
+ADAPTER_DIR = "adapter"
+LOGS_DIR = "logs"
+CHECKPOINT_DIR = "checkpoints"
+SNAPSHOT_DIR = "snapshots"
+HISTORY_FILE = "history.json"
+SUMMARY_FILE = "summary.json"
+EVAL_FILE = "eval.json"
+
+PREFERENCES_FILE = "preferences.jsonl"
+STAGES_FILE = "stages.json"
+METRICS_FILE = "metrics.json"
+REPORT_FILE = "report.html"
+RUNS_DIR = "runs"
+BASE_METHOD = "base"
+
+
+def setting_label(params: Mapping[str, Any] | None) -> str:
+    """{'beta': 0.1} -> 'beta=0.1'; 'default' without parameters."""
+    return ",".join(f"{k}={v}" for k, v in (params or {}).items()) or "default"
+
+
+def run_key(method: str, params: Mapping[str, Any] | None, seed: int) -> str:
+    """A run's directory relative to its comparison, as records name it (``run_dir``)."""
+    return f"{RUNS_DIR}/{method}/{setting_label(params)}/seed-{seed}"
+
+
+@dataclass(frozen=True)
+class TrainingDir:
+    """The directory of one training run; ``resume`` when it continues a run cut off there."""
+
+    path: Path
+    resume: bool = False
+
+    @property
+    def config(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def model(self) -> Path:
+        return self.path / MODEL_DIR
+
+    @property
+    def adapter(self) -> Path:
+        return self.path / ADAPTER_DIR
+
+    @property
+    def logs(self) -> Path:
+        return self.path / LOGS_DIR
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / CHECKPOINT_DIR
+
+    @property
+    def history(self) -> Path:
+        return self.path / HISTORY_FILE
+
+    @property
+    def summary(self) -> Path:
+        return self.path / SUMMARY_FILE
+
+    @property
+    def eval(self) -> Path:
+        return self.path / EVAL_FILE
+
+    @property
+    def trained(self) -> bool:
+        """Whether training finished here (its summary is written last)."""
+        return self.summary.is_file()
+
+    def snapshot(self, step: int) -> Path:
+        """The model directory of the snapshot taken after ``step``."""
+        return self.path / SNAPSHOT_DIR / f"step-{step:07d}" / MODEL_DIR
+
+    def snapshots(self) -> list[tuple[int, Path]]:
+        """(step, model directory) of the saved snapshots, in training order."""
+        root = self.path / SNAPSHOT_DIR
+        found = [(int(p.name.split("-")[1]), p / MODEL_DIR) for p in root.glob("step-*") if (p / MODEL_DIR).is_dir()]
+        return sorted(found)
+
+
+@dataclass(frozen=True)
+class ComparisonDir:
+    """The directory of one comparison."""
+
+    path: Path
+
+    @property
+    def config(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def preferences(self) -> Path:
+        return self.path / PREFERENCES_FILE
+
+    @property
+    def stages(self) -> Path:
+        return self.path / STAGES_FILE
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / METRICS_FILE
+
+    @property
+    def report(self) -> Path:
+        return self.path / REPORT_FILE
+
+    @property
+    def sft(self) -> TrainingDir:
+        return TrainingDir(self.path / "sft")
+
+    @staticmethod
+    def reward_model_name(seed: int, noise: float = 0.0) -> str:
+        """The reward model's name, also its stage's name in ``stages.json`` (``reward_model/NAME``)."""
+        return f"seed-{seed}" + (f"-noise-{noise:g}" if noise else "")
+
+    def reward_model(self, seed: int, noise: float = 0.0) -> TrainingDir:
+        return TrainingDir(self.path / "reward_model" / self.reward_model_name(seed, noise))
+
+    def reference_logps(self, average: bool, noise: float = 0.0) -> Path:
+        """The DPO family's reference log-probs of the pairs with ``noise`` of their labels flipped."""
+        suffix = ("-average" if average else "") + (f"-noise-{noise:g}" if noise else "")
+        return self.path / f"reference_logps{suffix}.safetensors"
+
+    def run(self, method: str, params: Mapping[str, Any] | None, seed: int) -> TrainingDir:
+        return TrainingDir(self.path / run_key(method, params, seed))
+
+    def run_evaluations(self) -> list[Path]:
+        """The ``eval.json`` of every evaluated run (the base policy's included)."""
+        return sorted((self.path / RUNS_DIR).glob(f"*/*/seed-*/{EVAL_FILE}"))
+
+    def is_comparison(self) -> bool:
+        return self.config.is_file() and (self.path / RUNS_DIR).is_dir()
