@@ -21,18 +21,19 @@ from _common import parser, report
 
 from alignlab.config import load_config
 from alignlab.data import PreferencePair
+from alignlab.layout import TrainingDir
 from alignlab.losses import dpo_loss
 from alignlab.models import load_causal_lm, load_tokenizer, resolve_model_path
 from alignlab.pipeline import sample_preferences
 from alignlab.tasks import load_task
 from alignlab.tokenization import encode_prompt, encode_response
-from alignlab.trainers.dpo import train_dpo
+from alignlab.trainers import TrainInputs, train
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def ours(config, pairs: list[PreferencePair], workdir: Path, seed: int) -> tuple[float, int]:
-    summary = train_dpo(config, pairs, workdir / "ours", seed)
+    summary = train(TrainInputs("dpo", config, seed=seed, pairs=pairs), TrainingDir(workdir / "ours"))
     return summary["cost"]["wall_time_s"], summary["steps"] * config.dpo.batch_size
 
 

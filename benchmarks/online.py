@@ -48,9 +48,10 @@ from _common import parser, report  # noqa: E402
 
 from alignlab.base import embedded_model_dir  # noqa: E402
 from alignlab.config import load_config, method_config  # noqa: E402
+from alignlab.layout import TrainingDir  # noqa: E402
 from alignlab.models import resolve_model_path  # noqa: E402
 from alignlab.tasks import load_task  # noqa: E402
-from alignlab.trainers import train_method  # noqa: E402
+from alignlab.trainers import TrainInputs, train  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -60,7 +61,7 @@ def ours(
 ) -> dict:
     """alignlab's run: figures of its timed steps (all but the first)."""
     config = method_config(base, method, settings)
-    train_method(method, config, out, seed, prompts=prompts, gold_reward=reward)
+    train(TrainInputs(method, config, seed=seed, prompts=prompts, gold_reward=reward), TrainingDir(out))
     rows = json.loads((out / "history.json").read_text())["train"]
     timed = rows[warmup:]
     sequences = settings["group_size"] * settings["prompts_per_iteration"]

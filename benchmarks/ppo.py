@@ -3,7 +3,7 @@
 "Trained tokens/s" is the number of response tokens that went through an update, divided by
 the wall time of whole iterations (sampling, scoring, update epochs). Everything runs on the same
 model with the same response length, update epochs and gold reward (PPO-GT), so the reward
-model's cost is out of the picture; all three go through ``alignlab.trainers.train_method`` with
+model's cost is out of the picture; all three go through ``alignlab.trainers.train`` with
 the default preset's settings (PPO with its default separate critic). The seed-style loop is the
 notebook's structure: one prompt at a time, a full forward per generated token plus a separate
 forward for the value, then per epoch a forward for the policy and another for the value with
@@ -24,11 +24,12 @@ import torch
 from _common import parser, report
 
 from alignlab.config import load_config, method_config
+from alignlab.layout import TrainingDir
 from alignlab.losses import clipped_surrogate, clipped_value_losses, masked_mean
 from alignlab.models import hidden_size_of, load_causal_lm, load_tokenizer
 from alignlab.scoring import ValueHead
 from alignlab.tasks import load_task
-from alignlab.trainers import train_method
+from alignlab.trainers import TrainInputs, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -140,7 +141,8 @@ def main() -> None:
         for name, (method, settings) in per_method.items():
             config = method_config(base, method, {**common, **settings})
             out = Path(tmp) / name
-            summary = train_method(method, config, out, args.seed, prompts=task.train_prompts, gold_reward=task.reward)
+            inputs = TrainInputs(method, config, seed=args.seed, prompts=task.train_prompts, gold_reward=task.reward)
+            summary = train(inputs, TrainingDir(out))
             rate, split = trained_tokens_per_s(out, args.prompts)
             figures[f"{name}_trained_tokens_per_s"] = rate
             figures[f"{name}_peak_mem_mb"] = summary["cost"]["peak_mem_mb"]

@@ -124,7 +124,8 @@ def run_case(case: str, workdir: Path) -> dict:
     from safetensors import safe_open
 
     from alignlab.data import PreferencePair
-    from alignlab.trainers import train_method
+    from alignlab.layout import TrainingDir
+    from alignlab.trainers import TrainInputs, train
     from tests.fixtures.qwen3 import WORDS
 
     method, _ = case.split("_")
@@ -136,16 +137,15 @@ def run_case(case: str, workdir: Path) -> dict:
         PreferencePair(" ".join(words), " ".join(words[i : i + 63]), " ".join(reversed(words[:63]))) for i in range(4)
     ]
     start_rss = psutil.Process().memory_info().rss
-    summary = train_method(
+    inputs = TrainInputs(
         method,
         config,
-        out,
-        seed=0,
         pairs=pairs,
         prompts=prompts,
         gold_reward=varied_reward,
         reward_model=str(workdir / "reward_model") if method == "ppo" else None,
     )
+    summary = train(inputs, TrainingDir(out))
     history = json.loads((out / "history.json").read_text())["train"]
     losses = [row.get("train/loss", row.get("loss/total")) for row in history]
     peak = summary["cost"]["peak_mem_mb"] * 2**20 + (0 if torch.cuda.is_available() else start_rss)
