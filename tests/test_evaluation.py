@@ -8,7 +8,7 @@ import random
 import pytest
 import torch
 
-from alignlab.evaluation import EvalSamples, best_of_n, best_of_n_kl, mean_and_stderr, win_rate
+from alignlab.evaluation import EvalSamples, best_of_n, win_rate
 from alignlab.rollout import Rollout
 from alignlab.text import bleu, distinct_n, self_bleu, text_units
 
@@ -46,11 +46,6 @@ def test_win_rate_counts_ties_half() -> None:
     assert win_rate([1.0, 0.0, 0.5, 0.2], [0.0, 1.0, 0.5, 0.1]) == pytest.approx((1 + 0 + 0.5 + 1) / 4)
 
 
-def test_mean_and_stderr() -> None:
-    mean, se = mean_and_stderr([1.0, 2.0, 3.0, 4.0])
-    assert mean == 2.5 and se == pytest.approx(math.sqrt((2.25 + 0.25 + 0.25 + 2.25) / 3 / 4))
-
-
 def test_best_of_n_keeps_the_best_of_each_block() -> None:
     rows = 6
     ids = torch.arange(rows).view(rows, 1)
@@ -59,8 +54,3 @@ def test_best_of_n_keeps_the_best_of_each_block() -> None:
     chosen = best_of_n(samples, torch.tensor([0.1, 0.9, 0.5, 0.3, 0.2, 0.8]), n=3)
     assert chosen.texts == ["b", "f"] and chosen.prompts == ["p", "q"]
     assert chosen.rollout.response_ids.flatten().tolist() == [1, 5]
-
-
-def test_best_of_n_kl_formula() -> None:
-    assert best_of_n_kl(1) == 0.0
-    assert best_of_n_kl(4) == pytest.approx(math.log(4) - 0.75)

@@ -2,7 +2,8 @@
 
 Every method is judged on the same held-out prompts with the same sampling settings and seed:
 
-- gold reward: mean and standard error over samples;
+- gold reward: mean over samples, and its standard error with the samples of one prompt as a
+  cluster (they are not independent);
 - win rate against the reference policy's own samples of the same prompts (ties count half);
 - KL(pi || pi_ref) per sequence: over samples of pi, the sum along each response of the exact KL
   between the next-token distributions of pi and pi_ref (unbiased, never negative);
@@ -15,7 +16,6 @@ Every method is judged on the same held-out prompts with the same sampling setti
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +31,7 @@ from alignlab.layout import TrainingDir
 from alignlab.losses import masked_sum
 from alignlab.models import load_causal_lm, load_trained_policy
 from alignlab.relevance import RelevanceMetric, load_relevance_metric
+from alignlab.report.statistics import clustered_mean_and_stderr
 from alignlab.reward_model import StandardizedRewardModel
 from alignlab.rollout import Rollout, decode_responses, sample, tokenize_prompts
 from alignlab.scoring import reference_statistics
@@ -81,12 +82,6 @@ def best_of_n(samples: EvalSamples, scores: torch.Tensor, n: int) -> EvalSamples
     )
 
 
-def best_of_n_kl(n: int) -> float:
-    """The analytical KL of best-of-n sampling, log n - (n - 1) / n (Stiennon et al. 2020,
-    appendix G.3; an upper bound, Beirami et al. 2024)."""
-    return math.log(n) - (n - 1) / n
-
-
 @torch.no_grad()
 def reference_statistics_in_chunks(
     reference: nn.Module, policy: nn.Module | None, rollout: Rollout, temperature: float, batch_size: int
@@ -109,13 +104,6 @@ def win_rate(rewards: Sequence[float], reference_rewards: Sequence[float]) -> fl
     (same prompt, same sample index); ties count half."""
     wins = [1.0 if a > b else 0.5 if a == b else 0.0 for a, b in zip(rewards, reference_rewards)]
     return sum(wins) / len(wins) if wins else 0.0
-
-
-def mean_and_stderr(values: Sequence[float]) -> tuple[float, float]:
-    n = len(values)
-    mean = sum(values) / n
-    var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
-    return mean, math.sqrt(var / n)
 
 
 # --------------------------------------------------------------------------------------------
@@ -141,7 +129,7 @@ def evaluate_samples(
     mask = rollout.response_mask.float()
     ref_logprobs, token_kl = reference_statistics_in_chunks(reference, policy, rollout, temperature, batch_size)
     rewards = reward(samples.prompts, samples.texts)
-    gold, gold_se = mean_and_stderr(rewards)
+    gold, gold_se = clustered_mean_and_stderr(rewards, samples.prompts)
     tokens = mask.sum().clamp(min=1)
     if token_kl is not None:
         kl = float(masked_sum(token_kl, mask, dim=-1).mean())

@@ -25,13 +25,14 @@ from alignlab.config.experiment import EXPERIMENT_CONTROLS
 from alignlab.config.methods import METHODS
 from alignlab.data import PreferencePair, read_preferences, write_preferences
 from alignlab.errors import AlignlabError
-from alignlab.evaluation import POLICY_SAMPLE_SEED, Evaluator, best_of_n, best_of_n_kl
+from alignlab.evaluation import POLICY_SAMPLE_SEED, Evaluator, best_of_n
 from alignlab.files import write_json
 from alignlab.layout import BASE_METHOD, ComparisonDir, TrainingDir, setting_label
 from alignlab.log import logger
 from alignlab.models import count_parameters, load_tokenizer
 from alignlab.pipeline import device, sample_preferences
 from alignlab.records import RunCost, run_record
+from alignlab.report.statistics import best_of_n_kl
 from alignlab.tasks import Task, load_task
 from alignlab.tasks.preferences import flip_labels
 from alignlab.trainers import TrainInputs, train

@@ -18,7 +18,7 @@ from alignlab.report.plots import (
     frontier_figure,
     training_curves_figure,
 )
-from alignlab.report.results import aggregate, setting_label
+from alignlab.report.results import SCHEMA_VERSION, aggregate, setting_label
 
 SCRIPT = "<script>alert(1)</script>"
 CHINESE = "今天天气很好，我们去公园散步吧。"
@@ -109,7 +109,7 @@ def make_run(root: Path) -> dict[str, Any]:
             path.parent.mkdir(parents=True)
             path.write_text(json.dumps(_history(record["method"], record["seed"])), encoding="utf-8")
     return {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "name": "synthetic",
         "created": "2026-01-02T03:04:05+00:00",
         "total_time_s": None,

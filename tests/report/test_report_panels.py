@@ -29,6 +29,8 @@ from alignlab.report.results import add_analyses, aggregate, verdict
 
 EN_PANELS = (
     "Paired comparison with dpo (β=0.1)",
+    "Between training runs (seeds)",
+    "Evaluation noise of fixed checkpoints (prompts)",
     "Reward-model over-optimisation",
     "Robustness to label noise",
     "Reward per budget",
@@ -38,6 +40,8 @@ EN_PANELS = (
 )
 ZH_PANELS = (
     "与 dpo (β=0.1) 的配对比较",
+    "训练运行之间（种子）",
+    "固定检查点的评估噪声（提示）",
     "奖励模型过度优化",
     "对标签噪声的稳健性",
     "单位预算的奖励",
@@ -77,8 +81,9 @@ def test_english_report_has_every_panel(english: tuple[dict, str]) -> None:
     assert '<html lang="en">' in page
     assert "d(α − β log d)" in page and "d(α − β d)" in page
     assert "2/10 (20%)" in page  # PPO's KL jumps, pooled over its two seeds
-    assert "Reward-model over-optimisation: the fitted gold reward of ppo (kl_coef=0.05) (at KL 1.65)" in page
-    assert "Against dpo (beta=0.1) on the same prompts" in page
+    assert "Reward-model over-optimisation, measured: ppo (kl_coef=0.05): the gold reward fell 0.115" in page
+    assert "after its peak at KL 1.50 (one-sided p &lt; 0.001 over 2 seeds)" in page
+    assert "Against dpo (beta=0.1) (baseline picked as the best on these same data, which favours it)" in page
     assert "section could not" not in page and "could not be drawn" not in page
 
 
@@ -116,7 +121,8 @@ def test_chinese_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: di
     for english_text in ("Verdict", "Results", "Stability", "Reward-model over-optimisation", "Sample completions"):
         assert f">{english_text}<" not in page
     assert "<h2>结论</h2>" in page and "<h2>奖励–KL 前沿</h2>" in page
-    assert "奖励模型过度优化：ppo (kl_coef=0.05)" in page  # the verdict, written in Chinese
+    assert "奖励模型过度优化（实测）：ppo (kl_coef=0.05)" in page  # the verdict, written in Chinese
+    assert "与 dpo (beta=0.1) 相比（基线是在这些相同数据上选出的最佳设置" in page
     assert "总用时</dt><dd>1 分 40 秒" in page
     assert _images(page) == 6
 
@@ -198,7 +204,9 @@ def test_new_figures_draw_their_parts(tmp_path: Path) -> None:
 
 def test_old_metrics_give_notes_not_panels(tmp_path: Path, fast_figures: None) -> None:
     page = _render(tmp_path, make_run(tmp_path))
-    assert "No paired comparison" in page
+    # Per-seed gold rewards are enough to compare runs; the prompt-level view needs samples.
+    assert "Between training runs (seeds)" in page
+    assert "No view within fixed checkpoints" in page
     assert "No over-optimisation fit" in page  # ppo and best-of-n ran, without proxy scores
     assert "Robustness to label noise" not in page and "Checkpoints along training" not in page
     assert "LC gold reward" not in page
@@ -217,6 +225,8 @@ def test_one_seed_without_checkpoints_or_proxies(tmp_path: Path, fast_figures: N
     assert "Checkpoints along training" not in page
     assert "No over-optimisation fit" in page
     assert "Paired comparison with dpo (β=0.1)" in page  # one seed still pairs prompts
+    assert "With one seed per method there is no test between training runs" in page
+    assert "one seed: no test" in page and "Evaluation noise of fixed checkpoints" in page
     assert "Stability across seeds needs at least two seeds" in page
     assert "could not be drawn" not in page
 
@@ -261,16 +271,49 @@ def test_write_metrics_stores_the_statistics(tmp_path: Path, monkeypatch: pytest
     records = make_metrics(tmp_path)["results"]
     written = results.write_metrics(tmp_path, ExperimentConfig(), records, {}, 1.0)
     stored = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
-    assert stored["schema_version"] == 2 and stored["verdict_language"] == "en"
+    assert stored["schema_version"] == 3 and stored["verdict_language"] == "en"
     for key in ("length_control", "paired_tests", "overoptimization", "label_noise", "stability"):
         assert stored[key] == json.loads(json.dumps(written[key])), key
-    assert stored["paired_tests"]["resamples"] == 2000 and stored["paired_tests"]["samples_per_prompt"] == 2
+    paired = stored["paired_tests"]
+    assert paired["baseline"]["chosen_by"] == "reported_data"
+    assert paired["prompt_level"]["resamples"] == 2000 and paired["prompt_level"]["samples_per_prompt"] == 2
+    assert paired["prompt_level"]["scope"] == "evaluation noise of fixed checkpoints"
+    seed_row_keys = {"reference", "n_seeds", "difference", "ci_low", "ci_high", "p_value", "p_holm", "outcome"}
+    assert all(
+        seed_row_keys | {"detectable_difference", "seeds_needed"} <= set(r) for r in paired["seed_level"]["rows"]
+    )
     ppo = stored["overoptimization"]["ppo (kl_coef=0.05)"]
     assert {"form", "alpha", "beta", "gold_peak_d", "proxy_alpha", "proxy_beta", "overoptimized"} <= set(ppo)
+    assert {"measured_peak_kl", "decline", "decline_p", "proxy_rise", "evidence"} <= set(ppo)
     assert all("lc_gold_reward" in r for r in stored["results"])
     assert all("lc_gold_reward" in a for a in stored["aggregates"])
     assert stored["stability"][0]["kl_jump_fraction"] is None  # dpo: no history on disk
     assert any(line.startswith("Reward-model over-optimisation") for line in stored["verdict"])
+    # A baseline fixed by the caller (e.g. chosen on validation prompts) is used and labelled so.
+    given = results.write_metrics(tmp_path, ExperimentConfig(), records, {}, 1.0, baseline="ipo")
+    assert given["paired_tests"]["baseline"] == {
+        "method": "ipo",
+        "setting": "default",
+        "name": "ipo",
+        "chosen_by": "given",
+    }
+    assert any(line.startswith("Against ipo (baseline fixed beforehand)") for line in given["verdict"])
+
+
+def test_statistics_of_an_older_schema_are_recomputed(tmp_path: Path, fast_figures: None) -> None:
+    metrics = make_metrics(tmp_path)
+    metrics.update(
+        schema_version=2,
+        paired_tests={"baseline": {"name": "dpo"}, "rows": [{"significant": True}]},
+        overoptimization={},
+        verdict=["Against dpo on the same prompts (paired prompt-level bootstrap): better: everything."],
+        verdict_language="en",
+    )
+    refreshed = add_analyses(dict(metrics))
+    assert "seed_level" in refreshed["paired_tests"] and "ppo (kl_coef=0.05)" in refreshed["overoptimization"]
+    assert "verdict" not in refreshed
+    page = _render(tmp_path, metrics)
+    assert "better: everything" not in page and "Between training runs (seeds)" in page
 
 
 def test_every_method_alignlab_has_gets_a_colour_of_its_own() -> None:

@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import ast
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
-from synthetic import BON_GOLD, BON_NS, BON_PROXY, NOISE_GOLD, PPO_GOLD, PPO_PROXY, build_records, ppo_history
+from synthetic import (
+    BON_GOLD,
+    BON_NS,
+    BON_PROXY,
+    NOISE_GOLD,
+    PPO_GOLD,
+    PPO_PROXY,
+    build_records,
+    ppo_history,
+)
 
+import alignlab.report.statistics
 from alignlab.report.statistics import (
     best_of_n_kl,
     checkpoint_path,
-    choose_baseline,
+    clustered_mean_and_stderr,
+    decline_after_peak,
     gao_curve,
     gao_fit,
     gao_peak,
-    group_records,
     holm_bonferroni,
     kl_jumps,
     label_noise_curves,
@@ -25,7 +39,6 @@ from alignlab.report.statistics import (
     ols_slope,
     overoptimization,
     paired_bootstrap,
-    paired_comparisons,
     prompt_means,
     report_settings,
     stability,
@@ -102,56 +115,45 @@ def test_paired_bootstrap_is_seeded_and_matches_the_normal_interval() -> None:
     assert first["p_value"] == pytest.approx(2 * stats.norm.sf(abs(z)), abs=0.03)
 
 
-def test_paired_comparisons_against_dpo_with_holm() -> None:
-    records = build_records()
-    tests = paired_comparisons(records, samples_per_prompt=2, resamples=300)
-    assert tests["baseline"] == {"method": "dpo", "setting": "beta=0.1", "name": "dpo (beta=0.1)"}
-    rows = {row["name"]: row for row in tests["rows"]}
-    assert "dpo (beta=0.1)" not in rows and len(rows) == len(group_records(records)) - 1
-    # Same prompts and seeds: the paired difference is the difference of the means.
-    ppo = rows["ppo (kl_coef=0.05)"]
-    gold = {
-        (r["method"], r["seed"]): r["gold_reward"] for r in records if r["params"] in ({"beta": 0.1}, {"kl_coef": 0.05})
-    }
-    expected = np.mean([gold[("ppo", s)] - gold[("dpo", s)] for s in (0, 1)])
-    assert ppo["difference"] == pytest.approx(expected)
-    assert ppo["ci_low"] < ppo["difference"] < ppo["ci_high"]
-    assert ppo["n_seeds"] == 2 and ppo["n_prompts"] == 24
-    p = [row["p_value"] for row in tests["rows"]]
-    assert [row["p_holm"] for row in tests["rows"]] == pytest.approx(holm_bonferroni(p))
-    assert ppo["significant"] is True
-
-
-def test_baseline_choice_and_missing_samples() -> None:
-    records = build_records()
-    groups = group_records(records)
-    assert choose_baseline(groups) == ("dpo", "beta=0.1")  # dpo's best setting
-    assert choose_baseline(groups, "ipo") == ("ipo", "default")
-    no_dpo = [r for r in records if r["method"] != "dpo"]
-    assert choose_baseline(group_records(no_dpo)) == ("ipo", "default")  # the first trained method
-    stripped = [{k: v for k, v in r.items() if k != "sample_gold"} for r in records]
-    assert paired_comparisons(stripped) is None
-    only_base = [r for r in records if r["method"] == "base"]
-    assert paired_comparisons(only_base) is None
-
-
 # --------------------------------------------------------------------------------------------
 # Length control
 # --------------------------------------------------------------------------------------------
 
 
+BASE_SAMPLES = {"method": "base", "seed": 0, "run_dir": "b", "sample_gold": [1.0, 2.0], "sample_length": [10, 30]}
+DPO_SAMPLES = {"method": "dpo", "seed": 0, "run_dir": "p", "sample_gold": [2.0, 3.0], "sample_length": [20, 40]}
+# Long and bad where short and good: pooled with the others it would pull the slope negative.
+ODD_SAMPLES = {"method": "ipo", "seed": 0, "run_dir": "o", "sample_gold": [5.0, 1.0], "sample_length": [10, 100]}
+
+
 def test_length_controlled_reward_on_four_samples() -> None:
-    # Pooled OLS of gold [1, 2, 2, 3] on length [10, 30, 20, 40]: slope 30 / 500 = 0.06;
-    # the base's mean length is 20.
-    base = {"method": "base", "seed": 0, "run_dir": "b", "sample_gold": [1.0, 2.0], "sample_length": [10, 30]}
-    policy = {"method": "dpo", "seed": 0, "run_dir": "p", "sample_gold": [2.0, 3.0], "sample_length": [20, 40]}
-    assert ols_slope([10, 30, 20, 40], [1, 2, 2, 3]) == pytest.approx(0.06)
-    control = length_control([base, policy])
-    assert control["slopes"] == {"0": pytest.approx(0.06)}
+    # The base policy's OLS of gold [1, 2] on length [10, 30]: slope 1 / 20 = 0.05; mean length 20.
+    assert ols_slope([10, 30], [1, 2]) == pytest.approx(0.05)
+    control = length_control([BASE_SAMPLES, DPO_SAMPLES])
+    assert control["slopes"] == {"0": pytest.approx(0.05)}
     assert control["base_lengths"] == {"0": 20.0}
-    # base: mean(1 + 0.6, 2 - 0.6) = 1.5; policy: mean(2 - 0, 3 - 1.2) = 1.9 (raw 2.5).
-    assert control["records"] == {"b": pytest.approx(1.5), "p": pytest.approx(1.9)}
-    assert length_controlled_mean([2.0, 3.0], [20, 40], 0.06, 20.0) == pytest.approx(1.9)
+    # base: its raw mean 1.5; dpo: mean(2 - 0.05 x 0, 3 - 0.05 x 20) = 2.0 (raw 2.5).
+    assert control["records"] == {"b": pytest.approx(1.5), "p": pytest.approx(2.0)}
+    assert length_controlled_mean([2.0, 3.0], [20, 40], 0.05, 20.0) == pytest.approx(2.0)
+
+
+def test_a_runs_length_controlled_reward_does_not_depend_on_the_other_methods() -> None:
+    # By hand: with or without the odd method, dpo reads 2.0. (A slope pooled over all samples
+    # would be 0.06 without it, dpo 1.9, and negative with it, dpo above its raw 2.5.)
+    alone = length_control([BASE_SAMPLES, DPO_SAMPLES])["records"]
+    crowded = length_control([BASE_SAMPLES, DPO_SAMPLES, ODD_SAMPLES])["records"]
+    assert alone["p"] == crowded["p"] == pytest.approx(2.0)
+    assert crowded["o"] == pytest.approx(3.0 - 0.05 * (55 - 20))
+    # On the synthetic comparison: every run and checkpoint keeps its value when methods go.
+    records = build_records()
+    full = length_control(records)
+    fewer = length_control([r for r in records if r["method"] not in ("ipo", "ppo")])
+    assert fewer["slopes"] == full["slopes"] and fewer["base_lengths"] == full["base_lengths"]
+    assert set(fewer["records"]) < set(full["records"])
+    for run, value in fewer["records"].items():
+        assert value == full["records"][run], run
+    for run, values in fewer["checkpoints"].items():
+        assert values == full["checkpoints"][run], run
 
 
 def test_length_control_degrades() -> None:
@@ -208,12 +210,18 @@ def test_overoptimization_of_ppo_checkpoints_and_the_best_of_n_sweep() -> None:
     assert (ppo["alpha"], ppo["beta"]) == pytest.approx(PPO_GOLD)
     assert (ppo["proxy_alpha"], ppo["proxy_beta"]) == pytest.approx(PPO_PROXY)
     assert ppo["gold_peak_d"] == pytest.approx(math.exp(0.25))
-    assert ppo["proxy_slope_at_gold_peak"] > 0 and ppo["overoptimized"] is True
+    # Measured: of the points at KL 0.5, 1.5, 3 and 5, R(d) = d (0.5 - 0.4 log d) is highest at
+    # 1.5 and falls 0.115 to the last, on both seeds alike, while the proxy rises.
+    curve = gao_curve(np.sqrt([1.5, 5.0]), *PPO_GOLD, "rl")
+    assert ppo["measured_peak_kl"] == pytest.approx(1.5) and ppo["decline"] == pytest.approx(curve[0] - curve[1])
+    assert ppo["decline_seeds"] == 2 and ppo["proxy_rise"] > 0
+    assert ppo["evidence"] == "measured" and ppo["overoptimized"] is True
     bon = fits["best-of-n"]
     assert bon["form"] == "best-of-n" and [p["n"] for p in bon["points"]] == list(BON_NS)
     assert (bon["alpha"], bon["beta"]) == pytest.approx(BON_GOLD)
     assert (bon["proxy_alpha"], bon["proxy_beta"]) == pytest.approx(BON_PROXY)
-    assert bon["gold_peak_kl"] == pytest.approx(1.0) and bon["overoptimized"] is True
+    assert bon["gold_peak_kl"] == pytest.approx(1.0)
+    assert bon["measured_peak_label"] == "n=8" and bon["overoptimized"] is True
 
 
 def test_overoptimization_degrades() -> None:
@@ -229,7 +237,148 @@ def test_overoptimization_degrades() -> None:
     single = [dict(r, checkpoints=[]) if r["method"] == "ppo" else r for r in single]
     fits = overoptimization(single)
     assert fits["best-of-n"]["alpha"] is None and fits["ppo (kl_coef=0.05)"]["n_points"] == 1
-    assert not fits["best-of-n"]["overoptimized"]
+    assert not fits["best-of-n"]["overoptimized"] and fits["best-of-n"]["evidence"] == "few_points"
+
+
+def _sweep(gold: dict[int, list[float]], proxy: dict[int, float]) -> list[dict]:
+    """A best-of-n sweep over n with one gold reward per seed (relative to a base policy at 0)."""
+    seeds = range(len(next(iter(gold.values()))))
+    records = [{"method": "base", "params": {}, "seed": s, "gold_reward": 0.0, "proxy_score": 0.0} for s in seeds]
+    for n, values in gold.items():
+        records += [
+            {"method": "best-of-n", "params": {"n": n}, "seed": s, "gold_reward": g, "proxy_score": proxy[n]}
+            for s, g in zip(seeds, values)
+        ]
+    return records
+
+
+def _ppo(gold: list[list[float]], proxy: list[float]) -> list[dict]:
+    """PPO runs whose checkpoints and final policy (the last column) have these gold rewards per
+    seed (rows) and these proxy scores, at KL 0.5, 1, 2, ... (relative to a base policy at 0)."""
+    records = []
+    for seed, values in enumerate(gold):
+        stages = [
+            {"step": 10 * (j + 1), "kl": 0.5 * 2**j, "gold_reward": g, "proxy_score": proxy[j]}
+            for j, g in enumerate(values)
+        ]
+        final = {k: v for k, v in stages[-1].items() if k != "step"}
+        records += [
+            {"method": "base", "params": {}, "seed": seed, "gold_reward": 0.0},
+            {"method": "ppo", "params": {}, "seed": seed, **final, "checkpoints": stages[:-1]},
+        ]
+    return records
+
+
+def test_two_points_never_flag_over_optimisation() -> None:
+    # Gold 0.25 at n = 4, 0.26 at n = 8: the fit through the two points peaks in between and the
+    # proxy's fit rises there (what used to raise the flag); two points show no decline.
+    (entry,) = overoptimization(_sweep({4: [0.25], 8: [0.26]}, {4: 0.5, 8: 0.8})).values()
+    assert entry["gold_peak_observed"] is True and entry["proxy_slope_at_gold_peak"] > 0 and entry["r2"] is None
+    assert entry["evidence"] == "few_points" and entry["overoptimized"] is False
+    (three_seeds,) = overoptimization(_sweep({4: [0.25] * 3, 8: [0.26] * 3}, {4: 0.5, 8: 0.8})).values()
+    assert three_seeds["overoptimized"] is False
+
+
+def test_a_flat_noisy_curve_is_not_over_optimisation() -> None:
+    gold = {
+        2: [0.20, 0.21, 0.19],
+        4: [0.23, 0.18, 0.21],
+        8: [0.19, 0.22, 0.20],
+        16: [0.22, 0.20, 0.18],
+        32: [0.20, 0.19, 0.22],
+    }
+    (entry,) = overoptimization(_sweep(gold, {2: 0.2, 4: 0.4, 8: 0.6, 16: 0.8, 32: 1.0})).values()
+    # The highest mean is n = 4 (0.2067); its fall to n = 32 per seed is 0.03, -0.01, -0.01:
+    # one-sided p = 0.413 before the factor 4 for the points it was picked from.
+    assert entry["measured_peak_label"] == "n=4" and entry["decline"] == pytest.approx(0.01 / 3)
+    one_sided = stats.ttest_rel(gold[4], gold[32], alternative="greater").pvalue
+    assert one_sided == pytest.approx(0.4130, abs=1e-4)
+    assert entry["decline_p"] == min(1.0, 4 * one_sided) == 1.0
+    assert entry["evidence"] == "within_noise" and entry["overoptimized"] is False
+
+
+def test_a_clear_fall_after_the_peak_is_over_optimisation() -> None:
+    gold = [[0.10, 0.30, 0.25, 0.05], [0.12, 0.28, 0.20, 0.08], [0.09, 0.33, 0.24, 0.02]]
+    (entry,) = overoptimization(_ppo(gold, [0.2, 0.5, 0.9, 1.4])).values()
+    # Peak at checkpoint 2 (KL 1, mean 0.3033); falls to the final policy 0.25, 0.20, 0.31:
+    # t = 7.96 on 2 df, one-sided p = 0.0077, times 3 points before the last = 0.023.
+    peak, last = [row[1] for row in gold], [row[3] for row in gold]
+    one_sided = stats.ttest_rel(peak, last, alternative="greater").pvalue
+    assert entry["measured_peak_label"] == "checkpoint 2" and entry["measured_peak_kl"] == 1.0
+    assert entry["decline"] == pytest.approx(0.76 / 3) and entry["decline_seeds"] == 3
+    assert entry["decline_p"] == pytest.approx(3 * one_sided) == pytest.approx(0.0231, abs=1e-4)
+    assert entry["proxy_rise"] == pytest.approx(0.9)
+    assert entry["evidence"] == "measured" and entry["overoptimized"] is True
+    # The same fall with one seed is not tested, and no fall without a rising proxy is flagged.
+    (one,) = overoptimization(_ppo(gold[:1], [0.2, 0.5, 0.9, 1.4])).values()
+    assert one["evidence"] == "one_seed" and one["decline_p"] is None and not one["overoptimized"]
+    (falling,) = overoptimization(_ppo(gold, [0.2, 0.5, 0.4, 0.3])).values()
+    assert falling["evidence"] == "proxy_not_rising" and not falling["overoptimized"]
+    (rising,) = overoptimization(_ppo([row[:2] + [0.35, 0.4] for row in gold], [0.2, 0.5, 0.9, 1.4])).values()
+    assert rising["evidence"] == "peak_is_last" and rising["decline"] == 0.0
+
+
+def test_decline_after_peak_by_hand() -> None:
+    # Means 0.1, 0.4, 0.2; the peak (1) falls 0.3 and 0.1 on the two seeds: mean 0.2, se 0.1,
+    # t = 2 on 1 df, one-sided p = 0.1476, times 2 points before the last.
+    decline = decline_after_peak([{"0": 0.1, "1": 0.1}, {"0": 0.5, "1": 0.3}, {"0": 0.2, "1": 0.2}])
+    assert decline["peak_index"] == 1 and decline["decline"] == pytest.approx(0.2)
+    assert decline["decline_p"] == pytest.approx(2 * stats.t.sf(2.0, 1)) and decline["measured"] is False
+    # Only the seeds with both points count.
+    partial = decline_after_peak([{"0": 0.5, "1": 0.5, "2": 0.4}, {"0": 0.1, "1": 0.2}])
+    assert partial["decline_seeds"] == 2 and partial["decline_p"] == pytest.approx(stats.t.sf(0.35 / 0.05, 1))
+
+
+# --------------------------------------------------------------------------------------------
+# The clustered standard error of one run; the package's imports
+# --------------------------------------------------------------------------------------------
+
+
+def test_clustered_standard_error_by_hand() -> None:
+    # Singleton clusters: the usual sd / sqrt(n) = sqrt(5/3) / 2.
+    assert clustered_mean_and_stderr([1.0, 2.0, 3.0, 4.0], [0, 1, 2, 3]) == pytest.approx((2.5, math.sqrt(5 / 3) / 2))
+    # Two samples of each of three prompts, alike within a prompt: the prompt means 1.1, 3.1,
+    # 5.2 are the data (sd 2.0502, se 1.1837), not six independent values (se 0.7037).
+    gold = [1.0, 1.2, 3.0, 3.2, 5.0, 5.4]
+    prompts = ["a", "a", "b", "b", "c", "c"]
+    mean, se = clustered_mean_and_stderr(gold, prompts)
+    assert mean == pytest.approx(3.1333333) and se == pytest.approx(stats.sem([1.1, 3.1, 5.2]))
+    assert se == pytest.approx(1.1837, abs=1e-4) and stats.sem(gold) == pytest.approx(0.7513, abs=1e-4)
+    # Unequal clusters: G / (G - 1) x sum_g (S_g - n_g m)^2 / N^2 with m = 2, sums 3 and 3.
+    assert clustered_mean_and_stderr([1.0, 2.0, 3.0], ["a", "a", "b"])[1] == pytest.approx(math.sqrt(2 * 2 / 9))
+    assert clustered_mean_and_stderr([0.3, 0.5], ["a", "a"]) == (0.4, 0.0)
+    with pytest.raises(ValueError):
+        clustered_mean_and_stderr([1.0, 2.0], ["a"])
+
+
+def test_the_statistics_import_only_numpy_and_scipy() -> None:
+    # What each module of the package imports, read from its source: the standard library, numpy,
+    # scipy, the package itself, and the run layout's names (pure pathlib).
+    package = Path(alignlab.report.statistics.__file__).parent
+    imported = set()
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+    outside = {m for m in imported if m.split(".")[0] not in (*sys.stdlib_module_names, "numpy", "scipy")}
+    assert outside and all(m.startswith("alignlab.report.statistics") or m == "alignlab.layout" for m in outside)
+    # And in a fresh interpreter, with a bare stand-in for the alignlab.report package (whose
+    # __init__ loads the report's plots and HTML), importing the statistics loads neither torch nor
+    # transformers nor another alignlab module.
+    source = package.parents[1]
+    code = f"""
+import sys, types
+package = types.ModuleType("alignlab.report")
+package.__path__ = [{str(source / "report")!r}]
+sys.modules["alignlab.report"] = package
+import alignlab.report.statistics
+ours = sorted(m for m in sys.modules if m.startswith("alignlab") and not m.startswith("alignlab.report.statistics"))
+print("torch" in sys.modules, "transformers" in sys.modules, ",".join(ours))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False", "alignlab,alignlab.layout,alignlab.report"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """``metrics.json``: flat per-run records, aggregates over seeds (aggregates.py), the report's
 statistics (statistics/) and the verdict computed from them (verdict.py); and the runs' histories.
 
-Schema (``schema_version`` 2)::
+Schema (``schema_version`` 3)::
 
     results:    one record per method x setting x seed (the reference policy is method "base"):
-                method, params, seed, gold_reward, gold_reward_se, win_rate, kl, perplexity,
+                method, params, seed, gold_reward, gold_reward_se (the standard error of that one
+                run's mean over its samples, prompts as clusters: evaluation noise of one
+                checkpoint, not variation between training runs), win_rate, kl, perplexity,
                 distinct_1, distinct_2, self_bleu, relevance, mean_length, eos_fraction,
                 wall_time_s, pipeline_time_s, eval_time_s, tokens_per_s, peak_mem_mb,
                 models_in_memory, trainable_params, run_dir; where the pipeline records them,
@@ -12,15 +14,43 @@ Schema (``schema_version`` 2)::
                 checkpoints ([{step, gold_reward, kl, mean_length, sample_gold, ...}], training order);
                 added here: lc_gold_reward (length-controlled gold reward, statistics.length_control)
     aggregates: one per method x setting: n_seeds, run_dirs and, per metric (lc_gold_reward,
-                proxy_score, gold_queries included), {mean, std, ci95} (ci95: Student's t)
+                proxy_score, gold_queries included), {mean, std, ci95} (ci95: Student's t over
+                seeds; with one seed 1.96 x the run's standard error, where known)
     examples:   run_dir -> [{prompt, completion}], the first held-out prompts
     stages:     cost of the shared stages (preference sampling, reward models)
     relevance_note: why relevance is null, when it is (else null)
     length_control:   {slopes: {seed: b}, base_lengths: {seed: L0}} of the length-controlled reward
-    paired_tests:     {baseline, resamples, bootstrap_seed, ..., rows: [{method, setting, difference,
-                      ci_low, ci_high, p_value, p_holm, significant, n_seeds, n_prompts}]} or null
-    overoptimization: run name -> Gao et al. fit {form, alpha, beta, r2, gold_peak_d, gold_peak_kl,
-                      proxy_alpha, proxy_beta, ..., overoptimized, points}
+                      (b: OLS slope of gold on length over the base policy's samples of the seed;
+                      L0: their mean length)
+    paired_tests:     the comparisons of methods on gold reward (statistics.paired_comparisons), or
+                      null without a gold reward:
+        baseline:     {method, setting, name, chosen_by}: chosen_by "given" (named by the caller,
+                      e.g. chosen on validation prompts) or "reported_data" (the best setting on
+                      these same records, which favours it)
+        metric, confidence (0.95), alpha (0.05), power (0.8)
+        seed_level:   between training runs: {test: "paired t over seeds", correction: "holm",
+                      comparisons (m, the Holm family: every trained setting against the baseline
+                      and against the base policy), detectable_alpha (alpha / m), rows: [{method,
+                      setting, name, reference_method, reference_setting, reference, n_seeds, df,
+                      difference (mean over seeds of the per-seed difference of mean gold reward),
+                      std (of the per-seed differences), ci_low, ci_high (Student t over seeds), t,
+                      p_value, p_holm, outcome (better | worse | not_distinguishable | one_seed |
+                      no_shared_seed), detectable_difference (found with 80 % power at
+                      detectable_alpha), seeds_needed (for the observed difference)}]}
+        prompt_level: within the fixed checkpoints, against the baseline: {scope: "evaluation
+                      noise of fixed checkpoints", resamples, bootstrap_seed, samples_per_prompt,
+                      correction: "holm", rows: [{method, setting, name, difference, ci_low,
+                      ci_high, p_value, p_holm, n_seeds, n_prompts}]}, or null without per-sample
+                      gold rewards; not a statement about methods
+    overoptimization: run name -> {method, setting, form, formula, n_points, max_d, points: [{label,
+                      step or n, kl, d, gold, proxy, gold_per_seed: {seed: gold}}] (gold and proxy
+                      relative to the base policy), the measured flag (measured_peak_label,
+                      measured_peak_kl, measured_peak_d, decline, decline_seeds, decline_p,
+                      proxy_rise, evidence: measured | few_points | peak_is_last |
+                      proxy_not_rising | one_seed | within_noise, overoptimized) and, as a
+                      description only, Gao et al.'s fits (alpha, beta, r2, gold_peak_d,
+                      gold_peak_kl, gold_peak_reward, gold_peak_observed, proxy_alpha, proxy_beta,
+                      proxy_r2, proxy_peak_d, proxy_peak_kl, proxy_slope_at_gold_peak)}
     label_noise:      [{method, setting, points: [{eps, n_seeds, mean, ci95}]}] ([] without a sweep)
     stability:        [{method, setting, gold_std, kl_jump_fraction, kl_jumps, kl_steps,
                       explained_variance}]
@@ -35,8 +65,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from alignlab.config import ExperimentConfig, to_dict
 from alignlab.files import write_json
@@ -57,7 +85,9 @@ __all__ = [
     "write_metrics",
 ]
 
-SCHEMA_VERSION = 2
+# 3: paired tests between training runs, length control from the base policy's slope, the
+# measured over-optimisation flag, clustered gold_reward_se.
+SCHEMA_VERSION = 3
 
 
 def load_histories(run_dir: Path, results: Iterable[Mapping[str, Any]]) -> dict[str, dict]:
@@ -75,15 +105,26 @@ def load_histories(run_dir: Path, results: Iterable[Mapping[str, Any]]) -> dict[
     return histories
 
 
-def add_analyses(metrics: dict[str, Any], histories: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+def add_analyses(
+    metrics: dict[str, Any], histories: Mapping[str, Mapping[str, Any]] | None = None, baseline: str | None = None
+) -> dict[str, Any]:
     """Fill in the statistics of :func:`alignlab.report.statistics.analyze` that ``metrics`` lacks
-    (all of them for a metrics.json written before they existed); returns ``metrics``. An analysis
-    that fails on odd data is logged and left None, so that metrics.json and the report still come out."""
+    (all of them for a metrics.json written before they existed), comparing with ``baseline``
+    (a run name; see :func:`~alignlab.report.statistics.choose_baseline`); returns ``metrics``.
+    A metrics.json of an older ``schema_version`` computed its statistics by other definitions:
+    they, the aggregates and the verdict written from them are replaced (the verdict is dropped,
+    for the report to write it afresh). An analysis that fails on odd data is logged and left
+    None, so that metrics.json and the report still come out."""
+    if metrics.get("schema_version", 0) < SCHEMA_VERSION and metrics.get("results"):
+        for key in (*ANALYSIS_KEYS, "verdict"):
+            metrics.pop(key, None)
+        metrics["aggregates"] = aggregate(metrics["results"])
     for key in ANALYSIS_KEYS:
         if key in metrics:
             continue
         try:
-            metrics[key] = analyze(metrics.get("results", []), metrics.get("config"), histories, keys=[key])[key]
+            records = metrics.get("results", [])
+            metrics[key] = analyze(records, metrics.get("config"), histories, keys=[key], baseline=baseline)[key]
         except Exception as error:  # noqa: BLE001 - a statistic must never cost the comparison its results
             logger.warning("Skipping the %s analysis: %r", key, error)
             metrics[key] = None
@@ -91,6 +132,7 @@ def add_analyses(metrics: dict[str, Any], histories: Mapping[str, Mapping[str, A
 
 
 def environment() -> dict[str, Any]:
+    import torch
     import transformers
 
     return {
@@ -109,9 +151,12 @@ def write_metrics(
     stages: dict[str, Any],
     total_time_s: float | None,
     relevance_note: str | None = None,
+    baseline: str | None = None,
 ) -> dict[str, Any]:
     """Write ``metrics.json`` for a finished comparison and return it. ``relevance_note`` says
-    why relevance is missing, when it is."""
+    why relevance is missing, when it is; ``baseline`` names the run the methods are compared
+    with (e.g. "dpo (beta=0.1)", the setting chosen on validation prompts), else the report
+    picks the best dpo setting on these records and says so."""
     results, examples = [], {}
     for record in records:
         flat = {k: v for k, v in record.items() if k != "examples"}
@@ -135,7 +180,7 @@ def write_metrics(
         "stages": stages,
         "relevance_note": relevance_note,
     }
-    add_analyses(metrics, load_histories(run_dir, results))
+    add_analyses(metrics, load_histories(run_dir, results), baseline)
     metrics["verdict_language"] = report_language(metrics)
     metrics["verdict"] = verdict(aggregates, metrics, metrics["verdict_language"])
     write_json(ComparisonDir(run_dir).metrics, metrics)

@@ -1,5 +1,12 @@
 """The verdict: sentences that answer the comparison's questions from the aggregates and the
-statistics, in English or Chinese."""
+statistics, in English or Chinese.
+
+It says no more than the tests do: a method is "better" or "worse" than another only where the
+paired t-test over seeds, Holm-corrected over every comparison of the report, says so; otherwise
+it is "not distinguishable at N seeds", with the smallest difference the design could detect;
+with one seed there is no test between training runs and no such sentence. Rankings by mean
+(the highest gold reward, the cheapest run) are said as means.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from typing import Any
 
 from alignlab.report.aggregates import name, summary_mean, summary_text
 from alignlab.report.i18n import join, tr
+from alignlab.report.statistics import BASE_METHOD, BETTER, NOT_DISTINGUISHABLE, WORSE
 
 
 def _num(summary: Mapping[str, float | None] | None, digits: int = 0) -> str:
@@ -20,12 +28,17 @@ def _interval(summary: dict[str, float | None]) -> tuple[float, float]:
     return summary["mean"] - ci, summary["mean"] + ci
 
 
+def p_text(p: float) -> str:
+    """'< 0.001' or '= 0.012': a p-value as a sentence or a table writes it."""
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+
+
 def verdict(
     aggregates: Sequence[Mapping[str, Any]], analyses: Mapping[str, Any] | None = None, lang: str = "en"
 ) -> list[str]:
     """Sentences that answer the comparison's questions from the aggregates and, where given, the
-    statistics of :func:`alignlab.report.statistics.analyze` (paired tests, over-optimisation,
-    label noise), in ``lang`` ("en" or "zh")."""
+    statistics of :func:`alignlab.report.statistics.analyze` (the comparisons between training
+    runs, over-optimisation, label noise), in ``lang`` ("en" or "zh")."""
     base = next((a for a in aggregates if a["method"] == "base"), None)
     others = [a for a in aggregates if a["method"] != "base" and summary_mean(a, "gold_reward") is not None]
     if base is None or not others or summary_mean(base, "gold_reward") is None:
@@ -42,7 +55,6 @@ def verdict(
             win=_num(top.get("win_rate"), 2),
         )
     )
-    lines += _above_base_verdict(base, others, lang)
     lines += _cost_verdict(others, lang)
     lines += _stability_verdict(others, lang)
     lines += _quality_verdict(base, others, lang)
@@ -72,26 +84,6 @@ def _kl_budget_verdict(base: Mapping[str, Any], others: Sequence[Mapping[str, An
             base=summary_text(base["gold_reward"]),
         )
     ]
-
-
-def _above_base_verdict(base: Mapping[str, Any], others: Sequence[Mapping[str, Any]], lang: str) -> list[str]:
-    """The methods whose best setting's interval lies above the base policy's, and the others."""
-    best_per_method: dict[str, Mapping[str, Any]] = {}
-    for a in others:
-        if (
-            a["method"] not in best_per_method
-            or a["gold_reward"]["mean"] > best_per_method[a["method"]]["gold_reward"]["mean"]
-        ):
-            best_per_method[a["method"]] = a
-    base_high = _interval(base["gold_reward"])[1]
-    above = [m for m, a in best_per_method.items() if _interval(a["gold_reward"])[0] > base_high]
-    not_above = [m for m in best_per_method if m not in above]
-    lines = []
-    if above:
-        lines.append(tr("v.above", lang, methods=join(above, lang)))
-    if not_above:
-        lines.append(tr("v.not_above", lang, methods=join(not_above, lang)))
-    return lines
 
 
 def _cost_verdict(others: Sequence[Mapping[str, Any]], lang: str) -> list[str]:
@@ -182,22 +174,89 @@ def _length_verdict(others: Sequence[Mapping[str, Any]], lang: str) -> list[str]
     ]
 
 
+def _comparison_item(row: Mapping[str, Any], lang: str) -> str:
+    """One comparison between runs: the difference with its interval and Holm p where the test
+    decided, else what the design could have detected."""
+    if row["outcome"] in (BETTER, WORSE):
+        return tr(
+            "v.decided",
+            lang,
+            name=row["name"],
+            diff=row["difference"],
+            low=row["ci_low"],
+            high=row["ci_high"],
+            p=p_text(row["p_holm"]),
+        )
+    return tr(
+        "v.undecided",
+        lang,
+        name=row["name"],
+        diff=row["difference"],
+        n=row["n_seeds"],
+        mde=row["detectable_difference"],
+    )
+
+
+def _comparison_verdict(paired: Mapping[str, Any], lang: str) -> list[str]:
+    """Per reference (the baseline, then the base policy), the runs better, worse and not
+    distinguishable by the paired t-test over seeds; the runs with one seed named as untested.
+    With no test between runs at all, one sentence that says so instead."""
+    seed_level = paired.get("seed_level") or {}
+    rows = seed_level.get("rows") or []
+    if not any(row["p_holm"] is not None for row in rows):
+        return [tr("v.no_runs_test", lang)] if rows else []
+    baseline = paired["baseline"]
+    lines = []
+    for reference in dict.fromkeys((baseline["name"], BASE_METHOD)):
+        ours = [row for row in rows if row["reference"] == reference]
+        if not ours:
+            continue
+        groups = {
+            outcome: [_comparison_item(row, lang) for row in ours if row["outcome"] == outcome]
+            for outcome in (BETTER, WORSE, NOT_DISTINGUISHABLE)
+        }
+        lists = {k: join(v, lang) if v else tr("v.none_list", lang) for k, v in groups.items()}
+        if reference == baseline["name"]:
+            chosen = tr(f"v.chosen.{baseline['chosen_by']}", lang)
+            against = tr("v.against_baseline", lang, baseline=reference, chosen=chosen, count=seed_level["comparisons"])
+        else:
+            against = tr("v.against_base", lang)
+        line = tr(
+            "v.outcomes",
+            lang,
+            against=against,
+            better=lists[BETTER],
+            worse=lists[WORSE],
+            same=lists[NOT_DISTINGUISHABLE],
+        )
+        untested = [row["name"] for row in ours if row["p_holm"] is None]
+        if untested:
+            line += tr("v.untested", lang, runs=join(untested, lang))
+        lines.append(line)
+    return lines
+
+
 def _analysis_verdict(analyses: Mapping[str, Any], lang: str) -> list[str]:
     lines = []
     paired = analyses.get("paired_tests")
-    if paired and any(row.get("p_holm") is not None for row in paired.get("rows", [])):
-        tested = [row for row in paired["rows"] if row.get("p_holm") is not None and row["method"] != "base"]
-        groups = {"better": [], "worse": [], "same": []}
-        for row in tested:
-            key = "same" if not row["significant"] else ("better" if row["difference"] > 0 else "worse")
-            groups[key].append(f"{row['name']} {row['difference']:+.3f}")
-        if tested:
-            lists = {k: join(v, lang) if v else tr("v.none_list", lang) for k, v in groups.items()}
-            lines.append(tr("v.paired", lang, baseline=paired["baseline"]["name"], **lists))
+    if paired:
+        lines += _comparison_verdict(paired, lang)
     over = [e for e in (analyses.get("overoptimization") or {}).values() if e.get("overoptimized")]
     if over:
-        runs = join([tr("v.overopt_at", lang, name=e["name"], kl=e["gold_peak_kl"]) for e in over], lang)
-        lines.append(tr("v.overopt", lang, runs=runs))
+        runs = [
+            tr(
+                "v.overopt_at",
+                lang,
+                name=e["name"],
+                decline=e["decline"],
+                kl=e["measured_peak_kl"],
+                p=p_text(e["decline_p"]),
+                n=e["decline_seeds"],
+                rise=e["proxy_rise"],
+            )
+            for e in over
+        ]
+        lines.append(tr("v.overopt", lang, runs=join(runs, lang)))
     curves = [c for c in analyses.get("label_noise") or [] if len(c.get("points", [])) > 1]
     if curves:
         items = [

@@ -27,10 +27,11 @@ from alignlab.report.statistics import gao_curve
 
 
 def overoptimization_figure(entries: Sequence[Mapping[str, Any]], lang: str = "en") -> Figure | None:
-    """One panel per fit of ``statistics.overoptimization``: gold reward (filled, left axis) and
+    """One panel per curve of ``statistics.overoptimization``: gold reward (filled, left axis) and
     proxy score (open, right axis) relative to the base policy against d = sqrt(KL), with Gao et
-    al.'s fitted curves dashed and, where the gold reward peaks while the proxy still climbs, a
-    red vertical line at the peak. None without entries."""
+    al.'s fitted curves dashed and, where over-optimisation was measured (the gold reward fell
+    after its peak beyond the seeds' noise while the proxy rose), a red vertical line at the
+    measured peak. None without entries."""
     entries = [e for e in entries if e.get("points")]
     if not entries:
         return None
@@ -68,11 +69,11 @@ def overoptimization_figure(entries: Sequence[Mapping[str, Any]], lang: str = "e
             (line,) = target.plot(grid, gao_curve(grid, alpha, beta, entry["form"]), "--", color=color, linewidth=1.1)
             line.set_gid(FIT_GID)
         if entry.get("overoptimized"):
-            peak = ax.axvline(entry["gold_peak_d"], color="#d62728", linestyle=":", linewidth=1.4)
+            peak = ax.axvline(entry["measured_peak_d"], color="#d62728", linestyle=":", linewidth=1.4)
             peak.set_gid(PEAK_GID)
             ax.annotate(
                 tr("fig.gold_peak", lang),
-                (entry["gold_peak_d"], 1.0),
+                (entry["measured_peak_d"], 1.0),
                 xycoords=("data", "axes fraction"),
                 xytext=(3, -12),
                 textcoords="offset points",

@@ -1,20 +1,25 @@
-"""The report's statistics, as pure functions of plain data (numpy and scipy, no I/O).
+"""The report's statistics, as pure functions of plain data: numpy and scipy only (no torch, no
+transformers, no other alignlab module), no I/O.
 
 Two layers:
 
-* numeric functions of arrays: Student-t intervals (:func:`t_interval`), Holm-Bonferroni
-  (:func:`holm_bonferroni`), the prompt-clustered paired bootstrap (:func:`paired_bootstrap`),
-  the length regression (:func:`ols_slope`, :func:`length_controlled_mean`), Gao et al.'s
-  over-optimisation fits (:func:`gao_fit`) and KL jumps (:func:`kl_jumps`);
+* numeric functions of arrays: Student-t intervals (:func:`t_interval`), the prompt-clustered
+  standard error (:func:`clustered_mean_and_stderr`), the paired t-test over seeds
+  (:func:`paired_t_over_seeds`) with what it can detect (:func:`detectable_difference`,
+  :func:`seeds_needed`, :func:`t_test_power`), Holm-Bonferroni (:func:`holm_bonferroni`), the
+  prompt-clustered paired bootstrap (:func:`paired_bootstrap`), the length regression
+  (:func:`ols_slope`, :func:`length_controlled_mean`), the fall of a curve after its peak
+  (:func:`decline_after_peak`), Gao et al.'s over-optimisation fits (:func:`gao_fit`), the KL of
+  best-of-n (:func:`best_of_n_kl`) and KL jumps (:func:`kl_jumps`);
 * functions of ``metrics.json`` records (plain dicts) that apply them: :func:`length_control`,
   :func:`checkpoint_path`, :func:`paired_comparisons`, :func:`overoptimization`,
   :func:`label_noise_curves`, :func:`stability`, and :func:`analyze`, which returns them all
   as the keys that ``metrics.json`` stores.
 
-One module a topic: ``records`` (reading the records), ``intervals``, ``length``, ``paired``,
-``overoptimization``, ``label_noise`` and ``stability``. Every record-level function tolerates
-missing fields (an older ``metrics.json``, runs without checkpoints or proxy scores, a single
-seed): it leaves the affected entry out or sets it to None.
+One module a topic: ``records`` (reading the records), ``intervals``, ``power``, ``length``,
+``paired``, ``overoptimization``, ``label_noise`` and ``stability``. Every record-level function
+tolerates missing fields (an older ``metrics.json``, runs without checkpoints or proxy scores, a
+single seed): it leaves the affected entry out or sets it to None.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from alignlab.report.statistics.intervals import t_interval, t_quantile
+from alignlab.report.statistics.intervals import clustered_mean_and_stderr, t_interval, t_quantile
 from alignlab.report.statistics.label_noise import LABEL_NOISE_KEY, label_noise_curves
 from alignlab.report.statistics.length import length_control, length_controlled_mean, ols_slope
 from alignlab.report.statistics.overoptimization import (
@@ -32,6 +37,7 @@ from alignlab.report.statistics.overoptimization import (
     GAO_FORMULAS,
     REWARD_MODEL_METHODS,
     best_of_n_kl,
+    decline_after_peak,
     gao_curve,
     gao_fit,
     gao_peak,
@@ -40,13 +46,30 @@ from alignlab.report.statistics.overoptimization import (
 )
 from alignlab.report.statistics.paired import (
     BASELINE_METHOD,
+    BETTER,
     BOOTSTRAP_SEED,
+    CHOSEN_BY_CALLER,
+    CHOSEN_ON_REPORTED_DATA,
     DEFAULT_RESAMPLES,
+    NO_SHARED_SEED,
+    NOT_DISTINGUISHABLE,
+    ONE_SEED,
+    PROMPT_LEVEL_SCOPE,
+    WORSE,
     choose_baseline,
     holm_bonferroni,
     paired_bootstrap,
     paired_comparisons,
+    paired_t_over_seeds,
     prompt_means,
+)
+from alignlab.report.statistics.power import (
+    DEFAULT_ALPHA,
+    DEFAULT_POWER,
+    detectable_difference,
+    detectable_effect,
+    seeds_needed,
+    t_test_power,
 )
 from alignlab.report.statistics.records import (
     BASE_METHOD,
@@ -64,20 +87,34 @@ __all__ = [
     "BASELINE_METHOD",
     "BASE_METHOD",
     "BEST_OF_N",
+    "BETTER",
     "BOOTSTRAP_SEED",
+    "CHOSEN_BY_CALLER",
+    "CHOSEN_ON_REPORTED_DATA",
+    "DEFAULT_ALPHA",
     "DEFAULT_KL_JUMP_FACTOR",
+    "DEFAULT_POWER",
     "DEFAULT_RESAMPLES",
     "FORM_BEST_OF_N",
     "FORM_RL",
     "GAO_FORMULAS",
     "KL_JUMP_FLOOR",
     "LABEL_NOISE_KEY",
+    "NOT_DISTINGUISHABLE",
+    "NO_SHARED_SEED",
+    "ONE_SEED",
+    "PROMPT_LEVEL_SCOPE",
     "REWARD_MODEL_METHODS",
+    "WORSE",
     "analyze",
     "best_of_n_kl",
     "checkpoint_path",
     "checkpoints_of",
     "choose_baseline",
+    "clustered_mean_and_stderr",
+    "decline_after_peak",
+    "detectable_difference",
+    "detectable_effect",
     "gao_curve",
     "gao_fit",
     "gao_peak",
@@ -92,13 +129,16 @@ __all__ = [
     "overoptimization",
     "paired_bootstrap",
     "paired_comparisons",
+    "paired_t_over_seeds",
     "prompt_means",
     "report_settings",
     "run_name",
+    "seeds_needed",
     "setting_label",
     "stability",
     "t_interval",
     "t_quantile",
+    "t_test_power",
 ]
 
 
@@ -130,10 +170,14 @@ def analyze(
     config: Mapping[str, Any] | None = None,
     histories: Mapping[str, Mapping[str, Any]] | None = None,
     keys: Iterable[str] = ANALYSIS_KEYS,
+    baseline: str | None = None,
 ) -> dict[str, Any]:
     """The report's analyses named in ``keys``, as the ``metrics.json`` keys that hold them:
-    ``length_control`` ({slopes, base_lengths}), ``paired_tests`` (None without per-sample
-    rewards), ``overoptimization``, ``label_noise`` and ``stability``."""
+    ``length_control`` ({slopes, base_lengths}), ``paired_tests`` (None without a gold reward),
+    ``overoptimization``, ``label_noise`` and ``stability``. ``baseline`` names the run the
+    comparisons are made against (a run name such as "dpo (beta=0.1)", e.g. the setting chosen
+    on validation prompts; see :func:`choose_baseline`); without it, the config's
+    ``report.baseline``, else the best dpo setting on these records."""
     settings = report_settings(config)
 
     def lc() -> dict[str, Any]:
@@ -147,7 +191,7 @@ def analyze(
             settings["samples_per_prompt"],
             settings["bootstrap_resamples"],
             BOOTSTRAP_SEED,
-            settings["baseline"],
+            baseline if baseline is not None else settings["baseline"],
         ),
         "overoptimization": lambda: overoptimization(records),
         "label_noise": lambda: label_noise_curves(records, settings["label_noise"]),

@@ -1,6 +1,12 @@
-"""Reward-model over-optimisation (Gao, Schulman and Hilton 2023): least-squares fits of gold
-reward and proxy score against d = sqrt(KL), and whether the gold reward peaks inside the explored
-range while the proxy the policy optimises still rises."""
+"""Reward-model over-optimisation (Gao, Schulman and Hilton 2023): whether the measured gold
+reward fell after its peak, beyond the noise between seeds, while the proxy the policy optimises
+still rose; and, as a description of the curve, least-squares fits of Gao et al.'s functional
+forms to gold reward and proxy score against d = sqrt(KL).
+
+The flag rests on the measured points, not on the fits: two parameters pass through any two
+points, and a fitted peak inside the explored range is a property of the functional form as much
+as of the data (0.25 at n = 4 and 0.26 at n = 8 fit a curve that peaks in between).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from scipy import stats as _stats
 
-from alignlab.evaluation import best_of_n_kl
 from alignlab.report.statistics.records import (
     base_by_seed,
     checkpoints_by_index,
@@ -38,6 +44,22 @@ BEST_OF_N = "best-of-n"
 FORM_BEST_OF_N = "best-of-n"
 FORM_RL = "rl"
 GAO_FORMULAS = {FORM_BEST_OF_N: "d(α − β d)", FORM_RL: "d(α − β log d)"}
+# The one-sided level at which a fall of the gold reward after its peak counts as measured.
+DECLINE_ALPHA = 0.05
+MIN_POINTS = 3
+# Why a curve is, or is not, flagged (``evidence`` of an over-optimisation entry).
+MEASURED = "measured"
+FEW_POINTS = "few_points"
+PEAK_IS_LAST = "peak_is_last"
+PROXY_NOT_RISING = "proxy_not_rising"
+ONE_SEED = "one_seed"
+WITHIN_NOISE = "within_noise"
+
+
+def best_of_n_kl(n: int) -> float:
+    """The analytical KL of best-of-n sampling, log n - (n - 1) / n (Stiennon et al. 2020,
+    appendix G.3; an upper bound, Beirami et al. 2024)."""
+    return math.log(n) - (n - 1) / n
 
 
 def _design(d: np.ndarray, form: str) -> np.ndarray:
@@ -107,27 +129,86 @@ def gao_fit(d: Sequence[float], r: Sequence[float], form: str) -> dict[str, floa
     }
 
 
+def decline_after_peak(gold: Sequence[Mapping[str, float]], alpha: float = DECLINE_ALPHA) -> dict[str, Any]:
+    """How far the gold reward fell from its peak to the last point, and whether beyond noise.
+
+    ``gold[i][seed]`` is the gold reward at point i (in training order, or in order of n) of a
+    seed. The peak is the point with the highest mean over its seeds; ``decline`` is the peak's
+    mean minus the last point's. The noise is the seeds': on the seeds that have both points, the
+    per-seed falls ``g_s(peak) - g_s(last)`` get a one-sided paired t-test of a positive mean
+    (n - 1 df; p = 0 when they do not vary and are positive), whose p is multiplied by the number
+    of points before the last and capped at 1 (Bonferroni): the peak was picked among them as the
+    highest, which alone makes a fall from it look positive. Returns ``peak_index``, ``decline``,
+    ``decline_seeds`` (seeds with both points), ``decline_p`` (None with the peak at the last
+    point or fewer than two such seeds) and ``measured`` (``decline_p < alpha``).
+    """
+    means = [mean_of(point.values()) for point in gold]
+    if not means or any(m is None for m in means):
+        return {"peak_index": None, "decline": None, "decline_seeds": 0, "decline_p": None, "measured": False}
+    peak = max(range(len(means)), key=lambda i: means[i])
+    last = len(means) - 1
+    shared = [seed for seed in gold[peak] if seed in gold[last]]
+    falls = np.array([gold[peak][seed] - gold[last][seed] for seed in shared], dtype=float)
+    p_value = None
+    if peak != last and falls.size >= 2:
+        standard_error = float(falls.std(ddof=1)) / math.sqrt(falls.size)
+        mean = float(falls.mean())
+        if standard_error > 0:
+            one_sided = float(_stats.t.sf(mean / standard_error, falls.size - 1))
+        else:
+            one_sided = 0.0 if mean > 0 else 1.0
+        p_value = min(1.0, one_sided * last)
+    return {
+        "peak_index": peak,
+        "decline": means[peak] - means[last],
+        "decline_seeds": int(falls.size),
+        "decline_p": p_value,
+        "measured": p_value is not None and p_value < alpha,
+    }
+
+
 def _relative(value: Any, reference: float | None) -> float | None:
     return float(value) - reference if finite(value) and reference is not None else None
 
 
 def _relative_to_base(
     entry: Mapping[str, Any], seed: Any, base_gold: Mapping[Any, float], base_proxy: Mapping[Any, float]
-) -> tuple[Any, float | None, float | None]:
-    """(KL, gold reward, proxy score) of a record or checkpoint, the last two relative to the same
-    seed's base policy (the mean base gold reward for a seed without one)."""
+) -> tuple[Any, Any, float | None, float | None]:
+    """(seed, KL, gold reward, proxy score) of a record or checkpoint, the last two relative to
+    the same seed's base policy (the mean base gold reward for a seed without one)."""
     gold_ref = base_gold.get(seed, mean_of(base_gold.values()))
     # The reward model is standardised on base-policy samples: its base score is 0 unless measured.
     proxy_ref = base_proxy.get(seed, 0.0)
     return (
+        seed,
         entry.get("kl"),
         _relative(entry.get("gold_reward"), gold_ref),
         _relative(entry.get("proxy_score"), proxy_ref),
     )
 
 
-def _point(label: str, extra: Mapping[str, Any], kl: float, gold: float, proxy: float | None) -> dict[str, Any]:
-    return {"label": label, **extra, "kl": kl, "d": math.sqrt(max(kl, 0.0)), "gold": gold, "proxy": proxy}
+def _point(
+    label: str,
+    extra: Mapping[str, Any],
+    kl: float | None,
+    values: Sequence[tuple[Any, Any, float | None, float | None]],
+) -> dict[str, Any] | None:
+    """A measured point from its seeds' (seed, KL, gold, proxy): means over seeds (the KL given in
+    ``kl``, else theirs), and each seed's gold reward (keyed by the seed as a string, as in JSON).
+    None without a KL or a gold reward."""
+    kl_mean = mean_of(v[1] for v in values) if kl is None else kl
+    gold = mean_of(v[2] for v in values)
+    if kl_mean is None or gold is None:
+        return None
+    return {
+        "label": label,
+        **extra,
+        "kl": kl_mean,
+        "d": math.sqrt(max(kl_mean, 0.0)),
+        "gold": gold,
+        "proxy": mean_of(v[3] for v in values),
+        "gold_per_seed": {str(seed): g for seed, _, g, _ in values if g is not None},
+    }
 
 
 def _rl_points(
@@ -143,12 +224,9 @@ def _rl_points(
     points = []
     for label, entries in stages:
         values = [_relative_to_base(entry, seed, base_gold, base_proxy) for entry, seed, _ in entries]
-        kl = mean_of(v[0] for v in values)
-        gold = mean_of(v[1] for v in values)
-        if kl is None or gold is None:
-            continue
-        step = mean_of(step for _, _, step in entries)
-        points.append(_point(label, {"step": step}, kl, gold, mean_of(v[2] for v in values)))
+        point = _point(label, {"step": mean_of(step for _, _, step in entries)}, None, values)
+        if point is not None:
+            points.append(point)
     return points
 
 
@@ -163,10 +241,8 @@ def _best_of_n_point(
     if kl is None and finite(n) and n >= 1:
         kl = best_of_n_kl(n)
     values = [_relative_to_base(r, r.get("seed"), base_gold, base_proxy) for r in group]
-    gold = mean_of(v[1] for v in values)
-    if kl is None or gold is None:
-        return None
-    return setting_label(params), _point(f"n={n}", {"n": n}, kl, gold, mean_of(v[2] for v in values))
+    point = _point(f"n={n}", {"n": n}, kl, values) if kl is not None else None
+    return None if point is None else (setting_label(params), point)
 
 
 def _fit_entry(method: str, setting: str, form: str, points: list[dict[str, Any]]) -> dict[str, Any]:
@@ -197,22 +273,52 @@ def _fit_entry(method: str, setting: str, form: str, points: list[dict[str, Any]
     entry["proxy_slope_at_gold_peak"] = (
         gao_slope(peak, proxy_fit["alpha"], proxy_fit["beta"], form) if peak and proxy_fit is not None else None
     )
-    # Over-optimisation: the gold reward turns down inside the explored KL range while the proxy
-    # the policy optimises is still rising there.
-    entry["overoptimized"] = bool(
-        entry["gold_peak_observed"]
-        and entry["proxy_slope_at_gold_peak"] is not None
-        and entry["proxy_slope_at_gold_peak"] > 0
-    )
+    entry.update(_measured_flag(points))
     return entry
 
 
+def _measured_flag(points: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Over-optimisation as measured: at least ``MIN_POINTS`` points, the gold reward's peak before
+    the last point, the proxy score higher at the last point than at the peak (means over seeds)
+    and the fall from the peak beyond the seeds' noise (:func:`decline_after_peak`). ``evidence``
+    names the first condition that fails, ``MEASURED`` when none does."""
+    decline = decline_after_peak([p["gold_per_seed"] for p in points])
+    peak = None if decline["peak_index"] is None else points[decline["peak_index"]]
+    proxy_peak, proxy_last = (None, None) if peak is None else (peak["proxy"], points[-1]["proxy"])
+    rise = proxy_last - proxy_peak if proxy_peak is not None and proxy_last is not None else None
+    if len(points) < MIN_POINTS:
+        evidence = FEW_POINTS
+    elif decline["peak_index"] == len(points) - 1:
+        evidence = PEAK_IS_LAST
+    elif rise is None or rise <= 0:
+        evidence = PROXY_NOT_RISING
+    elif decline["decline_p"] is None:
+        evidence = ONE_SEED
+    elif not decline["measured"]:
+        evidence = WITHIN_NOISE
+    else:
+        evidence = MEASURED
+    return {
+        "measured_peak_label": None if peak is None else peak["label"],
+        "measured_peak_kl": None if peak is None else peak["kl"],
+        "measured_peak_d": None if peak is None else peak["d"],
+        "decline": decline["decline"],
+        "decline_seeds": decline["decline_seeds"],
+        "decline_p": decline["decline_p"],
+        "proxy_rise": rise,
+        "evidence": evidence,
+        "overoptimized": evidence == MEASURED,
+    }
+
+
 def overoptimization(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Gao et al.'s fits of gold reward and proxy score against d = sqrt(KL), for every method and
-    setting that optimised the learned reward model (one of ``REWARD_MODEL_METHODS`` whose records
-    have a proxy score): RL methods along their checkpoints and final policy, best-of-n along its
-    sweep of n (one fit per setting of its other parameters, KL from the record or
-    log n - (n - 1)/n). Keyed by run name; {} without a base policy to measure R against."""
+    """For every method and setting that optimised the learned reward model (one of
+    ``REWARD_MODEL_METHODS`` whose records have a proxy score), its measured points of gold reward
+    and proxy score relative to the base policy (RL methods along their checkpoints and final
+    policy; best-of-n along its sweep of n, one curve per setting of its other parameters, KL from
+    the record or log n - (n - 1)/n), the measured over-optimisation flag (:func:`_measured_flag`)
+    and Gao et al.'s fits against d = sqrt(KL) as a description. Keyed by run name; {} without a
+    base policy to measure R against."""
     base_gold = base_by_seed(records, "gold_reward")
     if not base_gold:
         return {}
