@@ -97,7 +97,7 @@ REPO = Path(__file__).resolve().parents[1]
 # per prompt) at its size; smaller budgets elsewhere.
 TEST_SETTINGS = [
     "task.num_train_prompts=384",
-    "task.num_eval_prompts=64",
+    "task.num_test_prompts=64",
     "preferences.pairs_per_prompt=4",
     "preferences.min_reward_gap=0.1",
     "evaluation.samples_per_prompt=2",

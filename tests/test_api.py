@@ -12,7 +12,7 @@ import alignlab
 from alignlab.config import default_config_path, load_config
 from alignlab.errors import ConfigError, DataError
 
-SMALL = {"task": {"num_train_prompts": 32, "num_eval_prompts": 8}, "evaluation": {"samples_per_prompt": 1}}
+SMALL = {"task": {"num_train_prompts": 32, "num_test_prompts": 8}, "evaluation": {"samples_per_prompt": 1}}
 
 
 def test_train_dpo_on_pairs_in_memory_and_evaluate(embedded_dir, prefs_jsonl, tmp_path) -> None:

@@ -62,7 +62,7 @@ def preset(model_dir: Path, *overrides: str):
             "model.dtype=float32",
             "task.name=sentiment",
             "task.num_train_prompts=32",
-            "task.num_eval_prompts=8",
+            "task.num_test_prompts=8",
             *overrides,
         ],
     )
@@ -294,12 +294,12 @@ def test_the_seed_task_uses_the_chat_template_of_a_chat_model(qwen3_layout, embe
     from alignlab.tasks import load_task
 
     chat = load_task(TaskConfig(name="seed"), AutoTokenizer.from_pretrained(qwen3_layout))
-    assert all(p.startswith("<|im_start|>user\n") and p.endswith("<|im_start|>assistant\n") for p in chat.eval_prompts)
+    assert all(p.startswith("<|im_start|>user\n") and p.endswith("<|im_start|>assistant\n") for p in chat.test_prompts)
     # A base model without a template (embedded-zh) continues the raw prompt, as does "never".
     raw = load_task(TaskConfig(name="seed"), AutoTokenizer.from_pretrained(resolve_model_path("embedded-zh")))
     never = load_task(TaskConfig(name="seed", chat_template="never"), AutoTokenizer.from_pretrained(qwen3_layout))
-    assert raw.eval_prompts == never.eval_prompts and "<|im_start|>" not in raw.eval_prompts[0]
-    assert [p.split("\n")[1].removesuffix("<|im_end|>") for p in chat.eval_prompts] == raw.eval_prompts
+    assert raw.test_prompts == never.test_prompts and "<|im_start|>" not in raw.test_prompts[0]
+    assert [p.split("\n")[1].removesuffix("<|im_end|>") for p in chat.test_prompts] == raw.test_prompts
 
 
 def test_training_at_the_real_vocabulary_recomputes_logits_rather_than_keeping_them(qwen3_layout) -> None:

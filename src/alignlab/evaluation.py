@@ -180,7 +180,7 @@ class Evaluator:
     def __init__(self, config: ExperimentConfig, task: Task, tokenizer: PreTrainedTokenizerBase, device) -> None:
         self.config, self.task, self.tokenizer, self.device = config, task, tokenizer, device
         self._reference: nn.Module | None = None
-        self._reference_rewards: dict[int, list[float]] = {}
+        self._reference_rewards: dict[tuple[str, int], list[float]] = {}
         self._relevance: RelevanceMetric | None = None
         self.relevance_note: str | None = None
 
@@ -203,23 +203,26 @@ class Evaluator:
             )
         return self._relevance
 
-    def sample(self, model: nn.Module, seed: int, stream: int, per_prompt: int | None = None) -> EvalSamples:
+    def sample(
+        self, model: nn.Module, seed: int, stream: int, per_prompt: int | None = None, split: str = "test"
+    ) -> EvalSamples:
+        """Samples of the held-out prompts of ``split`` (test, or validation for a tuning search)."""
         return sample_for_eval(
             model,
             self.tokenizer,
-            self.task.eval_prompts,
+            self.task.prompts(split),
             self.config.evaluation,
             self.config.task.max_prompt_tokens,
             stream + seed,
             per_prompt,
         )
 
-    def reference_rewards(self, seed: int) -> list[float]:
-        """Gold rewards of the reference's own samples of the eval prompts (for win rates)."""
-        if seed not in self._reference_rewards:
-            samples = self.sample(self.reference, seed, REFERENCE_SAMPLE_SEED)
-            self._reference_rewards[seed] = self.task.reward(samples.prompts, samples.texts)
-        return self._reference_rewards[seed]
+    def reference_rewards(self, seed: int, split: str = "test") -> list[float]:
+        """Gold rewards of the reference's own samples of the held-out prompts (for win rates)."""
+        if (split, seed) not in self._reference_rewards:
+            samples = self.sample(self.reference, seed, REFERENCE_SAMPLE_SEED, split=split)
+            self._reference_rewards[split, seed] = self.task.reward(samples.prompts, samples.texts)
+        return self._reference_rewards[split, seed]
 
     def reward_model_scores(self, samples: EvalSamples, model_dir: Path) -> torch.Tensor:
         """The reward model's standardised scores of ``samples`` (the scale PPO trains on)."""
@@ -241,17 +244,19 @@ class Evaluator:
         samples: EvalSamples | None = None,
         proxy: Path | None = None,
         with_relevance: bool = True,
+        split: str = "test",
     ) -> dict[str, Any]:
-        """Held-out metrics of ``model``'s samples (or of given ``samples`` with a known ``kl``);
-        with ``proxy`` (a reward model directory), also the mean standardised proxy score."""
+        """Held-out metrics of ``model``'s samples of the ``split`` prompts (or of given
+        ``samples`` with a known ``kl``); with ``proxy`` (a reward model directory), also the
+        mean standardised proxy score."""
         started = time.perf_counter()
-        samples = samples or self.sample(model, seed, POLICY_SAMPLE_SEED)
+        samples = samples or self.sample(model, seed, POLICY_SAMPLE_SEED, split=split)
         metrics = evaluate_samples(
             samples,
             model,
             self.reference,
             self.task.reward,
-            self.reference_rewards(seed),
+            self.reference_rewards(seed, split),
             self.config.evaluation.generation.temperature,
             self.config.evaluation.generation.batch_size,
             kl=kl,
@@ -271,12 +276,15 @@ class Evaluator:
         ]
         return metrics
 
-    def evaluate_run(self, run: TrainingDir, seed: int, proxy: Path | None) -> dict[str, Any]:
-        """Held-out metrics of a trained run's final policy, with ``checkpoints``: the same
-        metrics (no examples) of each snapshot taken during training, in training order."""
+    def evaluate_run(self, run: TrainingDir, seed: int, proxy: Path | None, split: str = "test") -> dict[str, Any]:
+        """Held-out metrics of a trained run's final policy on the ``split`` prompts, with
+        ``checkpoints``: the same metrics (no examples) of each snapshot taken during training, in
+        training order. A validation run of a tuning search is judged by its final policy only."""
         model = load_trained_policy(self.config.model, self.device, run)
-        result = self.evaluate_policy(model, seed, proxy=proxy)
+        result = self.evaluate_policy(model, seed, proxy=proxy, split=split)
         del model
+        if split != "test":
+            return result
         checkpoints = []
         for step, directory in run.snapshots():
             snapshot = load_causal_lm(self.config.model, self.device, str(directory), trainable=False)

@@ -49,15 +49,15 @@ CHAT_TEMPLATE = (
 
 def task_config(name: str, dataset: Path | str | None, **overrides: object) -> TaskConfig:
     """The task on ``dataset``, holding out 2 prompts unless told otherwise (the fixtures are small)."""
-    overrides = {"num_eval_prompts": 2, **overrides}
+    overrides = {"num_test_prompts": 2, **overrides}
     return TaskConfig(name=name, dataset=None if dataset is None else str(dataset), **overrides)
 
 
 def assert_held_out(task: Task) -> None:
     """Eval prompts are never trained on; the training prompts are exactly those of the pairs."""
-    assert task.eval_prompts and task.train_prompts and task.preference_pairs
+    assert task.test_prompts and task.train_prompts and task.preference_pairs
     pair_prompts = {pair.prompt for pair in task.preference_pairs}
-    assert not pair_prompts & set(task.eval_prompts)
+    assert not pair_prompts & set(task.test_prompts)
     assert pair_prompts == set(task.train_prompts)
     assert len(set(task.train_prompts)) == len(task.train_prompts)
 
@@ -106,27 +106,27 @@ def test_hh_rlhf_rows_split_and_skips_counted() -> None:
     assert lisbon.chosen_reward is None and lisbon.rejected_reward is None
 
 
-def test_hh_rlhf_task_holds_out_eval_prompts() -> None:
+def test_hh_rlhf_task_holds_out_test_prompts() -> None:
     task = load_task(task_config("hh-rlhf", HH_DIR))
     assert (task.name, task.language, task.reward) == ("hh-rlhf", "en", None)
     assert_held_out(task)
     # 7 pairs over 6 prompts (two rows share the boiled-egg prompt); 2 prompts held out.
-    assert len(task.eval_prompts) == 2 and len(task.train_prompts) == 4
-    assert len(task.preference_pairs) == 7 - sum(pair.prompt in task.eval_prompts for pair in read_all_hh_pairs())
+    assert len(task.test_prompts) == 2 and len(task.train_prompts) == 4
+    assert len(task.preference_pairs) == 7 - sum(pair.prompt in task.test_prompts for pair in read_all_hh_pairs())
 
 
 def test_hh_rlhf_is_deterministic_and_the_seed_matters() -> None:
     first = load_task(task_config("hh-rlhf", HH_DIR / "train.jsonl"))
     assert load_task(task_config("hh-rlhf", HH_DIR)) == first
-    held_out = {tuple(load_task(task_config("hh-rlhf", HH_DIR, split_seed=s)).eval_prompts) for s in range(5)}
+    held_out = {tuple(load_task(task_config("hh-rlhf", HH_DIR, split_seed=s)).test_prompts) for s in range(5)}
     assert len(held_out) > 1
 
 
 def test_max_examples_and_num_train_prompts_bound_the_data() -> None:
     task = load_task(task_config("hh-rlhf", HH_DIR, max_examples=5, num_train_prompts=2))
-    assert len(task.train_prompts) == 2 and len(task.eval_prompts) == 2
+    assert len(task.train_prompts) == 2 and len(task.test_prompts) == 2
     first_rows = {pair.prompt for pair in read_all_hh_pairs()[:4]}  # rows 1-5 hold pairs 1-4
-    assert set(task.train_prompts + task.eval_prompts) <= first_rows
+    assert set(task.train_prompts + task.test_prompts) <= first_rows
 
 
 # --- ultrafeedback -------------------------------------------------------------------------------
@@ -189,22 +189,22 @@ def test_clean_review_and_review_prefix() -> None:
 
 
 def test_imdb_prompts_are_held_out_review_prefixes() -> None:
-    task = load_task(task_config("imdb", IMDB_DIR, num_eval_prompts=5, num_train_prompts=10))
+    task = load_task(task_config("imdb", IMDB_DIR, num_test_prompts=5, num_train_prompts=10))
     assert isinstance(task.reward, VaderSentiment) and task.preference_pairs is None and task.language == "en"
-    assert len(task.train_prompts) == 10 and len(task.eval_prompts) == 5
-    assert not set(task.train_prompts) & set(task.eval_prompts)
+    assert len(task.train_prompts) == 10 and len(task.test_prompts) == 5
+    assert not set(task.train_prompts) & set(task.test_prompts)
     train_reviews = imdb_reviews("train")
-    for prompt in task.train_prompts + task.eval_prompts:
+    for prompt in task.train_prompts + task.test_prompts:
         assert "<br" not in prompt and 2 <= len(prompt.split()) <= 8
         assert is_prefix_of_any(prompt, train_reviews)
-    again = load_task(task_config("imdb", IMDB_DIR, num_eval_prompts=5, num_train_prompts=10))
-    assert (again.train_prompts, again.eval_prompts) == (task.train_prompts, task.eval_prompts)
+    again = load_task(task_config("imdb", IMDB_DIR, num_test_prompts=5, num_train_prompts=10))
+    assert (again.train_prompts, again.test_prompts) == (task.train_prompts, task.test_prompts)
 
 
 def test_imdb_reads_the_configured_split() -> None:
     task = load_task(task_config("imdb", IMDB_DIR, split="test", num_train_prompts=4))
     test_reviews = imdb_reviews("test")
-    assert all(is_prefix_of_any(prompt, test_reviews) for prompt in task.train_prompts + task.eval_prompts)
+    assert all(is_prefix_of_any(prompt, test_reviews) for prompt in task.train_prompts + task.test_prompts)
 
 
 # --- jsonl (the user's own file) -------------------------------------------------------------
@@ -294,5 +294,5 @@ def test_unreadable_or_unknown_files_are_data_errors(tmp_path: Path) -> None:
 
 
 def test_too_few_prompts_for_the_held_out_set() -> None:
-    with pytest.raises(DataError, match="task.num_eval_prompts=50"):
-        load_task(task_config("hh-rlhf", HH_DIR, num_eval_prompts=50))
+    with pytest.raises(DataError, match="task.num_test_prompts=50"):
+        load_task(task_config("hh-rlhf", HH_DIR, num_test_prompts=50))

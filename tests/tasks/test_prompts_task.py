@@ -44,7 +44,7 @@ CHATML = (
 
 def config(dataset: Path | str | None = FIXTURES / "prompts.jsonl", **overrides: object) -> TaskConfig:
     """The prompts task on ``dataset``, holding out 3 prompts unless told otherwise, raw text by default."""
-    overrides = {"num_eval_prompts": 3, "chat_template": "never", **overrides}
+    overrides = {"num_test_prompts": 3, "chat_template": "never", **overrides}
     return TaskConfig(name="prompts", dataset=None if dataset is None else str(dataset), **overrides)
 
 
@@ -80,44 +80,44 @@ def test_each_format_reads_the_prompts_in_file_order(name: str) -> None:
 def test_formats_give_the_same_task() -> None:
     tasks = [prompts_task(config(FIXTURES / name)) for name in FORMATS]
     first = tasks[0]
-    assert all((t.train_prompts, t.eval_prompts) == (first.train_prompts, first.eval_prompts) for t in tasks)
+    assert all((t.train_prompts, t.test_prompts) == (first.train_prompts, first.test_prompts) for t in tasks)
     assert first.name == "prompts" and first.reward is None and first.preference_pairs is None
     assert first.language == "en"
 
 
 def test_split_is_seeded_deterministic_and_disjoint() -> None:
     task = prompts_task(config())
-    assert (len(task.train_prompts), len(task.eval_prompts)) == (9, 3)
-    assert not set(task.train_prompts) & set(task.eval_prompts)
-    assert sorted(task.train_prompts + task.eval_prompts) == sorted(PROMPTS)
+    assert (len(task.train_prompts), len(task.test_prompts)) == (9, 3)
+    assert not set(task.train_prompts) & set(task.test_prompts)
+    assert sorted(task.train_prompts + task.test_prompts) == sorted(PROMPTS)
     again = prompts_task(config())
-    assert (again.train_prompts, again.eval_prompts) == (task.train_prompts, task.eval_prompts)
+    assert (again.train_prompts, again.test_prompts) == (task.train_prompts, task.test_prompts)
     # A different seed is a different permutation (file order is not kept).
     other = prompts_task(config(split_seed=7))
-    assert other.train_prompts + other.eval_prompts != task.train_prompts + task.eval_prompts
-    assert task.train_prompts + task.eval_prompts != PROMPTS
+    assert other.train_prompts + other.test_prompts != task.train_prompts + task.test_prompts
+    assert task.train_prompts + task.test_prompts != PROMPTS
 
 
 def test_caps_apply() -> None:
-    task = prompts_task(config(num_train_prompts=4, num_eval_prompts=2))
-    assert (len(task.train_prompts), len(task.eval_prompts)) == (4, 2)
+    task = prompts_task(config(num_train_prompts=4, num_test_prompts=2))
+    assert (len(task.train_prompts), len(task.test_prompts)) == (4, 2)
     # The held-out prompts do not depend on the training cap.
-    assert task.eval_prompts == prompts_task(config(num_eval_prompts=2)).eval_prompts
-    few = prompts_task(config(max_examples=5, num_eval_prompts=2))
-    assert (len(few.train_prompts), len(few.eval_prompts)) == (3, 2)
-    assert set(few.train_prompts + few.eval_prompts) == set(PROMPTS[:5])
+    assert task.test_prompts == prompts_task(config(num_test_prompts=2)).test_prompts
+    few = prompts_task(config(max_examples=5, num_test_prompts=2))
+    assert (len(few.train_prompts), len(few.test_prompts)) == (3, 2)
+    assert set(few.train_prompts + few.test_prompts) == set(PROMPTS[:5])
 
 
 def test_duplicates_are_dropped_and_text_lines_keep_their_spaces(tmp_path: Path) -> None:
     path = write(tmp_path / "p.txt", "\ufeffone\n  \ntwo \r\none\n\nthree\n")
     assert read_prompts(path) == ["one", "two ", "one", "three"]
-    task = prompts_task(config(path, num_eval_prompts=1))
-    assert sorted(task.train_prompts + task.eval_prompts) == ["one", "three", "two "]
+    task = prompts_task(config(path, num_test_prompts=1))
+    assert sorted(task.train_prompts + task.test_prompts) == ["one", "three", "two "]
 
 
 def test_chinese_prompts_make_a_chinese_task(tmp_path: Path) -> None:
     path = write(tmp_path / "zh.txt", "请写一首关于春天的诗。\n介绍一下长城。\n今天天气怎么样?\n")
-    assert prompts_task(config(path, num_eval_prompts=1)).language == "zh"
+    assert prompts_task(config(path, num_test_prompts=1)).language == "zh"
     assert prompt_language(["Write a poem about 春天"]) == "en"
 
 
@@ -195,9 +195,9 @@ def test_bad_files(tmp_path: Path) -> None:
 def test_too_few_prompts_for_an_eval_split(tmp_path: Path) -> None:
     path = write(tmp_path / "p.txt", "one\ntwo\none\n")
     with pytest.raises(DataError, match=re.escape(f"{path}: only 2 distinct prompts, none left for training")):
-        prompts_task(config(path, num_eval_prompts=2))
-    task = prompts_task(config(path, num_eval_prompts=1))
-    assert len(task.train_prompts) == len(task.eval_prompts) == 1
+        prompts_task(config(path, num_test_prompts=2))
+    task = prompts_task(config(path, num_test_prompts=1))
+    assert len(task.train_prompts) == len(task.test_prompts) == 1
 
 
 def test_no_dataset_is_a_config_error() -> None:
@@ -213,13 +213,13 @@ def test_chat_template_renders_each_prompt_as_a_user_turn(chat_tokenizer: PreTra
     raw = prompts_task(config())
     task = prompts_task(config(chat_template=mode), chat_tokenizer)
     assert task.train_prompts == [chatml(p) for p in raw.train_prompts]
-    assert task.eval_prompts == [chatml(p) for p in raw.eval_prompts]
+    assert task.test_prompts == [chatml(p) for p in raw.test_prompts]
 
 
 def test_chat_template_kwargs_reach_the_template(chat_tokenizer: PreTrainedTokenizerBase) -> None:
     task = prompts_task(config(chat_template="always", chat_template_kwargs={"enable_thinking": False}), chat_tokenizer)
     raw = prompts_task(config())
-    assert task.eval_prompts == [chatml(p, "<think>\n\n</think>\n\n") for p in raw.eval_prompts]
+    assert task.test_prompts == [chatml(p, "<think>\n\n</think>\n\n") for p in raw.test_prompts]
 
 
 def test_raw_text_when_told_or_without_a_tokenizer(chat_tokenizer: PreTrainedTokenizerBase) -> None:
@@ -230,7 +230,7 @@ def test_raw_text_when_told_or_without_a_tokenizer(chat_tokenizer: PreTrainedTok
 
 def test_auto_without_a_template_keeps_raw_text(tokenizer: PreTrainedTokenizerBase) -> None:
     assert tokenizer.chat_template is None
-    assert prompts_task(config(chat_template="auto"), tokenizer).eval_prompts == prompts_task(config()).eval_prompts
+    assert prompts_task(config(chat_template="auto"), tokenizer).test_prompts == prompts_task(config()).test_prompts
 
 
 def test_always_without_a_template_is_a_config_error(tokenizer: PreTrainedTokenizerBase) -> None:
@@ -238,3 +238,13 @@ def test_always_without_a_template_is_a_config_error(tokenizer: PreTrainedTokeni
         prompts_task(config(chat_template="always"), tokenizer)
     with pytest.raises(ConfigError, match="got no tokenizer"):
         prompts_task(config(chat_template="always"))
+
+
+def test_validation_prompts_come_after_training_and_are_disjoint() -> None:
+    task = prompts_task(config(num_train_prompts=6, num_validation_prompts=3))
+    assert (len(task.train_prompts), len(task.validation_prompts), len(task.test_prompts)) == (6, 3, 3)
+    assert set(task.train_prompts + task.validation_prompts + task.test_prompts) == set(PROMPTS)
+    # The test prompts do not depend on how many validation prompts are asked for.
+    assert task.test_prompts == prompts_task(config(num_train_prompts=6)).test_prompts
+    with pytest.raises(DataError, match="num_validation_prompts=4"):
+        prompts_task(config(num_train_prompts=6, num_validation_prompts=4))

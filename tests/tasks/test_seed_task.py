@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from alignlab.config import TaskConfig, load_config
 from alignlab.tasks import load_task
 from alignlab.tasks.seed import seed_prompts, split_seed_prompts
@@ -40,3 +42,10 @@ def test_seed_preset_runs_on_the_chinese_model() -> None:
     config = load_config(REPO / "configs" / "seed.yaml")
     assert config.model.name_or_path == "embedded-zh" and config.task.name == "seed"
     assert {m.method for m in config.methods} >= {"dpo", "ppo", "ppo-gt", "best-of-n"}
+
+
+def test_the_seed_task_has_no_prompts_to_spare_for_validation() -> None:
+    from alignlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="num_validation_prompts"):
+        load_task(TaskConfig(name="seed", num_validation_prompts=2))

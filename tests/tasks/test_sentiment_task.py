@@ -56,10 +56,10 @@ def test_task_loads_without_generating_reviews(monkeypatch: pytest.MonkeyPatch, 
 
     monkeypatch.setattr(sentiment, "generate_reviews", refuse)
     monkeypatch.setattr(alignlab.base.corpus, "generate_reviews", refuse)
-    task = load_task(TaskConfig(num_train_prompts=384, num_eval_prompts=128))
-    assert len(task.train_prompts) == 384 and len(task.eval_prompts) == 128
-    assert task.train_prompts + task.eval_prompts == stored_pool()["prompts"][:512]
-    assert not set(task.train_prompts) & set(task.eval_prompts)
+    task = load_task(TaskConfig(num_train_prompts=384, num_test_prompts=128))
+    assert len(task.train_prompts) == 384 and len(task.test_prompts) == 128
+    assert task.train_prompts + task.test_prompts == stored_pool()["prompts"][:512]
+    assert not set(task.train_prompts) & set(task.test_prompts)
     assert not any("afresh" in note for note in notes)
 
 
@@ -67,8 +67,8 @@ def test_another_split_seed_draws_afresh_with_a_note(
     monkeypatch: pytest.MonkeyPatch, pretraining: set[str], notes: list[str]
 ) -> None:
     monkeypatch.setattr(sentiment, "pretraining_reviews", lambda: pretraining)
-    task = load_task(TaskConfig(num_train_prompts=10, num_eval_prompts=5, split_seed=7))
-    assert task.train_prompts + task.eval_prompts == review_prompts(15, 7, pretraining)
+    task = load_task(TaskConfig(num_train_prompts=10, num_test_prompts=5, split_seed=7))
+    assert task.train_prompts + task.test_prompts == review_prompts(15, 7, pretraining)
     assert task.train_prompts != stored_pool()["prompts"][:10]
     assert any("split_seed is 7" in note for note in notes)
 
@@ -93,3 +93,13 @@ def test_a_pool_from_another_generator_is_not_used(
     monkeypatch.setattr(sentiment, "pretraining_reviews", lambda: pretraining)
     assert task_prompts(40, 1234) == stored_pool()["prompts"][:40]
     assert any("review generator has changed" in note for note in notes)
+
+
+def test_validation_prompts_are_disjoint_and_leave_train_and_test_as_they_were() -> None:
+    """Choices are made on validation prompts; asking for them changes no training or test prompt."""
+    without = load_task(TaskConfig(num_train_prompts=384, num_test_prompts=128))
+    task = load_task(TaskConfig(num_train_prompts=384, num_test_prompts=128, num_validation_prompts=64))
+    assert (task.train_prompts, task.test_prompts) == (without.train_prompts, without.test_prompts)
+    assert len(task.validation_prompts) == 64 and not without.validation_prompts
+    assert not set(task.validation_prompts) & (set(task.train_prompts) | set(task.test_prompts))
+    assert task.prompts("validation") == task.validation_prompts and task.prompts("test") == task.test_prompts

@@ -23,7 +23,7 @@ from alignlab.tasks import load_task
 from alignlab.trainers import TrainInputs, train
 
 EVALUATION = [
-    "task.num_eval_prompts=128",
+    "task.num_test_prompts=128",
     "evaluation.samples_per_prompt=2",
     "evaluation.generation.max_new_tokens=24",
     "generation.max_new_tokens=24",

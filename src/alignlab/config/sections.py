@@ -82,7 +82,15 @@ class TaskConfig:
     split: Str = setting("train", help="Split of the data set to read.")
     max_examples: Int = setting(0, ge=0, help="Read at most this many examples of the data set; 0 = all.")
     num_train_prompts: Int = setting(512, gt=0, help="Prompts used for training (preference data and online RL).")
-    num_eval_prompts: Int = setting(128, gt=0, help="Held-out prompts used for evaluation.")
+    num_test_prompts: Int = setting(
+        128, gt=0, help="Held-out test prompts: every reported number is measured on them, and no choice sees them."
+    )
+    num_validation_prompts: Int = setting(
+        0,
+        ge=0,
+        help="Held-out validation prompts, disjoint from training and test: a tuning search chooses each "
+        "method's setting on them (tuning.trials > 0 needs them).",
+    )
     max_prompt_tokens: Int = setting(
         64, gt=0, help="Longer prompts keep their last tokens (and their BOS), or are skipped (see overlong)."
     )

@@ -6,7 +6,7 @@ or a hub id) or, by default, the hub data set itself. The preference tasks bring
 no gold reward; IMDb brings prompts and VADER, and alignlab samples its pairs from the base policy
 as for the default task.
 
-Prompts are split once, with ``task.split_seed``: the first ``num_eval_prompts`` distinct prompts
+Prompts are split once, with ``task.split_seed``: the first ``num_test_prompts`` distinct prompts
 of the shuffled data are held out for evaluation, and no training pair has one of them.
 """
 
@@ -28,7 +28,7 @@ from alignlab.data import TEXT_FIELDS, PreferencePair, parse_preference_record, 
 from alignlab.errors import ConfigError, DataError
 from alignlab.log import logger
 from alignlab.tasks.rewards import VaderSentiment
-from alignlab.tasks.task import Task
+from alignlab.tasks.task import PromptSplit, Task
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -173,18 +173,25 @@ def log_skipped(source: str, skipped: Counter[str], total: int) -> None:
         logger.warning("%s: skipped %d of %d rows (%s)", source, sum(skipped.values()), total, reasons)
 
 
-def split_prompts(prompts: Iterable[str], config: TaskConfig, source: str) -> tuple[list[str], list[str]]:
-    """(train, eval) prompts: of the distinct prompts in order, the first ``num_eval_prompts`` are
-    held out and the next ``num_train_prompts`` train."""
+def split_prompts(prompts: Iterable[str], config: TaskConfig, source: str) -> PromptSplit:
+    """Of the distinct prompts in order, the first ``num_test_prompts`` are the test prompts, the
+    next ``num_train_prompts`` train and the next ``num_validation_prompts`` validate."""
     distinct = list(dict.fromkeys(prompts))
-    held_out = distinct[: config.num_eval_prompts]
-    train = distinct[config.num_eval_prompts : config.num_eval_prompts + config.num_train_prompts]
+    n_test, n_train = config.num_test_prompts, config.num_train_prompts
+    held_out = distinct[:n_test]
+    train = distinct[n_test : n_test + n_train]
+    validation = distinct[n_test + n_train : n_test + n_train + config.num_validation_prompts]
     if not train:
         raise DataError(
             f"{source}: only {len(distinct)} distinct prompts, none left for training after holding out "
-            f"task.num_eval_prompts={config.num_eval_prompts}"
+            f"task.num_test_prompts={config.num_test_prompts}"
         )
-    return train, held_out
+    if len(validation) < config.num_validation_prompts:
+        raise DataError(
+            f"{source}: only {len(distinct)} distinct prompts, {len(validation)} left for "
+            f"task.num_validation_prompts={config.num_validation_prompts} after the test and training prompts"
+        )
+    return PromptSplit(train, validation, held_out)
 
 
 def preference_task(name: str, pairs: list[PreferencePair], config: TaskConfig, source: str) -> Task:
@@ -192,7 +199,7 @@ def preference_task(name: str, pairs: list[PreferencePair], config: TaskConfig, 
     pairs of the training prompts kept (``num_train_prompts`` bounds how many)."""
     order = list(pairs)
     random.Random(config.split_seed).shuffle(order)
-    train, held_out = split_prompts((pair.prompt for pair in order), config, source)
+    train, validation, held_out = split_prompts((pair.prompt for pair in order), config, source)
     keep = set(train)
     train_pairs = [pair for pair in order if pair.prompt in keep]
     logger.info(
@@ -203,7 +210,14 @@ def preference_task(name: str, pairs: list[PreferencePair], config: TaskConfig, 
         len(held_out),
         source,
     )
-    return Task(name=name, train_prompts=train, eval_prompts=held_out, reward=None, preference_pairs=train_pairs)
+    return Task(
+        name=name,
+        train_prompts=train,
+        test_prompts=held_out,
+        validation_prompts=validation,
+        reward=None,
+        preference_pairs=train_pairs,
+    )
 
 
 def hub_preference_task(name: str, config: TaskConfig, hub_id: str, columns: tuple[str, ...], parse: RowParser) -> Task:
@@ -335,8 +349,10 @@ def imdb_task(config: TaskConfig, tokenizer: PreTrainedTokenizerBase | None = No
     rng.shuffle(reviews)
     prefixes = [review_prefix(review, rng) for review in reviews]
     log_skipped(source, Counter({SKIP_SHORT_REVIEW: prefixes.count(None)}), len(rows))
-    train, held_out = split_prompts((p for p in prefixes if p is not None), config, source)
-    return Task(name="imdb", train_prompts=train, eval_prompts=held_out, reward=VaderSentiment())
+    train, validation, held_out = split_prompts((p for p in prefixes if p is not None), config, source)
+    return Task(
+        name="imdb", train_prompts=train, test_prompts=held_out, validation_prompts=validation, reward=VaderSentiment()
+    )
 
 
 # --------------------------------------------------------------------------------------------

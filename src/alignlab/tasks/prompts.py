@@ -10,7 +10,7 @@ reward but no preference pairs.
 * parquet (``.parquet``): a ``prompt`` column of strings.
 
 The prompts are split as the hub tasks split theirs: duplicates dropped, shuffled once with
-``task.split_seed``, the first ``num_eval_prompts`` held out for evaluation and the next
+``task.split_seed``, the first ``num_test_prompts`` held out for evaluation and the next
 ``num_train_prompts`` used for training. With ``task.chat_template`` auto (for a tokenizer that has
 a chat template) or always, each prompt is rendered as one user turn through the policy's chat
 template, ready for generation; never keeps the raw text.
@@ -32,7 +32,7 @@ from alignlab.config import TaskConfig
 from alignlab.errors import ConfigError, DataError
 from alignlab.log import logger
 from alignlab.tasks.hub import log_skipped, require_chat_template, split_prompts
-from alignlab.tasks.task import Task
+from alignlab.tasks.task import PromptSplit, Task
 
 PROMPT_FORMATS = (".jsonl", ".txt", ".parquet")
 PROMPT_FIELD = "prompt"
@@ -193,11 +193,23 @@ def prompts_task(config: TaskConfig, tokenizer: PreTrainedTokenizerBase | None =
     distinct = list(dict.fromkeys(prompts))
     log_skipped(source, Counter({SKIP_DUPLICATE: len(prompts) - len(distinct)}), len(prompts))
     random.Random(config.split_seed).shuffle(distinct)
-    train, held_out = split_prompts(distinct, config, source)
-    language = prompt_language(train + held_out)
+    split = split_prompts(distinct, config, source)
+    language = prompt_language(split.train + split.test)
     if uses_chat_template(config, tokenizer):
         assert tokenizer is not None  # uses_chat_template checked
-        train = render_prompts(train, config, tokenizer, source)
-        held_out = render_prompts(held_out, config, tokenizer, source)
-    logger.info("prompts: %d training prompts, %d held-out prompts (from %s)", len(train), len(held_out), source)
-    return Task(name="prompts", train_prompts=train, eval_prompts=held_out, reward=None, language=language)
+        split = PromptSplit(*(render_prompts(part, config, tokenizer, source) for part in split))
+    logger.info(
+        "prompts: %d training, %d validation and %d test prompts (from %s)",
+        len(split.train),
+        len(split.validation),
+        len(split.test),
+        source,
+    )
+    return Task(
+        name="prompts",
+        train_prompts=split.train,
+        test_prompts=split.test,
+        validation_prompts=split.validation,
+        reward=None,
+        language=language,
+    )

@@ -17,11 +17,12 @@ from transformers import PreTrainedTokenizerBase
 
 from alignlab.base.corpus_data import load_data
 from alignlab.config import TaskConfig
+from alignlab.errors import ConfigError
 from alignlab.tasks.prompts import render_prompts, uses_chat_template
 from alignlab.tasks.seed_reward import SeedHeuristicReward
 from alignlab.tasks.task import Task
 
-NUM_EVAL_PROMPTS = 5
+NUM_TEST_PROMPTS = 5
 
 
 def seed_prompts() -> tuple[str, ...]:
@@ -32,7 +33,7 @@ def seed_prompts() -> tuple[str, ...]:
 def split_seed_prompts(seed: int) -> tuple[list[str], list[str]]:
     """(train prompts, held-out prompts) of the notebook's 15, in the notebook's order."""
     prompts = seed_prompts()
-    held_out = set(random.Random(seed).sample(range(len(prompts)), NUM_EVAL_PROMPTS))
+    held_out = set(random.Random(seed).sample(range(len(prompts)), NUM_TEST_PROMPTS))
     train = [p for i, p in enumerate(prompts) if i not in held_out]
     return train, [p for i, p in enumerate(prompts) if i in held_out]
 
@@ -41,8 +42,13 @@ def seed_task(config: TaskConfig, tokenizer: PreTrainedTokenizerBase | None = No
     """The split prompts; on a chat model (a tokenizer with a chat template, ``task.chat_template``
     auto) each prompt is one user turn rendered by the model's own template, as the notebook's
     instruct model expects."""
+    if config.num_validation_prompts:
+        raise ConfigError(
+            "task.num_validation_prompts: the seed task has the notebook's 15 prompts (10 to train on, "
+            f"{NUM_TEST_PROMPTS} to test on) and none to spare for validation; set it to 0"
+        )
     train, held_out = split_seed_prompts(config.split_seed)
     if uses_chat_template(config, tokenizer, "seed"):
         train = render_prompts(train, config, tokenizer, "seed task")
         held_out = render_prompts(held_out, config, tokenizer, "seed task")
-    return Task(name="seed", train_prompts=train, eval_prompts=held_out, reward=SeedHeuristicReward(), language="zh")
+    return Task(name="seed", train_prompts=train, test_prompts=held_out, reward=SeedHeuristicReward(), language="zh")

@@ -10,7 +10,7 @@ the first ``POOL_SIZE`` prompts for ``split_seed`` 1234 (the default), with the 
 generator they came from and the pretraining corpus they were held out of.
 
 - With ``split_seed`` 1234 and at most ``POOL_SIZE`` prompts in all, a task takes the pool's first
-  ``num_train_prompts + num_eval_prompts``, the training prompts first. They are exactly what
+  ``num_train_prompts + num_test_prompts + num_validation_prompts``: training, test, validation. They are exactly what
   ``review_prompts`` draws: for every n up to the pool's size, ``review_prompts(n)`` is the pool's
   first n, which ``prompt_pool`` checks as it builds the pool. So every preset gets the prompts it
   always had, in the same order.
@@ -150,11 +150,15 @@ def task_prompts(num_prompts: int, split_seed: int) -> list[str]:
 
 
 def sentiment_task(config: TaskConfig, tokenizer: object = None) -> Task:
-    prompts = task_prompts(config.num_train_prompts + config.num_eval_prompts, config.split_seed)
+    """The pool's first prompts: training, then test, then validation (so that asking for
+    validation prompts leaves the training and test prompts as they were)."""
+    n_train, n_test = config.num_train_prompts, config.num_test_prompts
+    prompts = task_prompts(n_train + n_test + config.num_validation_prompts, config.split_seed)
     return Task(
         name="sentiment",
-        train_prompts=prompts[: config.num_train_prompts],
-        eval_prompts=prompts[config.num_train_prompts :],
+        train_prompts=prompts[:n_train],
+        test_prompts=prompts[n_train : n_train + n_test],
+        validation_prompts=prompts[n_train + n_test :],
         reward=VaderSentiment(),
     )
 
