@@ -96,6 +96,8 @@ REPO = Path(__file__).resolve().parents[1]
 # The default experiment's preference data (4 completions, up to 4 pairs with a gold gap of 0.1
 # per prompt) at its size; smaller budgets elsewhere.
 TEST_SETTINGS = [
+    # Each test sets its own steps and iterations.
+    "budget.sequences=0",
     "task.num_train_prompts=384",
     "task.num_test_prompts=64",
     "preferences.pairs_per_prompt=4",

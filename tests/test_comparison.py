@@ -130,8 +130,8 @@ def kill_after_first_checkpoint(serial_dir: Path, run: RunSpec, workdir: Path, m
         copy(serial_dir / name, workdir / name)
     end_iteration = OnlineRun.end_iteration
 
-    def end_then_die(self, metrics, tokens) -> None:
-        end_iteration(self, metrics, tokens)
+    def end_then_die(self, metrics, update) -> None:
+        end_iteration(self, metrics, update)
         raise Killed
 
     monkeypatch.setattr(OnlineRun, "end_iteration", end_then_die)

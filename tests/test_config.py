@@ -95,3 +95,28 @@ def test_accelerate_configs_load_with_accelerates_own_parser(name: str, kind: st
         assert cluster.deepspeed_config["zero_stage"] == int(name[-1])
     if name == "fsdp2":
         assert cluster.fsdp_config["fsdp_version"] == 2
+
+
+def test_an_equal_budget_gives_every_trained_method_the_same_trained_sequences() -> None:
+    """budget.sequences sets each method's optimizer steps or iterations so that every trained
+    method passes the same number of sequences through a gradient pass."""
+    from alignlab.config import method_config
+    from alignlab.config.methods import METHODS
+
+    config = load_config(REPO / "configs" / "study.yaml")
+    for spec in config.methods:
+        method = METHODS[spec.method]
+        if method.trainer is None:
+            continue
+        cfg = method_config(config, spec.method)
+        section = getattr(cfg, method.section)
+        if method.online:
+            per_iteration = section.prompts_per_iteration * method.samples_per_prompt(cfg) * section.update_epochs
+            trained = section.iterations * per_iteration
+        else:
+            trained = section.max_steps * section.batch_size * method.sequences_per_example
+        assert trained == config.budget.sequences, spec.method
+    # A setting given explicitly wins over the budget's arithmetic, and a comparison refuses one.
+    assert method_config(config, "ppo", {"iterations": 3}).ppo.iterations == 3
+    with pytest.raises(ConfigError, match="leave max_steps to it"):
+        load_config(REPO / "configs" / "study.yaml", ["methods=[{method: dpo, overrides: {max_steps: 2}}]"])

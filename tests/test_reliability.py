@@ -77,6 +77,9 @@ def test_killed_dpo_run_resumes_to_the_same_result(prefs_jsonl, tmp_path, strip_
         "dpo.batch_size=8",
         "--set",
         "dpo.checkpoint_every=2",
+        # One pass over the 96 pairs (10 steps), not the smoke preset's budget.
+        "--set",
+        "budget.sequences=0",
     ]
     run_in_this_process(monkeypatch, [*args, "--out", str(tmp_path / "whole")])
     run_killed_then_resumed(args, tmp_path / "killed", kill_after_step=4)

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from alignlab.config import ExperimentConfig, default_config_path, load_config, method_config, to_dict, with_settings
+from alignlab.config import (
+    METHODS,
+    ExperimentConfig,
+    default_config_path,
+    load_config,
+    method_config,
+    to_dict,
+    with_settings,
+)
 from alignlab.data import PreferencePair, parse_preference_record, read_preferences
 from alignlab.errors import AlignlabError
 from alignlab.files import read_json
@@ -197,11 +205,11 @@ def method_settings(
 ) -> ExperimentConfig:
     """The config ``method`` trains with: the config's, the model named, the method's own
     settings (its registry preset), then ``settings``."""
-    cfg = _config(config, {})
+    cfg = _config(config, settings)
     if isinstance(model, str):
         cfg = with_settings(cfg, {"model": {"name_or_path": model}}, "model")
-    cfg = method_config(cfg, method)
-    return with_settings(cfg, settings, "settings") if settings else cfg
+    section = settings.get(METHODS[method].section, {}) if method in METHODS else {}
+    return method_config(cfg, method, section)
 
 
 def train(

@@ -25,7 +25,7 @@ from alignlab.config import (
     save_config,
     with_settings,
 )
-from alignlab.config.methods import TRAINABLE
+from alignlab.config.methods import METHODS, TRAINABLE
 from alignlab.errors import AlignlabError
 from alignlab.log import console, logger, setup_logging
 
@@ -151,8 +151,10 @@ def train(
     if resume:
         cfg = _run_config(out, resume, None, overrides)
     else:
-        # The method's own settings first (e.g. ppo-gt's reward source), then the user's --set.
-        cfg = with_settings(method_config(_load(config, None), method), parse_overrides(overrides or []), "--set")
+        # The method's own settings (e.g. ppo-gt's reward source) and budget, then the user's --set
+        # of its section on top (and into the budget's arithmetic: a batch size set here counts).
+        section = METHODS[method].section
+        cfg = method_config(_load(config, overrides), method, parse_overrides(overrides or []).get(section, {}))
     from alignlab.api import training_inputs
     from alignlab.layout import TrainingDir
     from alignlab.trainers import train as train_method

@@ -12,6 +12,7 @@ continues from its last checkpoint.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,16 @@ from rich.table import Table
 
 from alignlab.config import ExperimentConfig, load_config, save_config
 from alignlab.errors import AlignlabError
-from alignlab.experiment import Experiment, RunSpec, expand, read_json_if_any
+from alignlab.experiment import Experiment, expand, read_json_if_any, tuning_trials
 from alignlab.files import write_json
 from alignlab.launchers import Launcher, place, set_threads
-from alignlab.layout import EVAL_FILE, ComparisonDir, TrainingDir
+from alignlab.layout import EVAL_FILE, ComparisonDir, TrainingDir, setting_label
 from alignlab.log import console, logger
 from alignlab.models import load_causal_lm
 from alignlab.progress import progress_task
+from alignlab.report.statistics import run_name
 from alignlab.trainers.outputs import prepare_out_dir
+from alignlab.tuning import chosen_settings, search_summary
 
 
 def new_run_dir(config: ExperimentConfig) -> Path:
@@ -35,29 +38,53 @@ def new_run_dir(config: ExperimentConfig) -> Path:
     return Path(config.output_dir) / f"{config.name}-{stamp}"
 
 
-def run_all(experiment: Experiment, runs: list[RunSpec], launcher: Launcher) -> list[dict[str, Any]]:
+@dataclass
+class Outcome:
+    """A comparison's records (the base policy's first) and its tuning search (None without)."""
+
+    records: list[dict[str, Any]]
+    tuning: dict[str, Any] | None
+
+
+def run_all(experiment: Experiment, launcher: Launcher) -> Outcome:
     """The comparison's stages in order: what runs share (pairs, SFT start, reward models,
-    reference log-probs), the base policy's records, then every run wherever the launcher places
-    it. All records, the base policy's first."""
-    seeds = experiment.config.seeds
-    with progress_task("comparison", len(runs) + len(seeds)) as advance:
-        experiment.prepare_shared(runs)
+    reference log-probs), the base policy's records, the tuning search on validation prompts (if
+    any), then every reported run at its setting, wherever the launcher places it."""
+    config = experiment.config
+    trials, runs, seeds = tuning_trials(config), expand(config), config.seeds
+    with progress_task("comparison", len(trials) + len(runs) + len(seeds)) as advance:
+        experiment.prepare_shared(trials + runs)
         records = []
         for seed in seeds:
             records.append(experiment.base_record(seed))
             advance(1)
         experiment.evaluator.release_reference()
-        return records + place(experiment, runs, launcher, advance)
+        search = None
+        if trials:
+            search = search_summary(config, place(experiment, trials, launcher, advance))
+            runs = expand(config, chosen_settings(search))
+        return Outcome(records + place(experiment, runs, launcher, advance), search)
 
 
-def finish(experiment: Experiment, records: list[dict[str, Any]], total_time_s: float | None) -> None:
+def baseline_name(config: ExperimentConfig, records: list[dict[str, Any]]) -> str:
+    """The run the report compares every method with: ``report.baseline``'s setting when it ran
+    at one (configured, or chosen by tuning on validation prompts); the method's name when it
+    ran at several (the report then takes its best on the reported data, and says so)."""
+    settings = {setting_label(r["params"]) for r in records if r["method"] == config.report.baseline}
+    return run_name(config.report.baseline, settings.pop()) if len(settings) == 1 else config.report.baseline
+
+
+def finish(experiment: Experiment, outcome: Outcome, total_time_s: float | None) -> None:
     """metrics.json and report.html of a finished comparison, and the summary table."""
     from alignlab.report import print_summary, write_metrics, write_report
 
-    directory = experiment.dir
+    directory, records = experiment.dir, outcome.records
     stages = read_json_if_any(directory.stages) or experiment.stages
     relevance_note = experiment.evaluator.relevance_note
-    write_metrics(directory.path, experiment.config, records, stages, total_time_s, relevance_note)
+    baseline = baseline_name(experiment.config, records)
+    write_metrics(
+        directory.path, experiment.config, records, stages, total_time_s, relevance_note, baseline, outcome.tuning
+    )
     report_path = write_report(directory.path)
     print_summary(directory.path)
     logger.info("report: %s", report_path)
@@ -77,8 +104,7 @@ def run_comparison(
     set_threads(config)
     started = time.perf_counter()
     experiment = Experiment(config, directory)
-    records = run_all(experiment, expand(config), launcher)
-    finish(experiment, records, time.perf_counter() - started)
+    finish(experiment, run_all(experiment, launcher), time.perf_counter() - started)
     return directory.path
 
 
@@ -91,7 +117,7 @@ def evaluate_target(target: Path, config_path: Path | None, overrides: list[str]
         for path in comparison.run_evaluations():
             path.unlink()
         experiment = Experiment(config, comparison)
-        finish(experiment, run_all(experiment, expand(config), Launcher()), None)
+        finish(experiment, run_all(experiment, Launcher()), None)
         return
     run = TrainingDir(target)
     model_dir = run.model if (run.model / "config.json").is_file() else target

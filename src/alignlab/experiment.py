@@ -41,24 +41,44 @@ from alignlab.trainers.costs import PeakMemory
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One trained (or sampled) policy: a method at one setting and seed."""
+    """One trained (or sampled) policy: a method at one setting and seed, evaluated on the test
+    prompts (a reported run) or the validation prompts (a tuning trial)."""
 
     method: str
     params: tuple[tuple[str, Any], ...]
     seed: int
+    split: str = "test"
 
     @property
     def setting(self) -> str:
         return setting_label(dict(self.params))
 
 
-def expand(config: ExperimentConfig) -> list[RunSpec]:
-    """Every (method, setting, seed) of the experiment, in config order."""
+Params = tuple[tuple[str, Any], ...]
+
+
+def expand(config: ExperimentConfig, chosen: dict[str, Params] | None = None) -> list[RunSpec]:
+    """Every reported (method, setting, seed) of the experiment, in config order: a tuned method
+    at the setting its search ``chosen`` (with each value of a sweep of experiment controls)."""
     runs = []
     for spec in config.methods:
         settings = [((key, value),) for key, values in spec.sweep.items() for value in values] or [()]
-        runs += [RunSpec(spec.method, params, seed) for params in settings for seed in config.seeds]
+        fixed = (chosen or {}).get(spec.method, ())
+        runs += [RunSpec(spec.method, fixed + params, seed) for params in settings for seed in config.seeds]
     return runs
+
+
+def tuning_trials(config: ExperimentConfig) -> list[RunSpec]:
+    """Every trial of the tuning search (``tuning.trials`` settings per tuned method, on each of
+    the search's seeds), judged on validation prompts."""
+    from alignlab.tuning import trial_settings, tuned_methods
+
+    return [
+        RunSpec(method, params, seed, "validation")
+        for method in tuned_methods(config)
+        for params in trial_settings(config, method)
+        for seed in config.tuning.seeds
+    ]
 
 
 def spec_for(config: ExperimentConfig, run: RunSpec) -> MethodSpec:
@@ -250,7 +270,8 @@ class Experiment:
         return train(inputs, out)
 
     def best_of_n(self, run: RunSpec) -> dict[str, Any]:
-        """n samples per prompt from the base policy; the reward model (or gold) keeps the best."""
+        """n samples per prompt from the base policy; the reward model (or gold), with the
+        missing-EOS penalty, keeps the best."""
         full = run_config(self.config, run)
         cfg, noise = full.best_of_n, full.preferences.label_noise
         proxy = self.reward_model_dir(run.seed, noise) if cfg.scorer == "reward_model" else None
@@ -263,12 +284,15 @@ class Experiment:
                 scores = torch.tensor(self.task.reward(candidates.prompts, candidates.texts))
             else:
                 scores = evaluator.reward_model_scores(candidates, proxy)
+            # Ranked by the score the online methods optimise: with the same missing-EOS penalty.
+            scores = scores + cfg.missing_eos_penalty * (~candidates.rollout.ended).float()
             chosen = best_of_n(candidates, scores, cfg.n)
             sampling_time = time.perf_counter() - started
             metrics = evaluator.evaluate_policy(None, run.seed, kl=best_of_n_kl(cfg.n), samples=chosen, proxy=proxy)
         rm_time = self.reward_model_time(run.seed, noise) if proxy is not None else 0.0
         cost = RunCost(
             gold_queries=len(candidates.texts) if proxy is None else self.preference_gold_queries(),
+            trained_sequences=None,
             wall_time_s=sampling_time,
             pipeline_time_s=sampling_time + rm_time,
             tokens_per_s=None,
@@ -278,11 +302,11 @@ class Experiment:
             trainable_params=0,
             total_params=None,
         )
-        return run_record(run.method, dict(run.params), run.seed, metrics, cost)
+        return run_record(run.method, dict(run.params), run.seed, cfg.scorer, metrics, cost)
 
     def run_one(self, run: RunSpec) -> dict[str, Any]:
-        """Train (unless done) and evaluate one run; its record."""
-        out = self.dir.run(run.method, dict(run.params), run.seed)
+        """Train (unless done) and evaluate one run on its split's prompts; its record."""
+        out = self.dir.run(run.method, dict(run.params), run.seed, run.split)
         done = read_json_if_any(out.eval)
         if done is not None:
             return done
@@ -294,10 +318,10 @@ class Experiment:
             method = METHODS[run.method]
             noise = cfg.preferences.label_noise
             proxy = self.reward_model_dir(run.seed, noise) if method.optimises_reward_model(cfg) else None
-            metrics = self.evaluator.evaluate_run(out, run.seed, proxy)
+            metrics = self.evaluator.evaluate_run(out, run.seed, proxy, run.split)
             rm_time = self.reward_model_time(run.seed, noise) if proxy is not None else 0.0
-            cost = RunCost.of_training(summary["cost"], self.gold_queries(cfg, run.method), rm_time)
-            record = run_record(run.method, dict(run.params), run.seed, metrics, cost)
+            cost = RunCost.of_training(summary["cost"], self.gold_queries(cfg, run.method, summary), rm_time)
+            record = run_record(run.method, dict(run.params), run.seed, method.signal(cfg), metrics, cost)
         write_json(out.eval, record)
         free_memory()
         return record
@@ -305,13 +329,11 @@ class Experiment:
     def preference_gold_queries(self) -> int:
         return int(self.stages.get("preferences", {}).get("gold_queries", 0))
 
-    def gold_queries(self, cfg: ExperimentConfig, method: str) -> int:
-        """Gold-reward calls a run consumed: its own calls when it trains on the gold reward, else
-        the preference labels it learned from (directly or through the reward model)."""
-        spec = METHODS[method]
-        if spec.signal(cfg) == "gold":
-            section = getattr(cfg, spec.section)
-            return section.iterations * section.prompts_per_iteration * spec.samples_per_prompt(cfg)
+    def gold_queries(self, cfg: ExperimentConfig, method: str, summary: dict[str, Any]) -> int:
+        """Gold-reward calls a run consumed: the samples it scored when it trains on the gold
+        reward, else the preference labels it learned from (directly or through the reward model)."""
+        if METHODS[method].signal(cfg) == "gold":
+            return int(summary["samples_scored"])
         return self.preference_gold_queries()
 
     def base_record(self, seed: int) -> dict[str, Any]:
@@ -323,6 +345,6 @@ class Experiment:
         reference = self.evaluator.reference
         _, total = count_parameters(reference)
         metrics = self.evaluator.evaluate_policy(reference, seed)
-        record = run_record(BASE_METHOD, {}, seed, metrics, RunCost.untrained(total))
+        record = run_record(BASE_METHOD, {}, seed, None, metrics, RunCost.untrained(total))
         write_json(out.eval, record)
         return record

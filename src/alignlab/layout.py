@@ -20,6 +20,7 @@ A comparison (``alignlab compare``)::
     sft/                          the SFT stage (a training run)
     reward_model/seed-S[-noise-E]/ each seed's reward model (a training run)
     runs/METHOD/SETTING/seed-S/   one run of a method at one setting and seed (a training run)
+    tuning/METHOD/SETTING/seed-S/ one trial of a tuning search, judged on validation prompts
 
 Pure pathlib: no model library is imported here.
 """
@@ -46,6 +47,7 @@ STAGES_FILE = "stages.json"
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.html"
 RUNS_DIR = "runs"
+TUNING_DIR = "tuning"
 BASE_METHOD = "base"
 
 
@@ -54,9 +56,12 @@ def setting_label(params: Mapping[str, Any] | None) -> str:
     return ",".join(f"{k}={v}" for k, v in (params or {}).items()) or "default"
 
 
-def run_key(method: str, params: Mapping[str, Any] | None, seed: int) -> str:
-    """A run's directory relative to its comparison, as records name it (``run_dir``)."""
-    return f"{RUNS_DIR}/{method}/{setting_label(params)}/seed-{seed}"
+def run_key(method: str, params: Mapping[str, Any] | None, seed: int, split: str = "test") -> str:
+    """A run's directory relative to its comparison, as records name it (``run_dir``): a
+    reported run (evaluated on test prompts) under ``runs/``, a tuning trial (validation) under
+    ``tuning/``."""
+    root = RUNS_DIR if split == "test" else TUNING_DIR
+    return f"{root}/{method}/{setting_label(params)}/seed-{seed}"
 
 
 @dataclass(frozen=True)
@@ -157,12 +162,12 @@ class ComparisonDir:
         suffix = ("-average" if average else "") + (f"-noise-{noise:g}" if noise else "")
         return self.path / f"reference_logps{suffix}.safetensors"
 
-    def run(self, method: str, params: Mapping[str, Any] | None, seed: int) -> TrainingDir:
-        return TrainingDir(self.path / run_key(method, params, seed))
+    def run(self, method: str, params: Mapping[str, Any] | None, seed: int, split: str = "test") -> TrainingDir:
+        return TrainingDir(self.path / run_key(method, params, seed, split))
 
     def run_evaluations(self) -> list[Path]:
-        """The ``eval.json`` of every evaluated run (the base policy's included)."""
-        return sorted((self.path / RUNS_DIR).glob(f"*/*/seed-*/{EVAL_FILE}"))
+        """The ``eval.json`` of every evaluated run (the base policy's and tuning trials' included)."""
+        return sorted(p for root in (RUNS_DIR, TUNING_DIR) for p in (self.path / root).glob(f"*/*/seed-*/{EVAL_FILE}"))
 
     def is_comparison(self) -> bool:
         return self.config.is_file() and (self.path / RUNS_DIR).is_dir()

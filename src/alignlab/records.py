@@ -1,9 +1,10 @@
 """A comparison's records: one flat dict per evaluated policy (a method at one setting and seed,
 or the base policy), built in one place so that every record has the same keys.
 
-A record is the run's identity (``method``, ``params``, ``seed``), its held-out metrics (see
-``evaluation.py``; ``checkpoints`` holds the same metrics along training) and its cost
-(``RunCost``). ``metrics.json`` stores them as its ``results`` (``report/results.py`` adds
+A record is the run's identity (``method``, ``params``, ``seed``) and its training ``signal``
+(what it learned from: ``preferences``, ``reward_model`` or ``gold``; None for the base policy),
+its held-out metrics (see ``evaluation.py``; ``checkpoints`` holds the same metrics along
+training) and its cost (``RunCost``). ``metrics.json`` stores them as its ``results`` (``report/results.py`` adds
 ``run_dir`` and the length-controlled reward).
 """
 
@@ -21,6 +22,8 @@ class RunCost:
 
     # Gold-reward calls consumed: the preference labels it learned from, or its own calls.
     gold_queries: int | None
+    # Sequences through a forward and backward pass with gradient (``budget.sequences``' unit).
+    trained_sequences: int | None
     # Training (or, for best-of-n, sampling and scoring) wall time.
     wall_time_s: float | None
     # The same plus its share of the shared stages it needed (its seed's reward model).
@@ -40,6 +43,7 @@ class RunCost:
         """The cost of a trained run from its summary's ``cost`` (``trainers.costs.Cost.as_dict``)."""
         return cls(
             gold_queries=gold_queries,
+            trained_sequences=cost["sequences"],
             wall_time_s=cost["wall_time_s"],
             pipeline_time_s=cost["wall_time_s"] + shared_time_s,
             tokens_per_s=cost["tokens_per_s"],
@@ -53,12 +57,18 @@ class RunCost:
     @classmethod
     def untrained(cls, total_params: int) -> RunCost:
         """The base policy: nothing was trained, nothing to time."""
-        return cls(None, None, None, None, None, None, 1, 0, total_params)
+        return cls(None, None, None, None, None, None, None, 1, 0, total_params)
 
 
 def run_record(
-    method: str, params: Mapping[str, Any], seed: int, metrics: Mapping[str, Any], cost: RunCost
+    method: str,
+    params: Mapping[str, Any],
+    seed: int,
+    signal: str | None,
+    metrics: Mapping[str, Any],
+    cost: RunCost,
 ) -> dict[str, Any]:
     """The record of one evaluated policy: identity, metrics (``checkpoints`` [] when it has
     none), cost."""
-    return {"method": method, "params": dict(params), "seed": seed, "checkpoints": [], **metrics, **asdict(cost)}
+    identity = {"method": method, "params": dict(params), "seed": seed, "signal": signal}
+    return {**identity, "checkpoints": [], **metrics, **asdict(cost)}

@@ -24,6 +24,8 @@ BON_NS = (2, 4, 8, 16)
 BON_GOLD = (0.6, 0.3)
 BON_PROXY = (1.0, 0.05)
 NOISE_GOLD = {0.0: 0.30, 0.1: 0.25, 0.3: 0.10}
+# What each method learned from (the registry's signal); the base policy learned nothing.
+SIGNALS = {"dpo": "preferences", "ipo": "preferences", "ppo": "reward_model", "best-of-n": "reward_model"}
 # IPO's runs differ from seed to seed by more than the others' (which move together): its
 # difference from DPO is -0.02 on seed 0 and -0.18 on seed 1, not distinguishable at two seeds.
 IPO_GOLD = 0.2
@@ -56,6 +58,7 @@ def _record(method: str, params: dict, seed: int, entry: dict, **extra: Any) -> 
         "method": method,
         "params": params,
         "seed": seed,
+        "signal": SIGNALS.get(method),
         "win_rate": 0.5 + entry["gold_reward"] / 4,
         "perplexity": 20.0 + entry["kl"],
         "distinct_1": 0.5,

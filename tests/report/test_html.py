@@ -43,6 +43,7 @@ def _record(method: str, params: dict, seed: int, kl: float, gold: float) -> dic
         "method": method,
         "params": params,
         "seed": seed,
+        "signal": {"base": None, "ppo": "reward_model", "best-of-n": "reward_model"}.get(method, "preferences"),
         "gold_reward": gold + jitter,
         "gold_reward_se": 0.02,
         "win_rate": 0.5 + gold / 2,

@@ -246,7 +246,8 @@ def _sweep(gold: dict[int, list[float]], proxy: dict[int, float]) -> list[dict]:
     records = [{"method": "base", "params": {}, "seed": s, "gold_reward": 0.0, "proxy_score": 0.0} for s in seeds]
     for n, values in gold.items():
         records += [
-            {"method": "best-of-n", "params": {"n": n}, "seed": s, "gold_reward": g, "proxy_score": proxy[n]}
+            {"method": "best-of-n", "params": {"n": n}, "seed": s, "signal": "reward_model", "gold_reward": g}
+            | {"proxy_score": proxy[n]}
             for s, g in zip(seeds, values)
         ]
     return records
@@ -264,7 +265,14 @@ def _ppo(gold: list[list[float]], proxy: list[float]) -> list[dict]:
         final = {k: v for k, v in stages[-1].items() if k != "step"}
         records += [
             {"method": "base", "params": {}, "seed": seed, "gold_reward": 0.0},
-            {"method": "ppo", "params": {}, "seed": seed, **final, "checkpoints": stages[:-1]},
+            {
+                "method": "ppo",
+                "params": {},
+                "seed": seed,
+                "signal": "reward_model",
+                **final,
+                "checkpoints": stages[:-1],
+            },
         ]
     return records
 

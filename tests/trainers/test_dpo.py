@@ -83,8 +83,9 @@ def test_gradient_accumulation_matches_one_big_batch(embedded_dir, pairs, make_c
         )
         train(TrainInputs("dpo", config, pairs=pairs[:64]), TrainingDir(out))
         weights.append(load_file(str(out / "model" / "model.safetensors")))
-    assert all(torch.allclose(weights[0][k], weights[1][k], atol=1e-5) for k in weights[0])
-    assert any(
-        not torch.equal(weights[0][k], load_file(str(embedded_dir / "model.safetensors"))[k].float())
-        for k in weights[0]
-    )
+    # The same two steps up to float rounding, which AdamW amplifies for weights whose gradient is
+    # near 0 (its step is g / sqrt(v)): compared as a share of how far the weights moved.
+    base = load_file(str(embedded_dir / "model.safetensors"))
+    moved = sum(((weights[0][k] - base[k].float()) ** 2).sum() for k in weights[0]) ** 0.5
+    apart = sum(((weights[0][k] - weights[1][k]) ** 2).sum() for k in weights[0]) ** 0.5
+    assert moved > 0 and apart / moved < 1e-3, float(apart / moved)

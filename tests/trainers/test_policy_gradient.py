@@ -5,6 +5,7 @@ every variant runs and learns: test_learning.py)."""
 from __future__ import annotations
 
 import json
+import zlib
 
 import pytest
 
@@ -27,15 +28,34 @@ def _train(method, config, out, **settings):
     return train(TrainInputs(method, config, prompts=task.train_prompts, gold_reward=task.reward), TrainingDir(out))
 
 
-def test_dapo_leaves_out_groups_without_signal(embedded_dir, make_config, tmp_path) -> None:
-    # A reward that is constant within every group: nothing to learn, every group left out.
-    config = method_config(make_config(), "dapo", SMALL)
+def test_dapo_samples_up_to_its_limit_and_leaves_out_groups_without_signal(embedded_dir, make_config, tmp_path) -> None:
+    # A reward that is constant within every group: nothing to learn, every round wasted.
+    config = method_config(make_config(), "dapo", {**SMALL, "max_sampling_rounds": 3})
     task = load_task(config.task)
     constant = FunctionReward(lambda p, c: [1.0] * len(c), "constant")
     train(TrainInputs("dapo", config, prompts=task.train_prompts, gold_reward=constant), TrainingDir(tmp_path))
     history = json.loads((tmp_path / "history.json").read_text())["train"]
+    assert all(row["rollout/sampling_rounds"] == 3 and row["rollout/zero_variance_fraction"] == 1.0 for row in history)
     assert all(row["rollout/informative_fraction"] == 0.0 for row in history)
     assert all(row["loss/total"] == 0.0 for row in history)
+
+
+def half_the_prompts_without_signal(prompts: list[str], completions: list[str]) -> list[float]:
+    """No signal for the prompts of even checksum (reward 0), the completion's length for the others."""
+    return [float(len(c)) if zlib.crc32(p.encode()) % 2 else 0.0 for p, c in zip(prompts, completions)]
+
+
+def test_dapo_refills_the_batch_with_groups_that_have_signal(embedded_dir, make_config, tmp_path) -> None:
+    """Dynamic sampling replaces the groups without signal by sampling more prompts, so the batch
+    trains on full groups, where GRPO would leave half its batch without signal."""
+    config = method_config(make_config(), "dapo", {**SMALL, "max_sampling_rounds": 6})
+    task = load_task(config.task)
+    reward = FunctionReward(half_the_prompts_without_signal, "half")
+    train(TrainInputs("dapo", config, prompts=task.train_prompts, gold_reward=reward), TrainingDir(tmp_path))
+    history = json.loads((tmp_path / "history.json").read_text())["train"]
+    assert all(0.0 < row["rollout/zero_variance_fraction"] < 1.0 for row in history)
+    assert all(row["rollout/sampling_rounds"] > 1 for row in history)
+    assert all(row["rollout/informative_fraction"] == 1.0 for row in history)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ parts it needs. Loading is strict: an unknown key, a value of the wrong type or 
 is a ``ConfigError`` whose message names the file and the dotted key.
 """
 
-from alignlab.config.experiment import BestOfNConfig, ExperimentConfig, MethodSpec
+from alignlab.config.experiment import BestOfNConfig, BudgetConfig, ExperimentConfig, MethodSpec, TuningConfig
 from alignlab.config.io import (
     default_config_path,
     describe,
@@ -54,6 +54,7 @@ __all__ = [
     "AdapterConfig",
     "BaseBuildConfig",
     "BestOfNConfig",
+    "BudgetConfig",
     "DPOFamilyConfig",
     "EvalConfig",
     "ExperimentConfig",
@@ -74,6 +75,7 @@ __all__ = [
     "SamplingConfig",
     "TaskConfig",
     "TrainConfig",
+    "TuningConfig",
     "default_config_path",
     "describe",
     "dump_config",

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic.dataclasses import dataclass
 
-from alignlab.config.fields import STRICT_SCHEMA, Int, Str, require, setting
+from alignlab.config.fields import STRICT_SCHEMA, Float, Int, Str, require, setting
 from alignlab.config.methods import COMPARED, METHODS
 from alignlab.config.sections import (
     EvalConfig,
@@ -28,6 +28,9 @@ from alignlab.config.trainers import (
     SFTConfig,
 )
 
+# The settings budget.sequences decides (offline optimizer steps, online iterations).
+BUDGET_KEYS = ("max_steps", "iterations")
+
 # Settings outside a method's section that a method's sweep may vary: the preference label noise
 # (each value gets its own flipped copy of the pairs, and its own reward model).
 EXPERIMENT_CONTROLS = ("preferences.label_noise",)
@@ -38,6 +41,55 @@ class BestOfNConfig:
     n: Int = setting(4, ge=1, help="Completions sampled per prompt; the best one is kept.")
     scorer: Literal["reward_model", "gold"] = setting(
         "reward_model", help="Pick by the reward model, or by the gold reward (an oracle, labelled as such)."
+    )
+    missing_eos_penalty: Float = setting(
+        0.0,
+        help="Added to the score of a completion that hits max_new_tokens without EOS before ranking, as the "
+        "online methods' missing_eos_penalty does to the score they optimise (set them alike).",
+    )
+
+
+@dataclass(config=STRICT_SCHEMA)
+class BudgetConfig:
+    """One training budget for every trained method, in one unit."""
+
+    sequences: Int = setting(
+        0,
+        ge=0,
+        help="Trained sequences per run: (prompt, response) sequences through a forward and backward pass with "
+        "gradient (a preference pair is two, a KTO example one, an online iteration prompts x group x "
+        "update_epochs). It sets each trained method's optimizer steps (offline: max_steps) or iterations "
+        "(online), so that every method processes the same amount of training signal whatever its batch "
+        "shape; training FLOPs are proportional to it at equal lengths. Sampling is not in it (shown apart, "
+        "as time). 0 = each method's own steps or iterations.",
+    )
+
+
+@dataclass(config=STRICT_SCHEMA)
+class TuningConfig:
+    """An equal tuning budget: the same number of trials for every trained method over its declared
+    search space (the registry's), chosen on validation prompts, then retrained on ``seeds``."""
+
+    trials: Int = setting(
+        0,
+        ge=0,
+        help="Settings tried per trained method, the preset's own first; 0 = no tuning (each method at its "
+        "configured setting). Needs task.num_validation_prompts.",
+    )
+    seeds: list[Int] = setting(
+        factory=lambda: [1000],
+        help="Seeds of the search's runs; disjoint from the reported runs' seeds, which are fresh.",
+    )
+    sampler: Literal["qmc", "grid"] = setting(
+        "qmc",
+        help="qmc: Optuna's seeded quasi-Monte Carlo (Sobol) sampler over the log-scaled ranges (every trial "
+        "known in advance, so they run in parallel); grid: the corners and centre of the ranges.",
+    )
+    sampler_seed: Int = setting(0, help="Seed of the sampler.")
+    kl_cap: Float | None = setting(
+        None,
+        gt=0.0,
+        help="Choose only among settings whose validation KL (nats per sequence) is at most this; none = any.",
     )
 
 
@@ -85,11 +137,31 @@ class ExperimentConfig:
     reinforce_pp: ReinforcePPConfig = setting(factory=ReinforcePPConfig, help="REINFORCE++.")
     online_dpo: OnlineDPOConfig = setting(factory=OnlineDPOConfig, help="Online DPO on the policy's own samples.")
     best_of_n: BestOfNConfig = setting(factory=BestOfNConfig, help="Best-of-N sampling baseline.")
+    budget: BudgetConfig = setting(factory=BudgetConfig, help="One training budget for every trained method.")
+    tuning: TuningConfig = setting(factory=TuningConfig, help="Equal tuning budgets, chosen on validation prompts.")
     methods: list[MethodSpec] = setting(factory=list, help="Methods to compare, each with an optional sweep.")
 
     def __post_init__(self) -> None:
         require(len(self.seeds) > 0, "seeds", "needs at least one seed")
         require(len(set(self.seeds)) == len(self.seeds), "seeds", "must be distinct")
+        if self.tuning.trials:
+            require(
+                self.task.num_validation_prompts > 0,
+                "tuning.trials",
+                "a tuning search chooses on validation prompts: set task.num_validation_prompts",
+            )
+            require(
+                not set(self.tuning.seeds) & set(self.seeds),
+                "tuning.seeds",
+                "must differ from seeds: the reported runs are retrained on fresh seeds",
+            )
+            for i, spec in enumerate(self.methods):
+                tuned = [key for key in spec.sweep if key in METHODS[spec.method].search]
+                require(
+                    not tuned,
+                    f"methods[{i}].sweep",
+                    f"{spec.method}'s {', '.join(tuned)} is tuned (tuning.trials > 0): the search chooses it",
+                )
         methods = [spec.method for spec in self.methods]
         require(len(set(methods)) == len(methods), "methods", "list each method once (sweep its settings instead)")
         for i, spec in enumerate(self.methods):
@@ -100,4 +172,9 @@ class ExperimentConfig:
                     key in known,
                     f"methods[{i}].{kind}.{key}",
                     f"'{key}' is not a setting of {spec.method}; known: {', '.join(sorted(known))}",
+                )
+                require(
+                    not (self.budget.sequences and key in BUDGET_KEYS),
+                    f"methods[{i}].{kind}.{key}",
+                    f"budget.sequences sets every method's {' and '.join(BUDGET_KEYS)}; leave {key} to it",
                 )

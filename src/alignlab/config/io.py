@@ -226,12 +226,17 @@ def describe(config: Any, prefix: str = "") -> Iterator[SettingHelp]:
 
 def method_config(config: ExperimentConfig, method: str, settings: Mapping[str, Any] | None = None) -> ExperimentConfig:
     """The experiment config with ``method``'s section set: the settings that make the method
-    (its registry preset, e.g. dr-grpo's loss type), then ``settings`` (a comparison's overrides
-    and swept value)."""
+    (its registry preset, e.g. dr-grpo's loss type), with ``budget.sequences`` the steps or
+    iterations of that budget, then ``settings`` (a comparison's overrides and swept value, a
+    caller's explicit settings: a comparison refuses to set a budget's keys there)."""
     if method not in METHODS:
         raise ConfigError(f"unknown method '{method}'; known: {', '.join(METHODS)}")
     spec = METHODS[method]
-    return with_settings(config, {spec.section: {**spec.preset, **(settings or {})}}, f"method {method}")
+    section = {**spec.preset, **(settings or {})}
+    if config.budget.sequences and spec.compared and spec.trainer is not None:
+        shaped = with_settings(config, {spec.section: section}, f"method {method}")
+        section = {**spec.preset, **spec.budget_settings(shaped, config.budget.sequences), **(settings or {})}
+    return with_settings(config, {spec.section: section}, f"method {method}")
 
 
 def default_config_path() -> Path | None:

@@ -157,3 +157,9 @@ class ReportConfig:
     kl_jump_factor: Float = setting(
         2.0, gt=1.0, help="An iteration whose KL exceeds this factor times the previous one counts as a KL jump."
     )
+    baseline: Str = setting(
+        "dpo",
+        help="The method every other is compared with (with the base policy). Its setting is the one it ran "
+        "with, or the one tuning chose on validation prompts; a method swept over several settings is "
+        "represented by its best on the reported data, and the report says that this favours it.",
+    )

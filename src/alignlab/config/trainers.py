@@ -75,7 +75,12 @@ class OfflineTrainConfig(TrainConfig):
     """Trainers that pass over a fixed data set (SFT, reward model, DPO family, KTO)."""
 
     epochs: Int = setting(1, gt=0, help="Passes over the training data.")
-    max_steps: Int = setting(0, ge=0, help="Stop after this many optimizer steps; 0 = no cap.")
+    max_steps: Int = setting(
+        0,
+        ge=0,
+        help="Train exactly this many optimizer steps, passing over the data as many times as that takes "
+        "(epochs is then not used); 0 = epochs passes.",
+    )
     eval_fraction: Float = setting(0.1, ge=0.0, lt=1.0, help="Fraction of the data held out for evaluation metrics.")
     eval_every: Int = setting(0, ge=0, help="Evaluate on the held-out split every N steps; 0 = at the end only.")
 
@@ -207,7 +212,7 @@ class PolicyGradientConfig(OnlineTrainConfig):
     )
     kl_estimator: KLEstimator = setting("k3", help=KL_ESTIMATOR_HELP)
     loss_type: Literal["grpo", "dr_grpo", "dapo"] = setting(
-        "dapo",
+        "grpo",
         help="How token losses are averaged: grpo = mean over each sequence's tokens, then over sequences "
         "(Shao et al. 2024); dr_grpo = sum over tokens / (sequences x max_new_tokens) (Liu et al. 2025); dapo = "
         "mean over all tokens of the minibatch (Yu et al. 2025).",
@@ -219,12 +224,24 @@ class PolicyGradientConfig(OnlineTrainConfig):
     clip_range_high: Float | None = setting(
         None, gt=0.0, help="Upper clip 1 + c_high (default: clip_range; DAPO's clip-higher uses 0.28)."
     )
-    drop_zero_variance_groups: Bool = setting(
-        False, help="DAPO's dynamic sampling: groups whose rewards are all equal carry no signal; leave them out."
+    dynamic_sampling: Bool = setting(
+        False,
+        help="DAPO's dynamic sampling (Yu et al. 2025, sec. 3.2): a group whose rewards are all equal has zero "
+        "advantage and no signal, so more prompts are sampled until prompts_per_iteration groups with signal "
+        "fill the batch (at most max_sampling_rounds rounds; a batch still short trains on the groups it has, "
+        "the rest left out).",
+    )
+    max_sampling_rounds: Int = setting(
+        4, gt=0, help="dynamic_sampling: sampling rounds per iteration at most (DAPO's max_num_gen_batches)."
     )
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        require(
+            not self.dynamic_sampling or self.group_size >= 2,
+            "dynamic_sampling",
+            "needs groups (group_size >= 2) whose rewards can differ",
+        )
         require(
             self.group_size >= 2 or self.advantage == "batch",
             "group_size",

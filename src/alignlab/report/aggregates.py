@@ -29,6 +29,7 @@ COST_METRICS = (
     "checkpoint_eval_time_s",
     "relevance_time_s",
     "tokens_per_s",
+    "trained_sequences",
     "train_flops",
     "peak_mem_mb",
     "models_in_memory",

@@ -32,6 +32,7 @@ from alignlab.report.html_analyses import (
 from alignlab.report.html_page import Page, human_count, human_duration
 from alignlab.report.html_results import _frontier_section, _results_section
 from alignlab.report.html_runs import _budget_section, _curves_section, _efficiency_section, _examples_section
+from alignlab.report.html_tuning import _tuning_section
 from alignlab.report.i18n import figure_fonts, report_language, tr
 from alignlab.report.plots import figure_to_data_uri
 from alignlab.report.results import add_analyses, load_histories
@@ -61,6 +62,7 @@ def render_report(run_dir: Path, metrics: dict) -> Path:
                 _verdict,
                 _frontier_section,
                 _results_section,
+                _tuning_section,
                 _paired_section,
                 _overoptimization_section,
                 _label_noise_section,

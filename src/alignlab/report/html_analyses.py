@@ -11,7 +11,7 @@ from typing import Any
 from alignlab.report.aggregates import summary_mean
 from alignlab.report.html_page import Page, name_cells, note, number_cell, table, table_row, text_cell
 from alignlab.report.plots import label_noise_figure, overoptimization_figure, run_label
-from alignlab.report.statistics import BETTER, KL_JUMP_FLOOR, REWARD_MODEL_METHODS, report_settings
+from alignlab.report.statistics import BETTER, KL_JUMP_FLOOR, optimises_reward_model, report_settings
 from alignlab.report.verdict import p_text
 
 
@@ -132,7 +132,7 @@ def _overoptimization_section(page: Page) -> str:
     entries = list((page.metrics.get("overoptimization") or {}).values())
     heading = f"<h2>{escape(page.t('overopt'))}</h2>"
     if not entries:
-        optimisers = any(r.get("method") in REWARD_MODEL_METHODS for r in page.results)
+        optimisers = any(optimises_reward_model(r) for r in page.results)
         return heading + note(page.t("overopt.none")) if optimisers else ""
     parts = [heading]
     fig = overoptimization_figure(entries, page.fig_lang)

@@ -76,11 +76,18 @@ def _results_section(page: Page) -> str:
     return (
         f"<h2>{escape(page.t('results'))}</h2>"
         + note(page.t("results.note"))
+        + _budget_note(page)
         + table(headers, rows, numeric_from=2)
         + _length_note(page, [key for key, _ in columns])
         + _relevance_note(page)
         + _checkpoints_table(page)
     )
+
+
+def _budget_note(page: Page) -> str:
+    """The training budget every trained method had, when the comparison set one."""
+    sequences = ((page.metrics.get("config") or {}).get("budget") or {}).get("sequences")
+    return note(page.t("results.budget", sequences=f"{sequences:,}")) if sequences else ""
 
 
 def _length_note(page: Page, columns: Sequence[str]) -> str:

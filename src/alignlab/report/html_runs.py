@@ -46,13 +46,19 @@ def time_splits(metrics: Mapping[str, Any], histories: Mapping[str, Mapping[str,
     return splits
 
 
-def _efficiency_rows(aggregates: Sequence[Mapping[str, Any]], with_queries: bool, with_checkpoints: bool) -> list[str]:
+def _efficiency_rows(
+    aggregates: Sequence[Mapping[str, Any]], with_queries: bool, with_checkpoints: bool, with_sequences: bool
+) -> list[str]:
     rows = []
     for row in aggregates:
         cells = [
             name_cells(row),
             number_cell(summary_mean(row, "pipeline_time_s")),
             number_cell(summary_mean(row, "wall_time_s")),
+        ]
+        if with_sequences:
+            cells.append(count_cell(summary_mean(row, "trained_sequences")))
+        cells += [
             count_cell(summary_mean(row, "train_flops"), zero_is_missing=True),
             number_cell(summary_mean(row, "eval_time_s")),
         ]
@@ -94,14 +100,17 @@ def _efficiency_section(page: Page) -> str:
     aggregates = page.aggregates
     with_queries = any(summary_mean(a, "gold_queries") is not None for a in aggregates)
     with_checkpoints = any(summary_mean(a, "checkpoint_eval_time_s") for a in aggregates)
-    headers = page.columns("method", "setting", "pipeline_time", "training_time", "train_flops", "eval_time")
+    with_sequences = any(summary_mean(a, "trained_sequences") is not None for a in aggregates)
+    headers = page.columns("method", "setting", "pipeline_time", "training_time")
+    headers += page.columns("trained_sequences") if with_sequences else []
+    headers += page.columns("train_flops", "eval_time")
     headers += page.columns("checkpoint_eval_time") if with_checkpoints else []
     headers += page.columns("tokens_per_s", "peak_mem", "models_in_memory", "trainable_params")
     headers += page.columns("gold_queries") if with_queries else []
     parts = [
         f"<h2>{escape(page.t('cost'))}</h2>",
         note(page.t("cost.note")),
-        table(headers, _efficiency_rows(aggregates, with_queries, with_checkpoints), numeric_from=2),
+        table(headers, _efficiency_rows(aggregates, with_queries, with_checkpoints, with_sequences), numeric_from=2),
     ]
     stages = page.metrics.get("stages") or {}
     if stages:

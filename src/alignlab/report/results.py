@@ -152,11 +152,13 @@ def write_metrics(
     total_time_s: float | None,
     relevance_note: str | None = None,
     baseline: str | None = None,
+    tuning: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``metrics.json`` for a finished comparison and return it. ``relevance_note`` says
     why relevance is missing, when it is; ``baseline`` names the run the methods are compared
     with (e.g. "dpo (beta=0.1)", the setting chosen on validation prompts), else the report
-    picks the best dpo setting on these records and says so."""
+    picks the best dpo setting on these records and says so; ``tuning`` is the search that
+    chose the tuned methods' settings (``tuning.search_summary``)."""
     results, examples = [], {}
     for record in records:
         flat = {k: v for k, v in record.items() if k != "examples"}
@@ -179,6 +181,7 @@ def write_metrics(
         "examples": examples,
         "stages": stages,
         "relevance_note": relevance_note,
+        "tuning": tuning,
     }
     add_analyses(metrics, load_histories(run_dir, results), baseline)
     metrics["verdict_language"] = report_language(metrics)

@@ -43,7 +43,8 @@ def verdict(
     others = [a for a in aggregates if a["method"] != "base" and summary_mean(a, "gold_reward") is not None]
     if base is None or not others or summary_mean(base, "gold_reward") is None:
         return [tr("v.none", lang)]
-    lines = _kl_budget_verdict(base, others, lang)
+    lines = _protocol_verdict(analyses or {}, others, lang)
+    lines += _kl_budget_verdict(base, others, lang)
     top = max(others, key=lambda a: a["gold_reward"]["mean"])
     lines.append(
         tr(
@@ -62,6 +63,17 @@ def verdict(
     if analyses:
         lines += _analysis_verdict(analyses, lang)
     return lines
+
+
+def _protocol_verdict(metrics: Mapping[str, Any], others: Sequence[Mapping[str, Any]], lang: str) -> list[str]:
+    """How the methods' settings were chosen, which bounds what a difference between methods can
+    mean: tuned on validation prompts with equal trials, or each at its preset's setting."""
+    tuning = metrics.get("tuning")
+    if tuning and tuning.get("methods"):
+        moved = [entry["moved_by"] for entry in tuning["methods"].values()]
+        return [tr("v.tuned", lang, trials=tuning["trials"], low=min(moved), high=max(moved))]
+    trained = {a["method"] for a in others if summary_mean(a, "trained_sequences") is not None}
+    return [tr("v.untuned", lang)] if len(trained) > 1 else []
 
 
 def _kl_budget_verdict(base: Mapping[str, Any], others: Sequence[Mapping[str, Any]], lang: str) -> list[str]:

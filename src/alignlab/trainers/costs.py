@@ -81,6 +81,8 @@ class Cost:
     models_in_memory: int = 1
     trainable_params: int = 0
     total_params: int = 0
+    # Sequences through a forward and backward pass with gradient (the budget's unit).
+    sequences: int = 0
 
     @property
     def tokens_per_s(self) -> float:
@@ -101,6 +103,7 @@ class Cost:
             "trainable_params": self.trainable_params,
             "total_params": self.total_params,
             "train_flops": self.train_flops,
+            "sequences": self.sequences,
         }
 
 

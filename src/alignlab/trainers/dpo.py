@@ -139,6 +139,7 @@ def dpo_step(cfg: DPOFamilyConfig, model: torch.nn.Module, batch: PairBatch) -> 
             "logps/rejected": float(detached[n:].sum()),
         },
         int(batch.sequences.attention_mask.sum()),
+        len(batch.sequences),
     )
 
 
@@ -210,7 +211,7 @@ def train_dpo(inputs: TrainInputs, run: TrainingDir) -> dict:
                 run.resume or inputs.reference_cache is not None,
                 offline.accelerator.is_main_process,
             )
-        train_items, eval_items = split_train_eval(items, cfg.eval_fraction, inputs.seed)
+        train_items, eval_items = split_train_eval(items, cfg.eval_fraction, inputs.seed, lambda item: item.pair.prompt)
         offline.train(
             PolicyForward(policy),
             train_items,

@@ -133,6 +133,7 @@ def kto_step(cfg: KTOConfig, model: torch.nn.Module, batch: KTOBatch) -> StepRes
         },
         # Trained tokens: the completions only (the mismatched ones pass without gradient).
         int(batch.completions.attention_mask.sum()),
+        len(batch.completions),
     )
 
 
@@ -142,7 +143,7 @@ def train_kto(inputs: TrainInputs, run: TrainingDir) -> dict:
     with OfflineRun(inputs, run) as offline:
         policy = offline.load_policy()
         train_pairs, eval_pairs = split_train_eval(
-            offline.tokenize(inputs.require_pairs()), cfg.eval_fraction, inputs.seed
+            offline.tokenize(inputs.require_pairs()), cfg.eval_fraction, inputs.seed, lambda pair: pair.prompt
         )
         train_items, eval_items = kto_examples(train_pairs, inputs.seed), kto_examples(eval_pairs, inputs.seed)
         pad = offline.tokenizer.pad_token_id

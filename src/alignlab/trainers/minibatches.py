@@ -82,15 +82,21 @@ def token_mean_weights(rollout: Rollout, data: RowData) -> TokenWeights:
     return token_weights(rollout.response_mask.float(), "token_mean")
 
 
+# Statistics also logged per update epoch: in the first epoch's first minibatch the ratio is 1
+# (on-policy), so whether clipping acts at all shows in the later minibatches and epochs.
+PER_EPOCH = ("policy/clipfrac", "policy/approx_kl")
+
+
 @dataclass
 class UpdateResult:
     """The mean over minibatches of each loss statistic (each a global mean), the optimizer step
-    count after the update, and the tokens that went through the training forward on all
-    processes."""
+    count after the update, and the tokens and sequences that went through the training forward
+    on all processes."""
 
     stats: dict[str, float]
     step: int
     tokens: int
+    sequences: int
 
 
 def update_policy(
@@ -114,8 +120,10 @@ def update_policy(
     micro = share // cfg.grad_accum_steps
     groups = len(rollout) // group
     totals: dict[str, float] = {}
-    minibatches, tokens = 0, 0
+    per_epoch: dict[str, float] = {}
+    minibatches, tokens, sequences = 0, 0, 0
     for epoch in range(cfg.update_epochs):
+        epoch_minibatches = 0
         generator = torch.Generator().manual_seed(order_seed + epoch)
         order = (torch.randperm(groups, generator=generator)[:, None] * group + torch.arange(group)).flatten()
         for start in range(0, len(rollout) - cfg.batch_size + 1, cfg.batch_size):
@@ -129,10 +137,10 @@ def update_policy(
             healthy = True
             for micro_start in range(0, share, micro):
                 index = mine[micro_start : micro_start + micro]
-                sequences = crop(minibatch.select(index))
-                width = sequences.response_ids.shape[1]
+                micro_batch = crop(minibatch.select(index))
+                width = micro_batch.response_ids.shape[1]
                 part = Minibatch(
-                    sequences=sequences.to(device),
+                    sequences=micro_batch.to(device),
                     data=minibatch_data.select(index).cropped(width, device),
                     weights=weights[index][:, :width].to(device),
                     scale=scale,
@@ -145,14 +153,24 @@ def update_policy(
                 )
                 for key, value in {"loss/total": loss.detach(), **loss_stats}.items():
                     stats[key] = stats.get(key, torch.zeros((), device=device)) + value.detach().float()
-                tokens += int(sequences.attention_mask.sum())
+                tokens += int(micro_batch.attention_mask.sum())
+                sequences += len(micro_batch)
             grad_norm = finish_optimizer_step(accelerator, model, optimizer, scheduler, cfg, healthy, step + 1)
             step += 1
             keys = sorted(stats)
             reduced = distributed.all_reduce_sum(torch.stack([stats[k] for k in keys]))
             for key, value in zip(keys, reduced.tolist()):
                 totals[key] = totals.get(key, 0.0) + value
+                if key in PER_EPOCH:
+                    name = f"{key}/epoch_{epoch + 1}"
+                    per_epoch[name] = per_epoch.get(name, 0.0) + value
             totals["train/grad_norm"] = totals.get("train/grad_norm", 0.0) + grad_norm
             minibatches += 1
-    tokens = int(distributed.all_reduce_sum(torch.tensor(tokens, dtype=torch.float64)))
-    return UpdateResult({k: v / max(minibatches, 1) for k, v in totals.items()}, step, tokens)
+            epoch_minibatches += 1
+        for key in PER_EPOCH:
+            name = f"{key}/epoch_{epoch + 1}"
+            if name in per_epoch:
+                per_epoch[name] /= max(epoch_minibatches, 1)
+    tokens, sequences = distributed.all_reduce_sum(torch.tensor([tokens, sequences], dtype=torch.float64)).tolist()
+    stats = {k: v / max(minibatches, 1) for k, v in totals.items()} | per_epoch
+    return UpdateResult(stats, step, int(tokens), int(sequences))

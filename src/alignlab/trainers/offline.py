@@ -13,6 +13,7 @@ held-out evaluation, checkpoints and resume.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,12 +48,13 @@ from alignlab.trainers.outputs import History, save_policy, write_run_files
 @dataclass
 class StepResult:
     """One micro-batch: ``loss`` summed over its ``units``, metric sums over the same units, and
-    the non-padding tokens that went through the model."""
+    the sequences and non-padding tokens that went through the model with gradient."""
 
     loss: torch.Tensor
     units: float
     sums: dict[str, float]
     tokens: int
+    sequences: int
 
 
 StepFn = Callable[[nn.Module, Any], StepResult]
@@ -64,6 +66,7 @@ class LoopResult:
     eval_history: list[dict[str, float]]
     steps: int
     tokens: int
+    sequences: int
     train_time_s: float
 
 
@@ -74,10 +77,25 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(n, generator=generator).tolist()
 
 
-def split_train_eval(items: Sequence[Any], eval_fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
-    order = epoch_order(len(items), seed, -1)
-    n_eval = int(round(eval_fraction * len(items)))
-    return [items[i] for i in order[n_eval:]], [items[i] for i in order[:n_eval]]
+def split_train_eval(
+    items: Sequence[Any], eval_fraction: float, seed: int, prompt_of: Callable[[Any], Sequence[int]]
+) -> tuple[list[Any], list[Any]]:
+    """(train, held-out) items, held out by prompt: every item of a held-out prompt is held out,
+    so no held-out pair shares its prompt, or a completion, with a training pair (a prompt gives
+    several pairs from the same completions). Prompts are drawn in a seeded order until
+    ``eval_fraction`` of the items are held out."""
+    keys = [tuple(prompt_of(item)) for item in items]
+    sizes = Counter(keys)
+    prompts = list(sizes)
+    held_out: set[tuple[int, ...]] = set()
+    target, count = int(round(eval_fraction * len(items))), 0
+    for index in epoch_order(len(prompts), seed, -1):
+        if count >= target:
+            break
+        held_out.add(prompts[index])
+        count += sizes[prompts[index]]
+    train = [item for item, key in zip(items, keys) if key not in held_out]
+    return train, [item for item, key in zip(items, keys) if key in held_out]
 
 
 def reduce_means(units: float, sums: dict[str, float]) -> dict[str, float]:
@@ -154,10 +172,10 @@ def train_offline(
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     checkpointer = Checkpointer(accelerator, run)
     history, eval_history = History(), History()
-    step, tokens, elapsed = 0, 0, 0.0
+    step, tokens, sequences, elapsed = 0, 0, 0, 0.0
     state = checkpointer.restore() if run.resume else None
     if state is not None:
-        step, tokens, elapsed = state["step"], state["tokens"], state["train_time_s"]
+        step, tokens, sequences, elapsed = state["step"], state["tokens"], state["sequences"], state["train_time_s"]
         history.rows, eval_history.rows = state["history"], state["eval_history"]
 
     def save_checkpoint() -> None:
@@ -166,6 +184,7 @@ def train_offline(
             {
                 "step": step,
                 "tokens": tokens,
+                "sequences": sequences,
                 "train_time_s": elapsed,
                 "history": history.rows,
                 "eval_history": eval_history.rows,
@@ -187,7 +206,7 @@ def train_offline(
             order = epoch_order(len(train_items), seed, epoch)
             first = position * config.batch_size + accelerator.process_index * share
             my_rows = order[first : first + share]
-            units, sums, step_tokens, healthy = 0.0, {"loss": 0.0}, 0, True
+            units, sums, step_tokens, step_sequences, healthy = 0.0, {"loss": 0.0}, 0, 0, True
             for start in range(0, share, micro):
                 batch = _to(collate([train_items[i] for i in my_rows[start : start + micro]]), accelerator.device)
                 out = step_fn(model, batch)
@@ -195,8 +214,10 @@ def train_offline(
                 healthy = backward_if_finite(accelerator, model, out.loss, healthy, last, step + 1, config.nan_policy)
                 units += out.units
                 step_tokens += out.tokens
+                step_sequences += out.sequences
                 add_sums(sums, {"loss": float(out.loss.detach()), **out.sums})
-            means = reduce_means(units, {**sums, "tokens": float(step_tokens)})
+            counts = {"tokens": float(step_tokens), "sequences": float(step_sequences)}
+            means = reduce_means(units, {**sums, **counts})
             global_units = float(distributed.all_reduce_sum(torch.tensor(units, dtype=torch.float64)))
             # DDP averaged the gradients of the summed losses over processes; make it one mean.
             scale_gradients(model, processes / max(global_units, 1e-12))
@@ -204,6 +225,7 @@ def train_offline(
             step += 1
             step_tokens_all = int(round(means.pop("tokens") * global_units))
             tokens += step_tokens_all
+            sequences += int(round(means.pop("sequences") * global_units))
             duration = time.perf_counter() - started
             elapsed += duration
             row = {f"train/{k}": v for k, v in means.items()}
@@ -222,13 +244,13 @@ def train_offline(
         run_eval()
     save_checkpoint()
     finish_trackers(accelerator)
-    return model, LoopResult(history.rows, eval_history.rows, step, tokens, elapsed)
+    return model, LoopResult(history.rows, eval_history.rows, step, tokens, sequences, elapsed)
 
 
 def planned_steps(config: OfflineTrainConfig, examples: int) -> int:
-    """Optimizer steps ``train_offline`` will take on ``examples`` training examples."""
-    total = config.epochs * (examples // config.batch_size)
-    return min(total, config.max_steps) if config.max_steps else total
+    """Optimizer steps ``train_offline`` will take on ``examples`` training examples: ``max_steps``
+    when set (as many passes over the data as that takes), else ``epochs`` passes."""
+    return config.max_steps or config.epochs * (examples // config.batch_size)
 
 
 class OfflineRun:
@@ -323,7 +345,13 @@ class OfflineRun:
             "steps": result.steps,
             "final_eval": summary.get("final_eval", result.eval_history[-1] if result.eval_history else {}),
             "cost": Cost(
-                result.train_time_s, result.tokens, self.memory.peak_mb, models_in_memory, trainable, total
+                result.train_time_s,
+                result.tokens,
+                self.memory.peak_mb,
+                models_in_memory,
+                trainable,
+                total,
+                result.sequences,
             ).as_dict(),
             "trainable_dtypes": trainable_dtypes(self.model),
         }

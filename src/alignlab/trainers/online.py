@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from alignlab import distributed
+from alignlab.batch import concat
 from alignlab.config import OnlineTrainConfig, SamplingConfig
 from alignlab.errors import ConfigError
 from alignlab.layout import TrainingDir
@@ -137,6 +139,35 @@ class ScoredRollout:
             "rollout/ended_with_eos": float(self.rollout.ended.float().mean()),
         }
 
+    def select(self, rows: torch.Tensor) -> ScoredRollout:
+        return ScoredRollout(
+            rollout=self.rollout.select(rows),
+            logprobs=self.logprobs[rows],
+            values=None if self.values is None else self.values[rows],
+            ref_logprobs=self.ref_logprobs[rows],
+            score=self.score[rows],
+            gold=self.gold[rows],
+        )
+
+
+def concat_scored(parts: Sequence[ScoredRollout], pad_token_id: int) -> ScoredRollout:
+    """Several rounds of samples as one batch, re-padded to the widest response."""
+    if len(parts) == 1:
+        return parts[0]
+    width = max(p.logprobs.shape[1] for p in parts)
+
+    def right(values: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([F.pad(v, (0, width - v.shape[1])) for v in values])
+
+    return ScoredRollout(
+        rollout=concat([p.rollout for p in parts], pad_token_id),
+        logprobs=right([p.logprobs for p in parts]),
+        values=None if parts[0].values is None else right([p.values for p in parts]),
+        ref_logprobs=right([p.ref_logprobs for p in parts]),
+        score=torch.cat([p.score for p in parts]),
+        gold=torch.cat([p.gold for p in parts]),
+    )
+
 
 class OnlineRun:
     """The plumbing of one online training run; the algorithm is the caller's::
@@ -147,7 +178,7 @@ class OnlineRun:
                 batch = online.sample_and_score(prompts, iteration)
                 ...advantages...
                 update = online.update(loss_fn, batch.rollout, data, weigh, iteration)
-                online.end_iteration({**metrics, **update.stats}, update.tokens)   # logs, snapshots, checkpoints
+                online.end_iteration({**metrics, **update.stats}, update)   # logs, snapshots, checkpoints
             return online.finish({"method": "ppo"}, extra_models=1)
 
     The run's settings are its method's config section; it samples ``group`` completions per
@@ -169,7 +200,10 @@ class OnlineRun:
         self.watch = Stopwatch()
         self.history = History()
         self.checkpointer = Checkpointer(self.accelerator, run)
-        self.iteration, self.optimizer_steps, self.tokens, self.train_time_s = 0, 0, 0, 0.0
+        self.iteration, self.optimizer_steps, self.train_time_s = 0, 0, 0.0
+        # Trained tokens and sequences (through a gradient pass), and samples scored (gold-reward
+        # calls when the gold reward is what the run optimises).
+        self.tokens, self.sequences, self.samples_scored = 0, 0, 0
 
     def __enter__(self) -> OnlineRun:
         self.memory.__enter__()
@@ -216,7 +250,8 @@ class OnlineRun:
         restored = self.checkpointer.restore() if self.run.resume else None
         if restored is not None:
             self.iteration, self.optimizer_steps = restored["iteration"], restored["optimizer_steps"]
-            self.tokens, self.train_time_s = restored["tokens"], restored["train_time_s"]
+            self.tokens, self.sequences = restored["tokens"], restored["sequences"]
+            self.samples_scored, self.train_time_s = restored["samples_scored"], restored["train_time_s"]
             self.history.rows = restored["history"]
             self.watch.totals.update(restored["timing"])
             for name, value in restored["state"].items():
@@ -236,15 +271,20 @@ class OnlineRun:
         self._save_checkpoint()
         finish_trackers(self.accelerator)
 
-    def sample_and_score(self, prompts: list[str], iteration: int) -> ScoredRollout:
+    def more_prompts(self, iteration: int, round_: int) -> list[str]:
+        """The prompts of an extra sampling round of ``iteration`` (DAPO's dynamic sampling): a
+        draw of the training prompts of their own, fixed by (seed, round, iteration)."""
+        return iteration_prompts(self.prompts, self.cfg.prompts_per_iteration, iteration, self.seed + 7_919 * round_)
+
+    def sample_and_score(self, prompts: list[str], iteration: int, round_: int = 0) -> ScoredRollout:
         """This process's share of ``prompts``: ``group`` samples each, then old log-probs (and
         values), reference log-probs and sequence scores; everything gathered into the global
-        batch. The sampling draws are fixed by (seed, iteration) for the global batch, so a
-        sample does not depend on the number of processes."""
+        batch. The sampling draws are fixed by (seed, iteration, round) for the global batch, so
+        a sample does not depend on the number of processes."""
         generation, chunk = self.config.generation, self.config.generation.batch_size
         temperature = generation.temperature
         mine = my_share(prompts)
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + iteration)
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + iteration + 100_003 * round_)
         uniforms = torch.rand(len(prompts) * self.group, generation.max_new_tokens, generator=generator)
         with self.watch.phase("generation"):
             rollout = generate(
@@ -263,6 +303,7 @@ class OnlineRun:
             with reference_mode(self.policy, self.reference) as reference:
                 ref = score_in_chunks(PolicyForward(reference), on_device, temperature, chunk).logprobs
             score, gold = self.scorer(rollout, [p for p in mine for _ in range(self.group)], texts)
+        self.samples_scored += len(prompts) * self.group
         return ScoredRollout(
             rollout=gather_rollout(rollout, self.tokenizer.pad_token_id),
             logprobs=distributed.gather_rows(old.logprobs.cpu()),
@@ -294,13 +335,14 @@ class OnlineRun:
         result.stats["train/lr"] = self.scheduler.get_last_lr()[0]
         return result
 
-    def end_iteration(self, metrics: dict[str, float], tokens: int) -> None:
+    def end_iteration(self, metrics: dict[str, float], update: UpdateResult) -> None:
         """Log the iteration's metrics and throughput; take a snapshot or a checkpoint if due."""
         duration = time.perf_counter() - self._started
         self.iteration += 1
-        self.tokens += tokens
+        self.tokens += update.tokens
+        self.sequences += update.sequences
         self.train_time_s += duration
-        metrics = {**metrics, "perf/tokens_per_s": tokens / duration, "perf/iteration_s": duration}
+        metrics = {**metrics, "perf/tokens_per_s": update.tokens / duration, "perf/iteration_s": duration}
         metrics.update({f"time/{k}": v for k, v in self.watch.totals.items()})
         self.history.log(self.accelerator, self.iteration, metrics)
         self.snapshots(self.iteration)
@@ -315,6 +357,8 @@ class OnlineRun:
                 "iteration": self.iteration,
                 "optimizer_steps": self.optimizer_steps,
                 "tokens": self.tokens,
+                "sequences": self.sequences,
+                "samples_scored": self.samples_scored,
                 "train_time_s": self.train_time_s,
                 "history": self.history.rows,
                 "timing": self.watch.totals,
@@ -332,10 +376,11 @@ class OnlineRun:
         save_policy(self.accelerator, self.model, self.tokenizer, self.run.model)
         trainable, total = count_parameters(self.model)
         models = 1 + (self.reference is not None) + self.scorer.models_in_memory + extra_models
-        cost = Cost(self.train_time_s, self.tokens, self.memory.peak_mb, models, trainable, total)
+        cost = Cost(self.train_time_s, self.tokens, self.memory.peak_mb, models, trainable, total, self.sequences)
         summary = {
             **summary,
             "iterations": self.iteration,
+            "samples_scored": self.samples_scored,
             "final": self.history.rows[-1] if self.history.rows else {},
             "timing": dict(self.watch.totals),
             "cost": cost.as_dict(),

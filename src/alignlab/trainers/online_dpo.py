@@ -98,5 +98,5 @@ def train_online_dpo(inputs: TrainInputs, run: TrainingDir) -> dict:
                 "objective/kl": float(log_ratio.sum(-1).mean()),
                 "rollout/labelled_fraction": float(labelled.mean()),
             }
-            online.end_iteration(metrics, update.tokens)
+            online.end_iteration(metrics, update)
         return online.finish({"method": "online-dpo", "beta": cfg.beta})

@@ -15,7 +15,7 @@ One iteration:
    with ``kl_in_reward`` the KL estimate (``kl_estimator``, k1 by default) is subtracted from
    the reward first (per sequence, or per token for ``batch``); otherwise kl_coef * the estimate
    per token (k3 by default) is a loss term (GRPO);
-   ``drop_zero_variance_groups`` leaves out groups whose rewards are all equal (DAPO);
+   ``dynamic_sampling`` replaces groups whose rewards are all equal by sampling more (DAPO);
 5. ``update_epochs`` passes of minibatches: the clipped ratio per token or per sequence (GSPO),
    clipped asymmetrically when ``clip_range_low != clip_range_high`` (DAPO), aggregated as
    ``loss_type`` says (``losses.token_weights``).
@@ -47,7 +47,7 @@ from alignlab.rollout import Rollout
 from alignlab.scoring import PolicyForward
 from alignlab.trainers import TrainInputs
 from alignlab.trainers.minibatches import Minibatch, RowData
-from alignlab.trainers.online import OnlineRun
+from alignlab.trainers.online import OnlineRun, ScoredRollout, concat_scored
 
 
 @dataclass
@@ -74,11 +74,43 @@ def advantages_of(cfg: PolicyGradientConfig, score: torch.Tensor, kl: torch.Tens
     return group_advantages(rewards, scale=cfg.scale_rewards).flatten()
 
 
-def active_rows(cfg: PolicyGradientConfig, score: torch.Tensor) -> torch.Tensor:
-    """1 for the rows that train, 0 for the groups DAPO's dynamic sampling leaves out ``(B,)``."""
-    if cfg.drop_zero_variance_groups and cfg.group_size > 1:
-        return informative_groups(score.view(-1, cfg.group_size)).repeat_interleave(cfg.group_size).float()
-    return torch.ones(len(score))
+@dataclass
+class Batch:
+    """What one iteration trains on: its samples, 1 for the rows that train and 0 for the rows of
+    groups without signal that dynamic sampling could not replace ``(B,)``, and what was sampled
+    to get there (all groups, those whose rewards were all equal, the sampling rounds)."""
+
+    samples: ScoredRollout
+    active: torch.Tensor
+    sampled: ScoredRollout
+    zero_variance_fraction: float
+    rounds: int
+
+
+def dynamic_sampling(online: OnlineRun, cfg: PolicyGradientConfig, first: ScoredRollout, iteration: int) -> Batch:
+    """The iteration's batch. Without ``dynamic_sampling``, the groups as sampled. With it (DAPO,
+    Yu et al. 2025, sec. 3.2), groups whose rewards are all equal (zero advantage, no signal) are
+    replaced: more prompts are sampled, round by round, until ``prompts_per_iteration`` groups
+    with signal fill the batch or ``max_sampling_rounds`` is reached; a batch still short keeps
+    uninformative groups in the free places, left out of the loss."""
+    groups = cfg.group_size
+    rounds = [first]
+    while cfg.dynamic_sampling:
+        signal = torch.cat([informative_groups(r.score.view(-1, groups)) for r in rounds])
+        if int(signal.sum()) >= cfg.prompts_per_iteration or len(rounds) >= cfg.max_sampling_rounds:
+            break
+        rounds.append(online.sample_and_score(online.more_prompts(iteration, len(rounds)), iteration, len(rounds)))
+    sampled = concat_scored(rounds, online.tokenizer.pad_token_id)
+    signal = informative_groups(sampled.score.view(-1, groups))
+    if cfg.dynamic_sampling:
+        # Groups with signal first (in sampling order), then as many without as the batch lacks.
+        order = torch.cat([torch.nonzero(signal).flatten(), torch.nonzero(~signal).flatten()])
+        kept = order[: cfg.prompts_per_iteration]
+        rows = (kept[:, None] * groups + torch.arange(groups)).flatten()
+        samples, active = sampled.select(rows), signal[kept].repeat_interleave(groups).float()
+    else:
+        samples, active = sampled, torch.ones(len(sampled.score))
+    return Batch(samples, active, sampled, float((~signal).float().mean()), len(rounds))
 
 
 def policy_gradient_loss(
@@ -129,29 +161,35 @@ def train_policy_gradient(inputs: TrainInputs, run: TrainingDir) -> dict:
     with OnlineRun(inputs, run, cfg.group_size) as online:
         online.prepare(PolicyForward(online.load_policy()))
         for iteration, batch_prompts in online.iterations():
-            # 1-3: sample the groups, old and reference log-probs, scores.
-            batch = online.sample_and_score(batch_prompts, iteration)
-            # 4: advantages from the baseline; the groups without signal left out (DAPO).
-            log_ratio = kl_estimate(batch.logprobs, batch.ref_logprobs, "k1") * batch.mask
-            penalty = kl_estimate(batch.logprobs, batch.ref_logprobs, cfg.kl_estimator) * batch.mask
-            advantages = advantages_of(cfg, batch.score, penalty, batch.mask)
-            active = active_rows(cfg, batch.score)
+            # 1-3: sample the groups, old and reference log-probs, scores (DAPO: until the
+            # batch is full of groups with signal).
+            batch = dynamic_sampling(online, cfg, online.sample_and_score(batch_prompts, iteration), iteration)
+            samples = batch.samples
+            # 4: advantages from the baseline.
+            log_ratio = kl_estimate(samples.logprobs, samples.ref_logprobs, "k1") * samples.mask
+            penalty = kl_estimate(samples.logprobs, samples.ref_logprobs, cfg.kl_estimator) * samples.mask
+            advantages = advantages_of(cfg, samples.score, penalty, samples.mask)
             # 5: minibatch epochs.
-            data = PolicyGradientData(batch.logprobs, batch.ref_logprobs, advantages, active)
+            data = PolicyGradientData(samples.logprobs, samples.ref_logprobs, advantages, batch.active)
             update = online.update(
                 partial(policy_gradient_loss, cfg, generation.temperature),
-                batch.rollout,
+                samples.rollout,
                 data,
                 partial(loss_weights, cfg, generation.max_new_tokens),
                 iteration,
             )
             metrics = {
-                **batch.metrics(),
+                # The rewards and lengths of everything sampled (not only the groups kept).
+                **batch.sampled.metrics(),
                 **update.stats,
                 "objective/kl": float(log_ratio.sum(-1).mean()),
                 "objective/kl_coef": cfg.kl_coef,
                 "advantage/abs_mean": float(advantages.abs().mean()),
-                "rollout/informative_fraction": float(active.mean()),
+                "rollout/informative_fraction": float(batch.active.mean()),
+                "rollout/sampling_rounds": float(batch.rounds),
             }
-            online.end_iteration(metrics, update.tokens)
+            if cfg.group_size > 1:
+                # Groups whose rewards were all equal: sampled, scored, and no signal (DAPO's waste).
+                metrics["rollout/zero_variance_fraction"] = batch.zero_variance_fraction
+            online.end_iteration(metrics, update)
         return online.finish({"method": inputs.method, "kl_coef": cfg.kl_coef})

@@ -164,7 +164,7 @@ def train_ppo(inputs: TrainInputs, run: TrainingDir) -> dict:
                 state.kl_coef = adaptive_kl_coef(
                     state.kl_coef, sequence_kl, cfg.target_kl, len(batch.rollout), cfg.kl_horizon
                 )
-            online.end_iteration(metrics, update.tokens)
+            online.end_iteration(metrics, update)
         return online.finish(
             {"method": inputs.method, "kl_coef": cfg.kl_coef}, extra_models=int(cfg.critic == "separate")
         )

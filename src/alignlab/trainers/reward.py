@@ -75,6 +75,7 @@ def reward_step(model: torch.nn.Module, batch: Sequences) -> StepResult:
             "scores/rejected": float(rejected.sum()),
         },
         int(batch.attention_mask.sum()),
+        len(batch),
     )
 
 
@@ -89,7 +90,7 @@ def train_reward_model(inputs: TrainInputs, run: TrainingDir) -> dict:
         model = load_reward_model(config.model, offline.device, base, trainable=True)
         model.config.pad_token_id = offline.tokenizer.pad_token_id
         train_items, eval_items = split_train_eval(
-            offline.tokenize(inputs.require_pairs()), cfg.eval_fraction, inputs.seed
+            offline.tokenize(inputs.require_pairs()), cfg.eval_fraction, inputs.seed, lambda pair: pair.prompt
         )
         collate = partial(collate_pairs, pad_token_id=offline.tokenizer.pad_token_id)
         offline.train(RewardForward(model), train_items, eval_items, collate, reward_step, snapshots=False)

@@ -43,7 +43,7 @@ def sft_step(model: torch.nn.Module, batch: Sequences) -> StepResult:
     mask = batch.response_mask.float()
     nll = -(scores.logprobs * mask).sum()
     tokens = float(mask.sum())
-    return StepResult(nll, tokens, {}, int(batch.attention_mask.sum()))
+    return StepResult(nll, tokens, {}, int(batch.attention_mask.sum()), len(batch))
 
 
 def collate_demonstrations(rows: list[tuple[list[int], list[int]]], pad_token_id: int) -> Sequences:
@@ -62,7 +62,7 @@ def train_sft(inputs: TrainInputs, run: TrainingDir) -> dict:
         )
         if not items:
             raise DataError("SFT: no usable demonstrations (all were skipped as over-long)")
-        train_items, eval_items = split_train_eval(items, cfg.eval_fraction, inputs.seed)
+        train_items, eval_items = split_train_eval(items, cfg.eval_fraction, inputs.seed, lambda item: item[0])
         result = offline.train(
             PolicyForward(offline.load_policy()),
             train_items,

@@ -23,23 +23,11 @@ from alignlab.report.statistics.records import (
     finite,
     group_records,
     mean_of,
+    optimises_reward_model,
     run_name,
     setting_label,
 )
 
-# Methods that, when their record has a proxy score, optimise the learned reward model (and so
-# can over-optimise it).
-REWARD_MODEL_METHODS = (
-    "ppo",
-    "grpo",
-    "dr-grpo",
-    "dapo",
-    "gspo",
-    "rloo",
-    "reinforce++",
-    "online-dpo",
-    "best-of-n",
-)
 BEST_OF_N = "best-of-n"
 FORM_BEST_OF_N = "best-of-n"
 FORM_RL = "rl"
@@ -312,8 +300,8 @@ def _measured_flag(points: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def overoptimization(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """For every method and setting that optimised the learned reward model (one of
-    ``REWARD_MODEL_METHODS`` whose records have a proxy score), its measured points of gold reward
+    """For every method and setting that optimised the learned reward model (its records' signal)
+    and has proxy scores, its measured points of gold reward
     and proxy score relative to the base policy (RL methods along their checkpoints and final
     policy; best-of-n along its sweep of n, one curve per setting of its other parameters, KL from
     the record or log n - (n - 1)/n), the measured over-optimisation flag (:func:`_measured_flag`)
@@ -326,7 +314,7 @@ def overoptimization(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str
     out: dict[str, dict[str, Any]] = {}
     bon: dict[str, list[dict[str, Any]]] = {}
     for (method, setting), group in group_records(records).items():
-        if method not in REWARD_MODEL_METHODS or not any(finite(r.get("proxy_score")) for r in group):
+        if not any(optimises_reward_model(r) and finite(r.get("proxy_score")) for r in group):
             continue
         if method == BEST_OF_N:
             found = _best_of_n_point(group, base_gold, base_proxy)

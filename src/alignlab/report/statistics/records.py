@@ -16,6 +16,12 @@ def run_name(method: str, setting: str) -> str:
     return method if setting == "default" else f"{method} ({setting})"
 
 
+def optimises_reward_model(record: Mapping[str, Any]) -> bool:
+    """Whether the run optimised the learned reward model (by training on it or by best-of-n
+    selection), as its record's ``signal`` says."""
+    return record.get("signal") == "reward_model"
+
+
 def finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
