@@ -31,6 +31,7 @@ from transformers.utils import logging as transformers_logging
 from alignlab.config import AdapterConfig, ModelConfig
 from alignlab.errors import ModelLoadError
 from alignlab.log import logger
+from alignlab.scoring_check import check_causal_lm, check_classifier
 
 REWARD_NORM_FILE = "reward_normalization.json"
 _warned_pure_bf16: list[bool] = []
@@ -125,13 +126,23 @@ def transformers_quiet() -> Iterator[None]:
         transformers_logging.set_verbosity(level)
 
 
+def _is_training_noise(name: str, value: object) -> bool:
+    """A rate that a module reads in training mode only, to drop or jitter activations
+    (``attention_dropout``, OPT's ``dropout`` and ``layerdrop``, Mixtral's ``jitter_noise``...)."""
+    return isinstance(value, float) and ("dropout" in name or name.endswith("drop") or "jitter" in name)
+
+
 def disable_dropout(model: nn.Module) -> nn.Module:
     """Zero every dropout: with dropout on, the log-probs of the same tokens differ between the
     forward that records them and the one that trains on them, biasing the PPO ratio and the
-    DPO log-ratios."""
+    DPO log-ratios, and the policy differs from its reference before any update. Besides
+    ``nn.Dropout`` modules, many layers keep their rate as a float for functional dropout."""
     for module in model.modules():
         if isinstance(module, nn.Dropout):
             module.p = 0.0
+        for name, value in list(vars(module).items()):
+            if _is_training_noise(name, value):
+                setattr(module, name, 0.0)
     return model
 
 
@@ -142,17 +153,24 @@ def freeze(model: nn.Module) -> nn.Module:
 
 
 def load_causal_lm(
-    config: ModelConfig, device: torch.device, source: ModelSource | None = None, trainable: bool = True
+    config: ModelConfig,
+    device: torch.device,
+    source: ModelSource | None = None,
+    trainable: bool = True,
+    dtype: torch.dtype | None = None,
 ) -> PreTrainedModel:
-    """A causal LM from ``source`` (default: the configured base), on ``device``, stored in the
-    trainable or the frozen dtype. A model in memory is copied, never changed."""
-    dtype = trainable_dtype(config) if trainable else frozen_dtype(config, device)
+    """A causal LM from ``source`` (default: the configured base), on ``device``, stored in
+    ``dtype`` (default: the trainable or the frozen dtype). A model in memory is copied, never
+    changed."""
+    if dtype is None:
+        dtype = trainable_dtype(config) if trainable else frozen_dtype(config, device)
     if isinstance(source, nn.Module):
         model = copy.deepcopy(source).to(dtype)
     else:
         path = resolve_model_path(source or config.name_or_path)
         model = _from_pretrained(AutoModelForCausalLM, "model", path, config, dtype)
     model.to(device)
+    check_causal_lm(model)
     if not trainable:
         return freeze(model)
     model.requires_grad_(True)
@@ -250,6 +268,7 @@ def load_reward_model(
     with transformers_quiet():
         model = _from_pretrained(AutoModelForSequenceClassification, "reward model", path, config, dtype, num_labels=1)
     model.to(device)
+    check_classifier(model)
     return disable_dropout(model.train()) if trainable else freeze(model)
 
 
