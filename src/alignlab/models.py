@@ -5,8 +5,13 @@ weights from safetensors only, ``trust_remote_code`` off unless the config asks 
 
 Precision: trainable weights are stored in ``model.trainable_dtype`` (float32: the optimizer's
 master copy) and computed in the trainer's mixed precision (accelerate's autocast); frozen models
-(the reference, a reward model that only scores, models under evaluation) are stored in
-``model.dtype`` (bfloat16 on a GPU that has it). LoRA adapters are float32 on any base.
+(a reward model that only scores, models under evaluation, the frozen base under a LoRA adapter)
+are stored in ``model.dtype`` (bfloat16 on a GPU that has it). LoRA adapters are float32 on any
+base. The reference of a training run is stored and computed as the initial policy is (its dtype,
+under the trainer's autocast), so that before the first update the two give the same log-probs.
+
+Every model is checked once per class at load (``scoring_check``): alignlab's scoring of it
+must reproduce its own forward.
 """
 
 from __future__ import annotations
@@ -76,6 +81,24 @@ def trainable_dtype(config: ModelConfig) -> torch.dtype:
             config.trainable_dtype,
         )
     return getattr(torch, config.trainable_dtype)
+
+
+def reference_dtype(config: ModelConfig, device: torch.device) -> torch.dtype:
+    """The dtype of the weights the initial policy computes with: the trainable dtype, or with
+    LoRA the frozen base's (the adapter starts at zero)."""
+    return frozen_dtype(config, device) if config.lora.enabled else trainable_dtype(config)
+
+
+def training_autocast(mixed_precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The autocast a trainer's prepared model computes under, for ``train.mixed_precision``
+    (as accelerate sets it: bf16 or fp16 autocast on the device; none for "no"), where no
+    accelerator is at hand."""
+    from alignlab.optim import resolve_mixed_precision
+
+    precision = resolve_mixed_precision(mixed_precision)
+    if precision == "no":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.float16 if precision == "fp16" else torch.bfloat16)
 
 
 def _load_error(kind: str, name_or_path: str, err: Exception) -> ModelLoadError:
@@ -214,11 +237,12 @@ def is_peft(model: nn.Module) -> bool:
 def load_reference(
     config: ModelConfig, device: torch.device, policy: nn.Module, source: ModelSource | None = None
 ) -> nn.Module | None:
-    """A frozen copy of the base policy, or None when the policy is a LoRA adapter: then the
-    reference is the same weights with the adapter disabled (see ``reference_mode``)."""
+    """A frozen copy of the base policy in the policy's dtype (``reference_dtype``), or None
+    when the policy is a LoRA adapter: then the reference is the same weights with the adapter
+    disabled (see ``reference_mode``). Compute it under the trainer's autocast, as the policy."""
     if is_peft(policy):
         return None
-    return load_causal_lm(config, device, source, trainable=False)
+    return load_causal_lm(config, device, source, trainable=False, dtype=reference_dtype(config, device))
 
 
 @contextlib.contextmanager

@@ -26,7 +26,7 @@ from alignlab.batch import Sequences, collate
 from alignlab.config import ExperimentConfig, KTOConfig
 from alignlab.data import PreferencePair
 from alignlab.losses import kto_loss, kto_reference_point, sequence_logprobs
-from alignlab.models import ModelSource, is_peft, reference_mode
+from alignlab.models import ModelSource, is_peft, reference_mode, training_autocast
 from alignlab.progress import progress_task
 from alignlab.scoring import TokenScorer
 from alignlab.trainers.offline import OfflineRun, StepResult, epoch_order, split_train_eval
@@ -150,7 +150,10 @@ def train_kto(
         policy = run.load_policy()
         train_pairs, eval_pairs = split_train_eval(run.tokenize(pairs), cfg.eval_fraction, seed)
         train_items, eval_items = kto_examples(train_pairs, seed), kto_examples(eval_pairs, seed)
-        with reference_mode(policy, None if is_peft(policy) else policy) as reference:
+        with (
+            reference_mode(policy, None if is_peft(policy) else policy) as reference,
+            training_autocast(cfg.mixed_precision, run.device),
+        ):
             fill_reference_logprobs_kto(reference, train_items + eval_items, run.tokenizer.pad_token_id, cfg.batch_size)
         run.train(
             TokenScorer(policy),

@@ -26,7 +26,15 @@ from torch import nn
 from alignlab import distributed
 from alignlab.config import ExperimentConfig, OnlineTrainConfig, SamplingConfig
 from alignlab.errors import ConfigError
-from alignlab.models import ModelSource, count_parameters, load_policy, load_reference, load_tokenizer, reference_mode
+from alignlab.models import (
+    ModelSource,
+    count_parameters,
+    load_policy,
+    load_reference,
+    load_tokenizer,
+    reference_mode,
+    training_autocast,
+)
 from alignlab.optim import build_optimizer, build_scheduler, create_accelerator, finish_trackers
 from alignlab.progress import progress_task
 from alignlab.reward_model import SequenceScorer
@@ -271,7 +279,11 @@ class OnlineRun:
         with self.watch.phase("scoring"):
             on_device = rollout.to(self.device)
             old = score_in_chunks(self.model, on_device, temperature, chunk)
-            with reference_mode(self.policy, self.reference) as reference:
+            # Under the policy's autocast: before the first update the two give the same log-probs.
+            with (
+                reference_mode(self.policy, self.reference) as reference,
+                training_autocast(self.cfg.mixed_precision, self.device),
+            ):
                 ref = score_in_chunks(TokenScorer(reference), on_device, temperature, chunk).logprobs
             score, gold = self.scorer(rollout, [p for p in mine for _ in range(self.group)], texts)
         return ScoredRollout(
