@@ -36,6 +36,7 @@ from transformers import (
     Qwen2Config,
     Qwen3Config,
     Qwen3MoeConfig,
+    RecurrentGemmaConfig,
     SmolLM3Config,
 )
 from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
@@ -283,4 +284,22 @@ def test_a_family_that_misplaces_left_padded_tokens_is_refused() -> None:
     torch.manual_seed(0)
     user_model = PaddingBlindGPT2(FAMILIES["gpt2"])
     with pytest.raises(ModelLoadError, match="PaddingBlindGPT2 scores a left-padded row differently"):
+        load_causal_lm(ModelConfig(dtype="float32"), torch.device("cpu"), source=user_model)
+
+
+def test_recurrent_gemma_whose_state_carries_the_left_padding_is_refused() -> None:
+    """RecurrentGemma's recurrent blocks run over the padding too: its state keeps what the pad
+    tokens wrote, little at initialisation, much with trained weights (here perturbed ones)."""
+    config = RecurrentGemmaConfig(
+        **{k: v for k, v in SHAPE.items() if k != "max_position_embeddings"},
+        block_types=("recurrent", "attention"),
+        lru_width=32,
+        attention_window_size=8,
+    )
+    torch.manual_seed(0)
+    user_model = AutoModelForCausalLM.from_config(config)
+    with torch.no_grad():
+        for param in user_model.parameters():
+            param.add_(torch.randn_like(param) * 0.05)
+    with pytest.raises(ModelLoadError, match="RecurrentGemmaForCausalLM scores a left-padded row differently"):
         load_causal_lm(ModelConfig(dtype="float32"), torch.device("cpu"), source=user_model)

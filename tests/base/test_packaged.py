@@ -154,8 +154,11 @@ def test_smollm2_is_scored_as_its_own_forward_and_answers_sensibly() -> None:
             logits = own(input_ids=torch.tensor([prompt + response])).logits[0, len(prompt) - 1 : -1]
         expected = logits.log_softmax(-1).gather(-1, torch.tensor(response)[:, None])[:, 0]
         assert torch.allclose(scores[i, : len(response)], expected, atol=1e-4)
-    # A trained chat model: the answers above are likely under it, a wrong one is not.
-    assert float(scores[0].sum()) > -5.0
+    # A trained chat model: the right answer is far likelier than a wrong one.
+    wrong = tokenizer("The capital of France is Berlin.<|im_end|>", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        wrong_scores = TokenScorer(policy)(collate(prompt_ids[:1], [wrong], tokenizer.pad_token_id)).logprobs
+    assert float(scores[0].sum()) > -5.0 and float(scores[0].sum()) > float(wrong_scores.sum()) + 5.0
     question = tokenizer(prompts[0], return_tensors="pt")
     answer = own.generate(**question, max_new_tokens=12, do_sample=False)[0, question["input_ids"].shape[1] :]
     assert "Paris" in tokenizer.decode(answer)
