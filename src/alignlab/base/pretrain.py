@@ -62,6 +62,17 @@ def make_corpus(config: BaseBuildConfig) -> Corpus:
         train += texts
         eval_by_language["zh"] = held_out[: config.num_eval_docs]
         stats["zh"] = zh_corpus_stats(texts)
+    if config.num_arith_problems:
+        from alignlab.base.corpus_arith import arith_corpus_stats, generate_worked_solutions
+
+        docs = generate_worked_solutions(config.num_arith_problems, config.seed)
+        seen = {doc.text for doc in docs}
+        held_out = [
+            d.text for d in generate_worked_solutions(config.num_eval_docs * 2, held_out_seed) if d.text not in seen
+        ]
+        train += [doc.text for doc in docs]
+        eval_by_language["arith"] = held_out[: config.num_eval_docs]
+        stats["arith"] = arith_corpus_stats(docs)
     return Corpus(train, eval_by_language, stats)
 
 
@@ -144,7 +155,7 @@ def build_base_model(config: BaseBuildConfig, out_dir: Path) -> dict[str, Any]:
     accelerator = create_accelerator(config, out_dir / "build", config.seed, config.grad_accum_steps)
     corpus = make_corpus(config)
     logger.info("corpus: %d training documents", len(corpus.train))
-    tokenizer = train_tokenizer(corpus.train, config.vocab_size)
+    tokenizer = train_tokenizer(corpus.train, config.vocab_size, config.split_digits)
     blocks = pack(encode_documents(tokenizer, corpus.train), config.block_size)
 
     torch.manual_seed(config.seed)
@@ -213,7 +224,8 @@ def build_base_model(config: BaseBuildConfig, out_dir: Path) -> dict[str, Any]:
 def sample_continuations(
     model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, eval_docs: dict[str, list[str]], seed: int, n: int = 3
 ) -> list[dict[str, str]]:
-    """A few continuations of held-out English prefixes and of the seed notebook's prompts."""
+    """A few continuations of held-out English prefixes, of the seed notebook's prompts and of
+    held-out arithmetic questions (their first line)."""
     import random
 
     rng = random.Random(seed)
@@ -222,6 +234,7 @@ def sample_continuations(
         from alignlab.base.zh_grammar import ZH_PROMPTS
 
         prompts += list(ZH_PROMPTS[:n])
+    prompts += [doc.split("\n", 1)[0] + "\n" for doc in eval_docs.get("arith", [])[:n]]
     ids, mask = tokenize_prompts(tokenizer, prompts)
     torch.manual_seed(seed)
     rollout = sample(model, tokenizer, ids, mask, SamplingConfig(max_new_tokens=48, temperature=0.7))
