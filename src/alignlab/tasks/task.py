@@ -1,10 +1,10 @@
-"""What a task is: prompts to train on and to hold out, a gold reward, and, for a preference
-data set, its ready-made pairs."""
+"""What a task is: prompts to train on and to hold out (for validation, some tasks, and for the
+reported evaluation), a gold reward, and, for a preference data set, its ready-made pairs."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from transformers import PreTrainedTokenizerBase
 
@@ -24,6 +24,10 @@ class Task:
     language: str = "en"
     # Tasks built from a preference data set bring their pairs; the others sample them from the base.
     preference_pairs: list[PreferencePair] | None = None
+    # Held-out prompts for choices (hyperparameters, checkpoints), disjoint from both the training
+    # prompts and ``eval_prompts``, which are then the test set of the numbers reported. Empty for
+    # the tasks that hold out one set only.
+    validation_prompts: list[str] = field(default_factory=list)
 
 
 # (task config, the policy's tokenizer for tasks that apply its chat template) -> task
