@@ -15,7 +15,9 @@ from transformers import PreTrainedTokenizerBase
 from alignlab.base.arith_grammar import MAX_STEPS, MAX_VALUE, draw_problem, generate_problems, split_of
 from alignlab.base.corpus_arith import generate_worked_solutions
 from alignlab.config import ModelConfig, TaskConfig
+from alignlab.errors import ConfigError
 from alignlab.models import load_tokenizer
+from alignlab.tasks import load_task
 from alignlab.tasks.arithmetic import CHAT_INSTRUCTION, DEFAULT_NUM_STEPS, arithmetic_task, split_problems
 from alignlab.tasks.arithmetic_reward import parse_answer
 
@@ -116,7 +118,8 @@ def test_split_shares_follow_the_hash() -> None:
 
 
 def config(**overrides: object) -> TaskConfig:
-    return TaskConfig(name="arithmetic", **{"num_train_prompts": 300, "num_eval_prompts": 100, **overrides})
+    settings = {"num_train_prompts": 300, "num_eval_prompts": 100, "max_prompt_tokens": 80, **overrides}
+    return TaskConfig(name="arithmetic", **settings)
 
 
 def test_three_prompt_sets_are_disjoint_and_held_out_of_pretraining() -> None:
@@ -180,14 +183,16 @@ def chat_tokenizer(monkeypatch: pytest.MonkeyPatch) -> PreTrainedTokenizerBase:
 
 
 def test_on_a_chat_model_the_prompt_states_the_format(chat_tokenizer: PreTrainedTokenizerBase) -> None:
-    task = arithmetic_task(config(num_train_prompts=3, num_eval_prompts=2), chat_tokenizer)
+    task = arithmetic_task(config(num_train_prompts=3, num_eval_prompts=2, max_prompt_tokens=256), chat_tokenizer)
     problems = generate_problems(2, 1234, "test", DEFAULT_NUM_STEPS)
     assert task.eval_prompts == [
         f"<|im_start|>user\n{p.question}\n{CHAT_INSTRUCTION}<|im_end|>\n<|im_start|>assistant\n" for p in problems
     ]
     assert "'Answer: <integer>'" in CHAT_INSTRUCTION
     assert task.reward(task.eval_prompts, [f"Answer: {p.answer}" for p in problems]) == [1.0, 1.0]
-    raw = arithmetic_task(config(num_train_prompts=3, num_eval_prompts=2, chat_template="never"), chat_tokenizer)
+    raw = arithmetic_task(
+        config(num_train_prompts=3, num_eval_prompts=2, chat_template="never", max_prompt_tokens=256), chat_tokenizer
+    )
     assert raw.eval_prompts == [p.question + "\n" for p in problems]
 
 
@@ -206,3 +211,20 @@ def test_the_shipped_base_model_solves_some_problems_sometimes() -> None:
     row = measure(model, AutoTokenizer.from_pretrained(path), DEFAULT_NUM_STEPS, 40, 8, 1.0, 0)
     assert row["format_rate"] > 0.85 and row["ended_rate"] > 0.95
     assert 0.2 < row["pass@1"] < 0.5 and row["pass@8"] > 0.7
+
+
+def test_load_task_builds_it_and_prompts_must_fit_max_prompt_tokens() -> None:
+    """With the embedded-arith tokenizer the default difficulty's prompts need up to 66 tokens
+    (BOS included): TaskConfig's default 64 would cut the start off some, so it is refused."""
+    tokenizer = load_tokenizer(ModelConfig(name_or_path="embedded-arith"))
+    task = load_task(config(num_train_prompts=512, num_eval_prompts=128), tokenizer)
+    assert task.name == "arithmetic" and task.reward.name == "arithmetic"
+    longest = max(
+        len(tokenizer(p)["input_ids"]) for p in task.train_prompts + task.validation_prompts + task.eval_prompts
+    )
+    assert 64 < longest <= 80
+    with pytest.raises(
+        ConfigError, match=f"task.max_prompt_tokens: the arithmetic prompts take up to {longest} tokens"
+    ):
+        load_task(config(num_train_prompts=512, num_eval_prompts=128, max_prompt_tokens=64), tokenizer)
+    load_task(config(num_train_prompts=512, num_eval_prompts=128, max_prompt_tokens=longest), tokenizer)

@@ -21,9 +21,11 @@ from transformers import PreTrainedTokenizerBase
 
 from alignlab.base.arith_grammar import ANSWER_PREFIX, Problem, Split, generate_problems
 from alignlab.config import TaskConfig
+from alignlab.errors import ConfigError
 from alignlab.tasks.arithmetic_reward import ArithmeticReward
 from alignlab.tasks.prompts import render_prompts, uses_chat_template
 from alignlab.tasks.task import Task
+from alignlab.tokens import encode_prompt
 
 # The difficulty of the default task. On 200 of its test prompts the embedded-arith model, 16
 # samples each at temperature 1, has pass@1 0.35 and pass@8 0.91 (scripts/arith_pass_at_k.py:
@@ -49,6 +51,18 @@ def split_problems(split: Split, count: int, split_seed: int, num_steps: int) ->
     return generate_problems(count, split_seed, split, num_steps)
 
 
+def check_prompt_lengths(prompts: list[str], tokenizer: PreTrainedTokenizerBase, max_prompt_tokens: int) -> None:
+    """A ConfigError unless every prompt fits ``task.max_prompt_tokens``: a prompt cut from the left
+    would lose the count the problem starts from, and no answer could then be right."""
+    longest = max((len(encode_prompt(tokenizer, p)) for p in prompts), default=0)
+    if longest > max_prompt_tokens:
+        raise ConfigError(
+            f"task.max_prompt_tokens: the arithmetic prompts take up to {longest} tokens, more than "
+            f"{max_prompt_tokens}; a prompt cut to fit would lose the count it starts from. Set "
+            f"task.max_prompt_tokens to at least {longest}"
+        )
+
+
 def arithmetic_task(
     config: TaskConfig,
     tokenizer: PreTrainedTokenizerBase | None = None,
@@ -57,7 +71,8 @@ def arithmetic_task(
 ) -> Task:
     """``config.num_train_prompts`` training, ``num_validation_prompts`` (default
     ``config.num_eval_prompts``) validation and ``config.num_eval_prompts`` test problems of
-    ``num_steps`` events; the test prompts are the task's ``eval_prompts``."""
+    ``num_steps`` events; the test prompts are the task's ``eval_prompts``. With the policy's
+    ``tokenizer``, every prompt must fit ``config.max_prompt_tokens`` (``check_prompt_lengths``)."""
     sizes = {
         "train": config.num_train_prompts,
         "validation": config.num_eval_prompts if num_validation_prompts is None else num_validation_prompts,
@@ -75,6 +90,8 @@ def arithmetic_task(
             texts = [problem_prompt(p) for p in chosen]
         prompts[split] = texts
         answers.update(zip(texts, (p.answer for p in chosen)))
+    if tokenizer is not None:
+        check_prompt_lengths([p for texts in prompts.values() for p in texts], tokenizer, config.max_prompt_tokens)
     return Task(
         name="arithmetic",
         train_prompts=prompts["train"],
