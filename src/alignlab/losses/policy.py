@@ -173,10 +173,11 @@ def cispo_surrogate(
 
     ``max_ratio`` is the cap itself, MiniMax-M1's 1 + eps_high^IS (no lower bound, as there):
     TRL's ``epsilon_high`` under ``loss_type="cispo"`` (ScaleRL, arXiv 2510.13786, recommends 5.0;
-    left unset, TRL falls back to ``epsilon`` and caps the weight at 0.2). ``advantages`` ``(B,)`` or ``(B, T)``; ``level`` as in
-    ``clipped_surrogate``. ``clipped`` flags the tokens whose weight was capped, whatever the sign
-    of their advantage (TRL's ``cispo_clip_ratio`` counts those with A > 0 only). The loss value is
-    not a surrogate objective (it is a log-likelihood scaled by fixed weights); its gradient is.
+    left unset, TRL falls back to ``epsilon`` and caps the weight at 0.2). ``advantages`` ``(B,)``
+    or ``(B, T)``; ``level`` as in ``clipped_surrogate``. ``clipped`` flags the tokens whose weight
+    was capped, whatever the sign of their advantage (TRL's ``cispo_clip_ratio`` counts those with
+    A > 0 only). The loss value is no surrogate objective (a log-likelihood scaled by fixed
+    weights); its gradient is the update.
     """
     if max_ratio <= 0:
         raise ValueError(f"CISPO's max_ratio caps the importance weight and must be positive, got {max_ratio}")
