@@ -112,6 +112,7 @@ def test_the_digit_tokenizer_spells_numbers_digit_by_digit() -> None:
     assert any(sum(c.isdigit() for c in t) > 1 for t in tokens)
 
 
+@pytest.mark.slow
 def test_a_micro_arith_build_records_its_corpus_and_spells_digits(tmp_path) -> None:
     """The build path of embedded-arith at toy size: the arithmetic corpus, its statistics and
     hash in the report, a digit-splitting tokenizer saved with the model, the same on a rebuild."""
