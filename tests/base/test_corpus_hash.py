@@ -121,7 +121,7 @@ def _loaded_data(module: str) -> set[str]:
     }
 
 
-@pytest.mark.parametrize("language, entry", [("en", "corpus"), ("zh", "corpus_zh")])
+@pytest.mark.parametrize("language, entry", [("en", "corpus"), ("zh", "corpus_zh"), ("arith", "corpus_arith")])
 def test_the_hash_covers_every_file_the_generator_reads(language: str, entry: str) -> None:
     modules, todo = set(), [entry]
     while todo:

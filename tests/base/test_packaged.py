@@ -127,7 +127,7 @@ def test_smollm2_is_scored_as_its_own_forward_and_answers_sensibly() -> None:
     after): a chat-templated batch, left-padded, scored through alignlab, equals the model's own
     forward on each conversation alone; and it answers a question."""
     pytest.importorskip("gguf")
-    from alignlab.tokens import stop_token_ids
+    from alignlab.tokenization import stop_token_ids
     from transformers import AutoModelForCausalLM
 
     from alignlab.batch import collate

@@ -11,17 +11,20 @@ import torch
 
 from alignlab.losses import (
     adaptive_kl_coef,
+    cispo_surrogate,
     clipped_surrogate,
     clipped_value_losses,
     explained_variance,
     gae_advantages,
     global_whiten,
     group_advantages,
+    importance_weighted_kl,
     informative_groups,
     kl_estimate,
     last_token_index,
     leave_one_out_advantages,
     returns_to_go,
+    sapo_surrogate,
     token_rewards,
     token_weights,
 )
@@ -269,6 +272,141 @@ def test_gspo_sequence_ratio_clips_all_tokens_of_a_sequence_together() -> None:
 def test_clipped_surrogate_rejects_an_unknown_level() -> None:
     with pytest.raises(ValueError, match="importance sampling level"):
         clipped_surrogate(torch.zeros(1, 2), torch.zeros(1, 2), t(1.0), torch.ones(1, 2), 0.2, level="group")
+
+
+# ---- CISPO: the clipped, detached importance weight ----
+
+
+def test_cispo_hand_cases() -> None:
+    """Token 1: pi 0.5, pi_old 0.25, r = 2 capped at 1.5, A = 2: loss -1.5 * 2 * ln 0.5 = 3 ln 2.
+    Token 2: pi 0.25, pi_old 0.5, r = 0.5 (no lower bound), A = -1: loss -0.5 * -1 * ln 0.25 = -ln 2.
+    Token 3: on-policy, pi 0.8, A = 1: loss -ln 0.8. Token 4 is padding."""
+    logprobs = torch.log(t(0.5, 0.25, 0.8, 0.9)).view(1, 4).requires_grad_()
+    old = torch.log(t(0.25, 0.5, 0.8, 0.1)).view(1, 4)
+    advantages = t(2.0, -1.0, 1.0, 5.0).view(1, 4)
+    mask = t(1, 1, 1, 0).view(1, 4)
+    out = cispo_surrogate(logprobs, old, advantages, mask, max_ratio=1.5)
+    ln2 = math.log(2.0)
+    assert out.losses.flatten().tolist() == pytest.approx([3 * ln2, -ln2, -math.log(0.8), 0.0])
+    assert out.clipped.flatten().tolist() == [1.0, 0.0, 0.0, 0.0]
+    # The gradient is -weight * A per token: the capped token keeps its gradient (PPO's would be 0).
+    (grad,) = torch.autograd.grad(out.losses.sum(), logprobs)
+    assert grad.flatten().tolist() == pytest.approx([-3.0, 0.5, -1.0, 0.0])
+    # approx KL (k3 of pi_old vs pi): (r - 1) - ln r: 1 - ln 2, -0.5 + ln 2, 0.
+    assert out.approx_kl.flatten().tolist() == pytest.approx([1 - ln2, -0.5 + ln2, 0.0, 0.0])
+
+
+def test_cispo_caps_whatever_the_advantage_sign_and_no_cap_is_plain_importance_weighted_reinforce() -> None:
+    torch.manual_seed(4)
+    logprobs = (-torch.rand(3, 5, dtype=torch.float64) * 2).requires_grad_()
+    old = logprobs.detach() + torch.randn(3, 5, dtype=torch.float64) * 0.7
+    advantages = t(1.0, -2.0, 0.5)
+    mask = lengths_mask([5, 3, 4], 5)
+    ratio = (logprobs.detach() - old).exp()
+    out = cispo_surrogate(logprobs, old, advantages, mask, max_ratio=1.2)
+    assert torch.equal(out.clipped, ((ratio > 1.2).double() * mask))
+    assert out.clipped[1].sum() > 0  # a capped token with a negative advantage
+    # With a cap above every ratio the gradient is REINFORCE's, importance weighted: -r A.
+    loose = cispo_surrogate(logprobs, old, advantages, mask, max_ratio=1e9)
+    (grad,) = torch.autograd.grad(loose.losses.sum(), logprobs)
+    assert torch.allclose(grad, -ratio * advantages.unsqueeze(1) * mask)
+
+
+def test_cispo_sequence_level_caps_the_sequence_ratio() -> None:
+    """Token log-ratios (0.3, 0, -0.06): sequence ratio e^0.08 = 1.083, capped at 1.05 on every token."""
+    logprobs = t(0.3, 0.0, -0.06, 5.0).view(1, 4).requires_grad_()
+    out = cispo_surrogate(
+        logprobs, torch.zeros(1, 4, dtype=torch.float64), t(1.0), t(1, 1, 1, 0).view(1, 4), 1.05, "sequence"
+    )
+    assert out.clipped.flatten().tolist() == [1.0, 1.0, 1.0, 0.0]
+    (grad,) = torch.autograd.grad(out.losses.sum(), logprobs)
+    assert grad.flatten().tolist() == pytest.approx([-1.05, -1.05, -1.05, 0.0])
+
+
+def test_cispo_rejects_a_cap_that_is_not_positive() -> None:
+    with pytest.raises(ValueError, match="max_ratio"):
+        cispo_surrogate(torch.zeros(1, 2), torch.zeros(1, 2), t(1.0), torch.ones(1, 2), max_ratio=0.0)
+
+
+# ---- SAPO: the soft gate ----
+
+
+def test_sapo_hand_cases() -> None:
+    """On-policy (r = 1): sigmoid(0) = 1/2, loss -(4 / tau) * 1/2 * A = -2 A / tau, gate weight 1.
+    r = 2, tau 1, A = 1: sigmoid(1) = 0.7310586, loss -4 * 0.7310586 = -2.9242344; gate weight
+    4 * 0.7310586 * 0.2689414 = 0.7864477, gradient d/d log pi = -A * w * r = -1.5728954.
+    r = 0.5, tau_neg 2, A = -1: sigmoid(-1) = 0.2689414, loss (4 / 2) * 0.2689414 = 0.5378828; w =
+    0.7864477, gradient -A * w * r = 0.3932239."""
+    logprobs = torch.log(t(1.0, 1.0, 2.0, 0.5, 3.0)).view(1, 5).requires_grad_()
+    old = torch.zeros(1, 5, dtype=torch.float64)
+    advantages = t(1.0, -1.0, 1.0, -1.0, 1.0).view(1, 5)
+    mask = t(1, 1, 1, 1, 0).view(1, 5)
+    out = sapo_surrogate(logprobs, old, advantages, mask, temperature_pos=1.0, temperature_neg=2.0)
+    assert out.losses.flatten().tolist() == pytest.approx([-2.0, 1.0, -2.9242344, 0.5378828, 0.0])
+    assert out.clipped.flatten().tolist() == pytest.approx([0.0, 0.0, 1 - 0.7864477, 1 - 0.7864477, 0.0])
+    (grad,) = torch.autograd.grad(out.losses.sum(), logprobs)
+    # On-policy the gradient is the plain policy gradient -A (the gate's weight is 1).
+    assert grad.flatten().tolist() == pytest.approx([-1.0, 1.0, -1.5728954, 0.3932239, 0.0])
+
+
+def test_sapo_gate_fades_smoothly_where_ppo_cuts() -> None:
+    """PPO (clip 0.2) gives r = 1.25 with A > 0 no gradient at all; SAPO keeps most of it, and less
+    the further the ratio is from 1, and less for a larger temperature."""
+    ratios = t(1.0, 1.1, 1.25, 1.5, 2.0, 4.0)
+    logprobs = ratios.log().view(1, 6).requires_grad_()
+    old, mask, advantages = torch.zeros(1, 6, dtype=torch.float64), torch.ones(1, 6), t(1.0)
+    (ppo_grad,) = torch.autograd.grad(clipped_surrogate(logprobs, old, advantages, mask, 0.2).losses.sum(), logprobs)
+    assert ppo_grad[0, 2].item() == 0.0
+    weights = {}
+    for tau in (1.0, 4.0):
+        out = sapo_surrogate(logprobs, old, advantages, mask, temperature_pos=tau)
+        weights[tau] = 1 - out.clipped.flatten()
+        assert all(a > b for a, b in zip(weights[tau], weights[tau][1:]))
+    assert (weights[4.0][1:] < weights[1.0][1:]).all()
+    assert weights[1.0][2].item() > 0.9
+
+
+def test_sapo_zero_advantage_takes_the_negative_temperature_and_rejects_bad_temperatures() -> None:
+    # A = 0: the loss is 0 whatever tau; the attenuation at r = 2 tells which tau was used.
+    logprobs, old = torch.log(t(2.0)).view(1, 1), torch.zeros(1, 1, dtype=torch.float64)
+    out = sapo_surrogate(logprobs, old, t(0.0), torch.ones(1, 1), temperature_pos=1.0, temperature_neg=3.0)
+    s = 1 / (1 + math.exp(-3.0))
+    assert out.losses.item() == 0.0 and out.clipped.item() == pytest.approx(1 - 4 * s * (1 - s))
+    with pytest.raises(ValueError, match="temperatures"):
+        sapo_surrogate(logprobs, old, t(1.0), torch.ones(1, 1), temperature_neg=0.0)
+
+
+# ---- the importance-weighted KL ----
+
+
+def test_importance_weighted_kl_hand_case() -> None:
+    """pi 0.5, pi_old 0.25 (r = 2), pi_ref 0.25: k3 = 0.5 - 1 - ln 0.5 = ln 2 - 0.5 = 0.1931472,
+    times 2 = 0.3862944. On-policy the value is plain k3; padding 0."""
+    logprobs = torch.log(t(0.5, 0.5, 0.9)).view(1, 3)
+    old = torch.log(t(0.25, 0.5, 0.1)).view(1, 3)
+    ref = torch.log(t(0.25, 0.25, 0.2)).view(1, 3)
+    kl = importance_weighted_kl(logprobs, old, ref, t(1, 1, 0).view(1, 3))
+    assert kl.flatten().tolist() == pytest.approx([2 * (math.log(2) - 0.5), math.log(2) - 0.5, 0.0])
+
+
+def test_importance_weighted_kl_is_the_exact_reverse_kl_in_expectation_over_pi_old() -> None:
+    """Tokens drawn from pi_old: the pi_old-expectation of the estimate is KL(pi || pi_ref) of the
+    current policy exactly, and so is its gradient; plain k3 is biased once pi != pi_old. Exact
+    expectations over a 4-token vocabulary (every token weighted by pi_old)."""
+    logits = torch.tensor([0.3, -1.0, 1.2, 0.0], dtype=torch.float64, requires_grad=True)
+    old = torch.log_softmax(torch.tensor([1.0, 0.0, -0.5, 0.2], dtype=torch.float64), -1)
+    ref = torch.log_softmax(torch.tensor([0.0, 0.5, 0.5, -1.0], dtype=torch.float64), -1)
+    logprobs = torch.log_softmax(logits, -1)
+    pi = logprobs.exp()
+    exact = (pi * (logprobs - ref)).sum()
+    per_token = importance_weighted_kl(logprobs.view(1, 4), old.view(1, 4), ref.view(1, 4), torch.ones(1, 4))
+    expected_estimate = (old.exp() * per_token.flatten()).sum()
+    assert expected_estimate.item() == pytest.approx(exact.item(), abs=1e-12)
+    (ours,) = torch.autograd.grad(expected_estimate, logits, retain_graph=True)
+    (truth,) = torch.autograd.grad(exact, logits, retain_graph=True)
+    assert torch.allclose(ours, truth, atol=1e-12)
+    plain = (old.exp() * kl_estimate(logprobs, ref, "k3")).sum()
+    assert abs(plain.item() - exact.item()) > 1e-2
 
 
 # ---- the value loss and its diagnostics ----

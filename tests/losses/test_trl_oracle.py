@@ -30,9 +30,11 @@ from trl.trainer.utils import entropy_from_logits, selective_log_softmax, select
 
 from alignlab.losses import (
     bradley_terry_loss,
+    cispo_surrogate,
     clipped_surrogate,
     dpo_loss,
     group_advantages,
+    importance_weighted_kl,
     kl_estimate,
     kto_loss,
     kto_reference_point,
@@ -40,6 +42,7 @@ from alignlab.losses import (
     logprobs_and_entropy,
     logprobs_from_logits,
     orpo_loss,
+    sapo_surrogate,
     sequence_logprobs,
     simpo_loss,
     token_weights,
@@ -461,11 +464,20 @@ def grpo_trainer(
     epsilon_high: float,
     accumulation_steps: int = 1,
     steps_per_generation: int = 1,
+    use_bias_correction_kl: bool = False,
+    sapo_temperature_pos: float = 1.0,
+    sapo_temperature_neg: float = 1.05,
 ) -> GRPOTrainer:
     trainer = object.__new__(GRPOTrainer)
     trainer.model = SimpleNamespace(training=True)
     trainer.accelerator = FakeAccelerator()
-    trainer.args = SimpleNamespace(use_bias_correction_kl=False, delta=None, steps_per_generation=steps_per_generation)
+    trainer.args = SimpleNamespace(
+        use_bias_correction_kl=use_bias_correction_kl,
+        delta=None,
+        steps_per_generation=steps_per_generation,
+        sapo_temperature_pos=sapo_temperature_pos,
+        sapo_temperature_neg=sapo_temperature_neg,
+    )
     trainer.top_entropy_quantile = 1.0
     trainer.aux_loss_enabled = False
     trainer.off_policy_mask_threshold = None
@@ -585,6 +597,106 @@ def test_grpo_k3_kl_matches_trl() -> None:
     mean_k3 = (k3 * mask).sum() / mask.sum()
     assert close(0.5 * mean_k3, trl_loss)
     assert mean_k3.item() == pytest.approx(trainer._metrics["train"]["kl"][-1], abs=ATOL)
+
+
+# ---- the loss types TRL 1.16 added: CISPO, SAPO, and the importance-weighted KL ----
+
+
+def trl_loss_and_grad(logps: torch.Tensor, inputs: dict, loss_type: str, level: str, beta: float, **settings):
+    """TRL's loss for ``loss_type`` on ``inputs`` and its gradient with respect to the policy's
+    token log-probs; returns (loss, gradient, trainer) so that its metrics can be read."""
+    trl_logps = logps.clone().requires_grad_()
+    trainer = grpo_trainer(trl_logps, loss_type, level, beta, **settings)
+    loss = trainer._compute_loss(trainer.model, inputs)
+    (grad,) = torch.autograd.grad(loss, trl_logps)
+    return loss, grad, trainer
+
+
+@pytest.mark.parametrize("level", ["token", "sequence"])
+@pytest.mark.parametrize(("beta", "max_ratio"), [(0.0, 1.2), (0.04, 1.25), (0.0, 5.0)])
+def test_cispo_matches_trl(level: str, beta: float, max_ratio: float) -> None:
+    """TRL's cispo: the weight clamp(r, max=epsilon_high), detached, times -A log pi, aggregated
+    over all tokens of the batch (num_items_in_batch, here the micro-batch's tokens: alignlab's
+    token_mean). With cap 5 no ratio of these inputs is capped: plain importance-weighted REINFORCE."""
+    logps, inputs = grpo_inputs(seed=22)
+    trl_loss, trl_grad, trainer = trl_loss_and_grad(
+        logps, inputs, "cispo", level, beta, epsilon_low=0.2, epsilon_high=max_ratio
+    )
+    our_logps = logps.clone().requires_grad_()
+    mask = inputs["completion_mask"].double()
+    out = cispo_surrogate(our_logps, inputs["old_per_token_logps"], inputs["advantages"], mask, max_ratio, level)
+    per_token = out.losses + beta * kl_estimate(our_logps, inputs["ref_per_token_logps"], "k3") * mask
+    ours = aggregate(per_token, mask, "token_mean")
+    (our_grad,) = torch.autograd.grad(ours, our_logps)
+    assert close(ours, trl_loss)
+    assert close(our_grad, trl_grad)
+    # TRL's cispo_clip_ratio counts the capped tokens whose advantage is positive, over tokens; at
+    # sequence level, the capped sequences over sequences (an empty one has ratio 1, never capped).
+    capped = out.clipped * (inputs["advantages"] > 0).double().unsqueeze(1)
+    clip_ratio = (capped.sum() / mask.sum() if level == "token" else capped.amax(-1).mean()).item()
+    assert clip_ratio == pytest.approx(trainer._metrics["train"]["cispo_clip_ratio"][-1], abs=ATOL)
+    # The inputs cap some weights under the tight caps, none under ScaleRL's 5.
+    assert (out.clipped.sum().item() > 0) == (max_ratio < 5.0)
+
+
+@pytest.mark.parametrize("level", ["token", "sequence"])
+@pytest.mark.parametrize(("beta", "tau_pos", "tau_neg"), [(0.0, 1.0, 1.05), (0.04, 1.0, 1.05), (0.0, 0.5, 4.0)])
+def test_sapo_matches_trl(level: str, beta: float, tau_pos: float, tau_neg: float) -> None:
+    """TRL's sapo: the soft gate sigmoid(tau (r - 1)) * 4 / tau, tau by the advantage's sign,
+    aggregated as grpo (each sequence's token mean, then the mean over sequences)."""
+    logps, inputs = grpo_inputs(seed=23)
+    trl_loss, trl_grad, _ = trl_loss_and_grad(
+        logps,
+        inputs,
+        "sapo",
+        level,
+        beta,
+        epsilon_low=0.2,
+        epsilon_high=0.2,
+        sapo_temperature_pos=tau_pos,
+        sapo_temperature_neg=tau_neg,
+    )
+    our_logps = logps.clone().requires_grad_()
+    mask = inputs["completion_mask"].double()
+    out = sapo_surrogate(our_logps, inputs["old_per_token_logps"], inputs["advantages"], mask, tau_pos, tau_neg, level)
+    per_token = out.losses + beta * kl_estimate(our_logps, inputs["ref_per_token_logps"], "k3") * mask
+    ours = aggregate(per_token, mask, "grpo")
+    (our_grad,) = torch.autograd.grad(ours, our_logps)
+    assert close(ours, trl_loss)
+    assert close(our_grad, trl_grad)
+
+
+@pytest.mark.parametrize("loss_type", ["grpo", "dapo", "cispo", "sapo"])
+@pytest.mark.parametrize("level", ["token", "sequence"])
+def test_importance_weighted_kl_matches_trl_bias_correction(loss_type: str, level: str) -> None:
+    """TRL 1.16's default use_bias_correction_kl=True: the k3 term times the (differentiable)
+    importance ratio of the level, token or sequence. Zero advantages isolate the KL term (its
+    loss, its gradient and TRL's ``kl`` metric); then the whole loss of each loss type with it."""
+    aggregation = {"grpo": "grpo", "dapo": "token_mean", "cispo": "token_mean", "sapo": "grpo"}[loss_type]
+    surrogate = {
+        "grpo": lambda lp, old, a, m: clipped_surrogate(lp, old, a, m, 0.2, 0.28, level),
+        "dapo": lambda lp, old, a, m: clipped_surrogate(lp, old, a, m, 0.2, 0.28, level),
+        "cispo": lambda lp, old, a, m: cispo_surrogate(lp, old, a, m, 0.28, level),
+        "sapo": lambda lp, old, a, m: sapo_surrogate(lp, old, a, m, 1.0, 1.05, level),
+    }[loss_type]
+    logps, inputs = grpo_inputs(seed=24)
+    mask = inputs["completion_mask"].double()
+    settings = {"epsilon_low": 0.2, "epsilon_high": 0.28, "use_bias_correction_kl": True}
+    for advantages in (torch.zeros_like(inputs["advantages"]), inputs["advantages"]):
+        batch = {**inputs, "advantages": advantages}
+        trl_loss, trl_grad, trainer = trl_loss_and_grad(logps, batch, loss_type, level, 0.3, **settings)
+        our_logps = logps.clone().requires_grad_()
+        kl = importance_weighted_kl(our_logps, batch["old_per_token_logps"], batch["ref_per_token_logps"], mask, level)
+        pg = surrogate(our_logps, batch["old_per_token_logps"], advantages, mask)
+        ours = aggregate(pg.losses + 0.3 * kl, mask, aggregation)
+        (our_grad,) = torch.autograd.grad(ours, our_logps)
+        assert close(ours, trl_loss)
+        assert close(our_grad, trl_grad)
+        mean_kl = ((kl * mask).sum() / mask.sum()).item()
+        assert mean_kl == pytest.approx(trainer._metrics["train"]["kl"][-1], abs=ATOL)
+    # Off-policy inputs: the corrected term differs from plain k3 (else this test proves nothing).
+    plain = kl_estimate(logps, inputs["ref_per_token_logps"], "k3") * mask
+    assert (kl.detach() - plain).abs().max().item() > 0.1
 
 
 # ---- advantages: GRPOTrainer and RLOOTrainer._generate_and_score_completions ----

@@ -1,9 +1,11 @@
 """The embedded base models: tiny Qwen3s pretrained by alignlab on generated corpora.
 
 - ``embedded``: English movie reviews, for the default sentiment task;
-- ``embedded-zh``: Chinese short texts on the seed notebook's topics, for the ``seed`` task.
+- ``embedded-zh``: Chinese short texts on the seed notebook's topics, for the ``seed`` task;
+- ``embedded-arith``: worked solutions of arithmetic word problems, a share of them wrong, for the
+  ``arithmetic`` task (its tokenizer spells numbers digit by digit).
 
-Both ship inside the package (``assets/<name>``); ``alignlab base build --name NAME`` rebuilds
+All three ship inside the package (``assets/<name>``); ``alignlab base build --name NAME`` rebuilds
 one. Loading never trains: an install without the shipped copy is told how to build it.
 
 A model's build report records the hash of the corpus generator it was trained on
@@ -28,6 +30,9 @@ ASSETS_DIR = Path(__file__).parent / "assets"
 EMBEDDED_MODELS: dict[str, BaseBuildConfig] = {
     "embedded": BaseBuildConfig(),
     "embedded-zh": BaseBuildConfig(num_reviews=0, num_zh_texts=24000, epochs=8),
+    "embedded-arith": BaseBuildConfig(
+        num_reviews=0, num_arith_problems=30000, vocab_size=512, split_digits=True, epochs=2
+    ),
 }
 
 

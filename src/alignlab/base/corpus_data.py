@@ -41,6 +41,7 @@ GENERATOR_FILES: dict[str, tuple[str, ...]] = {
         "data/zh_lexicon.yaml",
         "data/zh_prompts.yaml",
     ),
+    "arith": ("corpus_arith.py", "arith_grammar.py", "data/arithmetic.yaml"),
 }
 
 
@@ -70,13 +71,15 @@ def source_hash(paths: Iterable[str]) -> str:
 
 
 def corpus_languages(config: BaseBuildConfig) -> tuple[str, ...]:
-    """The languages of a build's corpus: "en" for reviews, "zh" for Chinese texts."""
-    return tuple(lang for lang, count in (("en", config.num_reviews), ("zh", config.num_zh_texts)) if count)
+    """The languages of a build's corpus: "en" for reviews, "zh" for Chinese texts, "arith" for
+    arithmetic word problems (English, but a corpus of its own)."""
+    counts = (("en", config.num_reviews), ("zh", config.num_zh_texts), ("arith", config.num_arith_problems))
+    return tuple(lang for lang, count in counts if count)
 
 
 def generator_hash(languages: Iterable[str]) -> str:
-    """The hash of the generators of ``languages`` ("en", "zh"), and of no other, so that a change
-    to the Chinese grammar leaves English models alone."""
+    """The hash of the generators of ``languages`` ("en", "zh", "arith"), and of no other, so that
+    a change to the Chinese grammar leaves English models alone."""
     return source_hash(path for lang in languages for path in GENERATOR_FILES[lang])
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,28 +41,40 @@ class Corpus:
     stats: dict[str, Any]
 
 
+def documents(
+    generate: Callable[[int, int], list[Any]], count: int, config: BaseBuildConfig, text: Callable[[Any], str] = str
+) -> tuple[list[Any], list[str]]:
+    """``count`` generated documents to train on, and ``num_eval_docs`` held-out texts drawn from
+    another seed stream, none of them a training document."""
+    train = generate(count, config.seed)
+    seen = {text(doc) for doc in train}
+    held_out = [text(doc) for doc in generate(config.num_eval_docs * 2, config.seed + EVAL_SEED_OFFSET)]
+    return train, [t for t in held_out if t not in seen][: config.num_eval_docs]
+
+
 def make_corpus(config: BaseBuildConfig) -> Corpus:
     """Training documents and held-out documents (never seen in training), per language."""
     train: list[str] = []
     eval_by_language: dict[str, list[str]] = {}
     stats: dict[str, Any] = {}
-    held_out_seed = config.seed + EVAL_SEED_OFFSET
     if config.num_reviews:
-        reviews = generate_reviews(config.num_reviews, config.seed)
-        seen = set(reviews)
-        held_out = [r for r in generate_reviews(config.num_eval_docs * 2, held_out_seed) if r not in seen]
+        reviews, eval_by_language["en"] = documents(generate_reviews, config.num_reviews, config)
         train += reviews
-        eval_by_language["en"] = held_out[: config.num_eval_docs]
         stats["en"] = corpus_stats(reviews)
     if config.num_zh_texts:
         from alignlab.base.corpus_zh import generate_zh_texts
 
-        texts = generate_zh_texts(config.num_zh_texts, config.seed)
-        seen = set(texts)
-        held_out = [t for t in generate_zh_texts(config.num_eval_docs * 2, held_out_seed) if t not in seen]
+        texts, eval_by_language["zh"] = documents(generate_zh_texts, config.num_zh_texts, config)
         train += texts
-        eval_by_language["zh"] = held_out[: config.num_eval_docs]
         stats["zh"] = zh_corpus_stats(texts)
+    if config.num_arith_problems:
+        from alignlab.base.corpus_arith import arith_corpus_stats, generate_worked_solutions
+
+        docs, eval_by_language["arith"] = documents(
+            generate_worked_solutions, config.num_arith_problems, config, lambda doc: doc.text
+        )
+        train += [doc.text for doc in docs]
+        stats["arith"] = arith_corpus_stats(docs)
     return Corpus(train, eval_by_language, stats)
 
 
@@ -144,7 +157,7 @@ def build_base_model(config: BaseBuildConfig, out_dir: Path) -> dict[str, Any]:
     accelerator = create_accelerator(config, out_dir / "build", config.seed, config.grad_accum_steps)
     corpus = make_corpus(config)
     logger.info("corpus: %d training documents", len(corpus.train))
-    tokenizer = train_tokenizer(corpus.train, config.vocab_size)
+    tokenizer = train_tokenizer(corpus.train, config.vocab_size, config.split_digits)
     blocks = pack(encode_documents(tokenizer, corpus.train), config.block_size)
 
     torch.manual_seed(config.seed)
@@ -213,7 +226,8 @@ def build_base_model(config: BaseBuildConfig, out_dir: Path) -> dict[str, Any]:
 def sample_continuations(
     model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, eval_docs: dict[str, list[str]], seed: int, n: int = 3
 ) -> list[dict[str, str]]:
-    """A few continuations of held-out English prefixes and of the seed notebook's prompts."""
+    """A few continuations of held-out English prefixes, of the seed notebook's prompts and of
+    held-out arithmetic questions (their first line)."""
     import random
 
     rng = random.Random(seed)
@@ -222,6 +236,7 @@ def sample_continuations(
         from alignlab.base.zh_grammar import ZH_PROMPTS
 
         prompts += list(ZH_PROMPTS[:n])
+    prompts += [doc.split("\n", 1)[0] + "\n" for doc in eval_docs.get("arith", [])[:n]]
     ids, mask = tokenize_prompts(tokenizer, prompts)
     torch.manual_seed(seed)
     rollout = sample(model, tokenizer, ids, mask, SamplingConfig(max_new_tokens=48, temperature=0.7))

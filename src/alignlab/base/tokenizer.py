@@ -10,12 +10,21 @@ from transformers import PreTrainedTokenizerFast
 PAD, BOS, EOS = "<|pad|>", "<|bos|>", "<|eos|>"
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
+def train_tokenizer(texts: Iterable[str], vocab_size: int, split_digits: bool = False) -> PreTrainedTokenizerFast:
     """Train byte-level BPE on ``texts``. Encoding a text prepends BOS (as in pretraining, so
-    prompts look like document starts); EOS ends every document and response."""
+    prompts look like document starts); EOS ends every document and response.
+
+    ``split_digits``: every digit is a token of its own ("128" is "1", "2", "8"), as in LLaMA and
+    Qwen, so that a number is spelt by its digits and sums are learnt digit by digit; BPE would
+    otherwise merge frequent numbers into single, unrelated tokens."""
     tokenizer = Tokenizer(models.BPE())
     # Byte-level: every string is encodable (no unknown token), Chinese included.
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.pre_tokenizer = (
+        pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+        if split_digits
+        else byte_level
+    )
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,

@@ -89,6 +89,9 @@ class TaskConfig:
     num_test_prompts: Int = setting(
         128, gt=0, help="Held-out test prompts: every reported number is measured on them, and no choice sees them."
     )
+    arithmetic_steps: Int = setting(
+        5, ge=1, le=12, help="arithmetic task: events per word problem, its difficulty (pass@1 falls as they grow)."
+    )
     num_validation_prompts: Int = setting(
         0,
         ge=0,

@@ -288,8 +288,14 @@ class BaseBuildConfig(TrainConfig):
     seed: Int = setting(0, help="Seed of the corpus, tokenizer and weights.")
     num_reviews: Int = setting(24000, ge=0, help="Generated English movie reviews to pretrain on (0 = no English).")
     num_zh_texts: Int = setting(0, ge=0, help="Generated Chinese texts on the seed notebook's topics (0 = none).")
+    num_arith_problems: Int = setting(
+        0, ge=0, help="Generated arithmetic word problems with worked solutions, some wrong (0 = none)."
+    )
     num_eval_docs: Int = setting(1000, gt=0, help="Held-out documents per language for perplexity.")
-    vocab_size: Int = setting(4096, ge=512, help="Byte-level BPE vocabulary size.")
+    vocab_size: Int = setting(
+        4096, ge=512, help="Byte-level BPE vocabulary size (at most; a small corpus may stop short)."
+    )
+    split_digits: Bool = setting(False, help="Every digit a token of its own (for arithmetic).")
     hidden_size: Int = setting(128, gt=0, help="Transformer width.")
     num_layers: Int = setting(4, gt=0, help="Transformer blocks.")
     num_heads: Int = setting(4, gt=0, help="Attention heads.")
@@ -307,6 +313,10 @@ class BaseBuildConfig(TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.num_reviews + self.num_zh_texts > 0, "num_reviews", "the corpus is empty (num_zh_texts is 0 too)")
+        require(
+            self.num_reviews + self.num_zh_texts + self.num_arith_problems > 0,
+            "num_reviews",
+            "the corpus is empty (num_zh_texts and num_arith_problems are 0 too)",
+        )
         require(self.hidden_size % self.num_heads == 0, "hidden_size", "must be divisible by num_heads")
         require(self.num_heads % self.num_kv_heads == 0, "num_heads", "must be divisible by num_kv_heads")

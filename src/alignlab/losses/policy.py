@@ -1,5 +1,6 @@
 """Losses and estimators of online RL on language models: KL estimates, the RLHF token reward,
-GAE, PPO's clipped surrogates, the value-free baselines (GRPO, RLOO, REINFORCE++), and how a
+GAE, PPO's clipped surrogates and their successors (CISPO's clipped weights, SAPO's soft gate,
+the importance-weighted KL), the value-free baselines (GRPO, RLOO, REINFORCE++), and how a
 per-token loss is aggregated.
 
 Every loss here is per token ``(B, T)`` (0 on padding). How tokens are weighted into one number
@@ -98,8 +99,30 @@ def global_whiten(values: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -
 
 class SurrogateOutput(NamedTuple):
     losses: torch.Tensor  # (B, T) per-token loss, 0 on padding
-    clipped: torch.Tensor  # (B, T) 1 where the clipped branch was taken
+    # (B, T) how much the clip acted on each token, 0 where it did not: 1 where a hard bound took
+    # over (PPO's clipped branch, CISPO's cap on the weight), 1 - the gate's weight under SAPO's
+    # soft gate; its mean is the clip fraction
+    clipped: torch.Tensor
     approx_kl: torch.Tensor  # (B, T) k3 estimate of KL(pi_old || pi) per token (detached)
+
+
+def importance_log_ratio(
+    logprobs: torch.Tensor, old_logprobs: torch.Tensor, mask: torch.Tensor, level: RatioLevel = "token"
+) -> torch.Tensor:
+    """log(pi / pi_old) per token ``(B, T)``: the token's own (``level="token"``), or GSPO's
+    sequence ratio (Zheng et al. 2025), the mean token log-ratio of the sequence on every token
+    (``level="sequence"``)."""
+    log_ratio = logprobs - old_logprobs
+    if level == "sequence":
+        return masked_mean(log_ratio, mask, dim=-1).unsqueeze(-1).expand_as(logprobs)
+    if level != "token":
+        raise ValueError(f"unknown importance sampling level {level!r}")
+    return log_ratio
+
+
+def _per_token(advantages: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` advantages (one per sequence) as a ``(B, 1)`` column that broadcasts over tokens."""
+    return advantages.unsqueeze(-1) if advantages.dim() == 1 else advantages
 
 
 def clipped_surrogate(
@@ -119,14 +142,8 @@ def clipped_surrogate(
     the mean token log-ratio, so every token of a sequence is clipped together.
     """
     clip_high = clip_low if clip_high is None else clip_high
-    if advantages.dim() == 1:
-        advantages = advantages.unsqueeze(-1)
-    log_ratio = logprobs - old_logprobs
-    if level == "sequence":
-        log_ratio = masked_mean(log_ratio, mask, dim=-1).unsqueeze(-1).expand_as(logprobs)
-    elif level != "token":
-        raise ValueError(f"unknown importance sampling level {level!r}")
-    ratio = torch.exp(log_ratio)
+    advantages = _per_token(advantages)
+    ratio = torch.exp(importance_log_ratio(logprobs, old_logprobs, mask, level))
     unclipped = -advantages * ratio
     clipped = -advantages * torch.clamp(ratio, 1.0 - clip_low, 1.0 + clip_high)
     losses = torch.maximum(unclipped, clipped) * mask
@@ -134,6 +151,105 @@ def clipped_surrogate(
         was_clipped = (clipped > unclipped).float() * mask
         approx_kl = kl_estimate(old_logprobs, logprobs, "k3") * mask
     return SurrogateOutput(losses, was_clipped, approx_kl.detach())
+
+
+def cispo_surrogate(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    max_ratio: float,
+    level: RatioLevel = "token",
+) -> SurrogateOutput:
+    """CISPO (MiniMax 2025, "MiniMax-M1", arXiv 2506.13585): REINFORCE weighted by the importance
+    ratio, with the *weight* clipped and detached instead of the update, so that no token loses its
+    gradient::
+
+        loss_t = -sg(min(r_t, max_ratio)) * A * log pi_t,    r_t = pi_t / pi_old_t
+
+    Its gradient is -min(r_t, max_ratio) * A * grad log pi_t: PPO's on-policy gradient, importance
+    weighted off-policy, the weight capped. PPO instead zeroes the gradient of clipped tokens, which
+    in MiniMax-M1 were often rare tokens that open a reflection ("However", "Wait").
+
+    ``max_ratio`` is the cap itself, MiniMax-M1's 1 + eps_high^IS (no lower bound, as there):
+    TRL's ``epsilon_high`` under ``loss_type="cispo"`` (ScaleRL, arXiv 2510.13786, recommends 5.0;
+    left unset, TRL falls back to ``epsilon`` and caps the weight at 0.2). ``advantages`` ``(B,)``
+    or ``(B, T)``; ``level`` as in ``clipped_surrogate``. ``clipped`` flags the tokens whose weight
+    was capped, whatever the sign of their advantage (TRL's ``cispo_clip_ratio`` counts those with
+    A > 0 only). The loss value is no surrogate objective (a log-likelihood scaled by fixed
+    weights); its gradient is the update.
+    """
+    if max_ratio <= 0:
+        raise ValueError(f"CISPO's max_ratio caps the importance weight and must be positive, got {max_ratio}")
+    advantages = _per_token(advantages)
+    ratio = torch.exp(importance_log_ratio(logprobs, old_logprobs, mask, level))
+    weight = torch.clamp(ratio, max=max_ratio).detach()
+    losses = -weight * advantages * logprobs * mask
+    with torch.no_grad():
+        was_clipped = (ratio > max_ratio).float() * mask
+        approx_kl = kl_estimate(old_logprobs, logprobs, "k3") * mask
+    return SurrogateOutput(losses, was_clipped, approx_kl.detach())
+
+
+def sapo_surrogate(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    temperature_pos: float = 1.0,
+    temperature_neg: float = 1.05,
+    level: RatioLevel = "token",
+) -> SurrogateOutput:
+    """SAPO ("Soft Adaptive Policy Optimization", arXiv 2511.20347, 2025): PPO's hard clip
+    replaced by a smooth gate of the ratio::
+
+        loss_t = -(4 / tau) * sigmoid(tau * (r_t - 1)) * A,    tau = tau_pos if A > 0 else tau_neg
+
+    Its gradient is -A * w(r_t) * grad r_t with the gate's weight w = 4 s (1 - s), s =
+    sigmoid(tau (r - 1)): 1 on-policy (r = 1), so the on-policy gradient is the policy gradient
+    itself, and falling smoothly towards 0 as the ratio leaves 1, faster for a larger tau, instead
+    of dropping to 0 at a clip bound. A larger temperature for negative advantages (TRL's defaults
+    1.0 and 1.05) damps off-policy updates that push probability down sooner: the paper argues those
+    spread over many unrelated tokens and are the less stable ones.
+
+    TRL's ``sapo_temperature_pos`` / ``sapo_temperature_neg``; an advantage of 0 takes tau_neg, as
+    in TRL. ``clipped`` is 1 - w(r_t), the share of the token's gradient the gate removed.
+    ``advantages`` ``(B,)`` or ``(B, T)``; ``level`` as in ``clipped_surrogate``.
+    """
+    if temperature_pos <= 0 or temperature_neg <= 0:
+        raise ValueError(f"SAPO's temperatures must be positive, got {temperature_pos} and {temperature_neg}")
+    advantages = _per_token(advantages)
+    ratio = torch.exp(importance_log_ratio(logprobs, old_logprobs, mask, level))
+    tau = torch.where(advantages > 0, temperature_pos, temperature_neg).to(ratio.dtype)
+    gate = torch.sigmoid(tau * (ratio - 1.0))
+    losses = -(4.0 / tau) * gate * advantages * mask
+    with torch.no_grad():
+        attenuation = (1.0 - 4.0 * gate * (1.0 - gate)) * mask
+        approx_kl = kl_estimate(old_logprobs, logprobs, "k3") * mask
+    return SurrogateOutput(losses, attenuation.detach(), approx_kl.detach())
+
+
+def importance_weighted_kl(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    ref_logprobs: torch.Tensor,
+    mask: torch.Tensor,
+    level: RatioLevel = "token",
+) -> torch.Tensor:
+    """The k3 KL penalty per token, multiplied by the importance ratio r_t = pi_t / pi_old_t (not
+    detached): TRL's ``use_bias_correction_kl`` (on by default in TRL 1.16), the unbiased KL
+    estimate of DeepSeek-V3.2 (DeepSeek-AI 2025, arXiv 2512.02556)::
+
+        kl_t = r_t * (pi_ref_t / pi_t - log(pi_ref_t / pi_t) - 1)
+
+    The tokens were sampled from pi_old, so E_{pi_old}[r k3] = E_pi[k3] = KL(pi || pi_ref): the
+    estimate and its gradient are those of the reverse KL of the current policy, also after pi has
+    moved off pi_old, where plain k3 is biased. The ratio's gradient counts even on-policy, where
+    r = 1: there grad(r k3) = k3 grad log pi + grad k3. ``(B, T)``, 0 on padding; ``level`` as in
+    ``clipped_surrogate`` (with "sequence" the sequence's ratio weighs each token's k3, as in TRL).
+    """
+    ratio = torch.exp(importance_log_ratio(logprobs, old_logprobs, mask, level))
+    return kl_estimate(logprobs, ref_logprobs, "k3") * ratio * mask
 
 
 def clipped_value_losses(

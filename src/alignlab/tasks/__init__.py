@@ -7,6 +7,7 @@ from transformers import PreTrainedTokenizerBase
 
 from alignlab.config import TaskConfig
 from alignlab.errors import ConfigError
+from alignlab.tasks.arithmetic import arithmetic_task
 from alignlab.tasks.hub import hh_rlhf_task, imdb_task, ultrafeedback_task, user_preference_task
 from alignlab.tasks.prompts import prompts_task
 from alignlab.tasks.rewards import load_reward
@@ -22,6 +23,7 @@ BUILDERS: dict[str, TaskBuilder] = {
     "imdb": imdb_task,
     "jsonl": user_preference_task,
     "prompts": prompts_task,
+    "arithmetic": arithmetic_task,
 }
 
 
