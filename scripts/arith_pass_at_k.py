@@ -29,7 +29,8 @@ from alignlab.config import SamplingConfig
 from alignlab.models import resolve_model_path
 from alignlab.rollout import decode_responses, sample, tokenize_prompts
 from alignlab.tasks.arithmetic import problem_prompt, split_problems
-from alignlab.tasks.arithmetic_reward import judge, mean_pass_at_k
+from alignlab.tasks.arithmetic_reward import judge
+from alignlab.tasks.verifiable import mean_pass_at_k
 
 KS = (1, 4, 8)
 

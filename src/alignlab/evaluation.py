@@ -16,6 +16,7 @@ Every method is judged on the same held-out prompts with the same sampling setti
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from alignlab.rollout import Rollout, decode_responses, sample, tokenize_prompts
 from alignlab.scoring import reference_statistics
 from alignlab.tasks import Task
 from alignlab.tasks.rewards import Reward
+from alignlab.tasks.verifiable import VerifiableReward, mean_pass_at_k
 from alignlab.text import distinct_n, self_bleu
 
 
@@ -106,6 +108,25 @@ def win_rate(rewards: Sequence[float], reference_rewards: Sequence[float]) -> fl
     return sum(wins) / len(wins) if wins else 0.0
 
 
+def verifiable_metrics(reward: VerifiableReward, samples: EvalSamples, lengths: Sequence[int]) -> dict[str, Any]:
+    """With a verifiable gold reward: accuracy, the share of well-formed answers, pass@k for k up
+    to the samples per prompt (Chen et al.'s unbiased estimator; each prompt's samples are
+    adjacent), and the mean length of right and of wrong answers (None where there are none)."""
+    verdicts = reward.verdicts(samples.prompts, samples.texts)
+    correct = [v.correct for v in verdicts]
+    n = len(list(next(itertools.groupby(samples.prompts))[1]))
+    counts = [sum(correct[start : start + n]) for start in range(0, len(correct), n)]
+    right = [length for length, ok in zip(lengths, correct) if ok]
+    wrong = [length for length, ok in zip(lengths, correct) if not ok]
+    return {
+        "accuracy": sum(correct) / len(correct),
+        "format_rate": sum(v.format_ok for v in verdicts) / len(verdicts),
+        "pass_at_k": {str(k): mean_pass_at_k(counts, n, k) for k in sorted({1, 2, 4, 8, 16, n}) if k <= n},
+        "length_correct": sum(right) / len(right) if right else None,
+        "length_wrong": sum(wrong) / len(wrong) if wrong else None,
+    }
+
+
 # --------------------------------------------------------------------------------------------
 # All metrics of one policy
 # --------------------------------------------------------------------------------------------
@@ -124,7 +145,7 @@ def evaluate_samples(
 ) -> dict[str, float | None]:
     """Every metric of one set of samples drawn from ``policy``. Where the samples come from no
     single policy (best-of-n), pass ``policy=None`` and the KL in ``kl``. Without a relevance
-    metric, relevance is None."""
+    metric, relevance is None. A verifiable reward adds accuracy, format rate and pass@k."""
     rollout = samples.rollout
     mask = rollout.response_mask.float()
     ref_logprobs, token_kl = reference_statistics_in_chunks(reference, policy, rollout, temperature, batch_size)
@@ -142,6 +163,8 @@ def evaluate_samples(
         scores = relevance([samples.prompts[i] for i in firsts], [samples.texts[i] for i in firsts])
         relevance_value = sum(scores) / len(scores)
     relevance_time = time.perf_counter() - started
+    lengths = [int(n) for n in mask.sum(-1).tolist()]
+    verifiable = verifiable_metrics(reward, samples, lengths) if isinstance(reward, VerifiableReward) else {}
     return {
         "gold_reward": gold,
         "gold_reward_se": gold_se,
@@ -157,7 +180,8 @@ def evaluate_samples(
         "eos_fraction": float(rollout.ended.float().mean()),
         # Per sample, for the length-controlled reward and paired statistics of the report.
         "sample_gold": [float(r) for r in rewards],
-        "sample_length": [int(n) for n in mask.sum(-1).tolist()],
+        "sample_length": lengths,
+        **verifiable,
     }
 
 

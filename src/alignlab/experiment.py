@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from alignlab.config import ExperimentConfig, MethodSpec, method_config, save_config, with_settings
+from alignlab.config import ExperimentConfig, MethodSpec, PreferenceConfig, method_config, save_config, with_settings
 from alignlab.config.experiment import EXPERIMENT_CONTROLS
 from alignlab.config.methods import METHODS
 from alignlab.data import PreferencePair, read_preferences, write_preferences
@@ -34,7 +34,7 @@ from alignlab.pipeline import device, sample_preferences
 from alignlab.records import RunCost, run_record
 from alignlab.report.statistics import best_of_n_kl
 from alignlab.tasks import Task, load_task
-from alignlab.tasks.preferences import flip_labels
+from alignlab.tasks.preferences import vary_pairs
 from alignlab.trainers import TrainInputs, train
 from alignlab.trainers.costs import PeakMemory
 
@@ -185,42 +185,47 @@ class Experiment:
         self.config = with_settings(self.config, {"model": {"name_or_path": str(out.model)}}, "sft")
         self.evaluator = Evaluator(self.config, self.task, self.tokenizer, self.device)
 
-    def pairs_for(self, config: ExperimentConfig) -> list[PreferencePair]:
-        """The shared pairs with ``config``'s label noise applied (seeded, nested across eps)."""
-        return flip_labels(self.preferences(), config.preferences.label_noise, self.config.task.split_seed)
+    def pairs_for(self, preferences: PreferenceConfig) -> list[PreferencePair]:
+        """The shared pairs as ``preferences`` varies them: a seeded subset of ``max_pairs``
+        (nested: a smaller one is part of a larger one), then ``label_noise`` of their labels
+        flipped (seeded, nested across eps)."""
+        return vary_pairs(self.preferences(), preferences, self.config.task.split_seed)
 
-    def reward_model_dir(self, seed: int, noise: float = 0.0) -> Path:
-        """The reward model of ``seed`` (on pairs with ``noise`` of their labels flipped),
-        trained on first use; or the one ``reward_model.path`` names, used as it is."""
+    def _reward_model_name(self, seed: int, preferences: PreferenceConfig) -> str:
+        return self.dir.reward_model_name(seed, preferences.label_noise, preferences.max_pairs)
+
+    def reward_model_dir(self, seed: int, preferences: PreferenceConfig) -> Path:
+        """The reward model of ``seed`` on the pairs ``preferences`` gives (``pairs_for``), trained
+        on first use; or the one ``reward_model.path`` names, used as it is."""
         if self.config.reward_model.path:
             return Path(self.config.reward_model.path)
-        out = self.dir.reward_model(seed, noise)
+        out = self.dir.reward_model(seed, preferences.label_noise, preferences.max_pairs)
         if not out.trained:
             started = time.perf_counter()
-            noisy = with_settings(self.config, {"preferences": {"label_noise": noise}}, "label noise")
-            inputs = TrainInputs(
-                "rm", self.config, seed=seed, pairs=self.pairs_for(noisy), prompts=self.task.train_prompts
-            )
+            pairs = self.pairs_for(preferences)
+            inputs = TrainInputs("rm", self.config, seed=seed, pairs=pairs, prompts=self.task.train_prompts)
             summary = train(inputs, TrainingDir(out.path, resume=out.path.exists()))
             cost = dict(summary["cost"], train_time_s=summary["cost"]["wall_time_s"])
             cost["wall_time_s"] = time.perf_counter() - started
-            self._record_stage(f"reward_model/{self.dir.reward_model_name(seed, noise)}", cost)
+            self._record_stage(f"reward_model/{self._reward_model_name(seed, preferences)}", cost)
             logger.info(
-                "reward model seed %d: held-out accuracy %.3f",
+                "reward model seed %d (%d pairs): held-out accuracy %.3f",
                 seed,
+                len(pairs),
                 summary["final_eval"].get("eval/accuracy", float("nan")),
             )
             free_memory()
         return out.model
 
-    def reward_model_time(self, seed: int, noise: float = 0.0) -> float:
-        stage = self.stages.get(f"reward_model/{self.dir.reward_model_name(seed, noise)}", {})
+    def reward_model_time(self, seed: int, preferences: PreferenceConfig) -> float:
+        stage = self.stages.get(f"reward_model/{self._reward_model_name(seed, preferences)}", {})
         return float(stage.get("wall_time_s", 0.0))
 
     def reference_cache(self, cfg: ExperimentConfig) -> Path:
         """Where the DPO family's reference log-probs of ``cfg``'s pairs are kept: one pass for
         every run that starts from the same base on the same pairs."""
-        return self.dir.reference_logps(cfg.dpo.average_log_prob, cfg.preferences.label_noise)
+        prefs = cfg.preferences
+        return self.dir.reference_logps(cfg.dpo.average_log_prob, prefs.label_noise, prefs.max_pairs)
 
     def prepare_shared(self, runs: list[RunSpec]) -> None:
         """What runs share, made before any run: the pairs, the SFT start, each seed's reward
@@ -232,12 +237,12 @@ class Experiment:
         for run in runs:
             cfg = run_config(self.config, run)
             if METHODS[run.method].optimises_reward_model(cfg):
-                self.reward_model_dir(run.seed, cfg.preferences.label_noise)
+                self.reward_model_dir(run.seed, cfg.preferences)
             cache = self.reference_cache(cfg)
             if METHODS[run.method].section == "dpo" and needs_reference(cfg.dpo) and not cache.is_file():
                 started = time.perf_counter()
                 with PeakMemory() as memory:
-                    precompute_reference(cfg, self.pairs_for(cfg), cache)
+                    precompute_reference(cfg, self.pairs_for(cfg.preferences), cache)
                 cost = {"wall_time_s": time.perf_counter() - started, "peak_mem_mb": memory.peak_mb}
                 self._record_stage(cache.stem, cost)
         free_memory()
@@ -253,7 +258,7 @@ class Experiment:
         save_config(cfg, out.config)
         reward_model = None
         if method.optimises_reward_model(cfg):
-            reward_model = str(self.reward_model_dir(run.seed, cfg.preferences.label_noise))
+            reward_model = str(self.reward_model_dir(run.seed, cfg.preferences))
         # Training measures its own memory: the evaluation's reference must not sit beside it.
         self.evaluator.release_reference()
         free_memory()
@@ -261,7 +266,7 @@ class Experiment:
             run.method,
             cfg,
             seed=run.seed,
-            pairs=self.pairs_for(cfg),
+            pairs=self.pairs_for(cfg.preferences),
             prompts=self.task.train_prompts,
             gold_reward=self.task.reward,
             reward_model=reward_model,
@@ -273,8 +278,8 @@ class Experiment:
         """n samples per prompt from the base policy; the reward model (or gold), with the
         missing-EOS penalty, keeps the best."""
         full = run_config(self.config, run)
-        cfg, noise = full.best_of_n, full.preferences.label_noise
-        proxy = self.reward_model_dir(run.seed, noise) if cfg.scorer == "reward_model" else None
+        cfg, preferences = full.best_of_n, full.preferences
+        proxy = self.reward_model_dir(run.seed, preferences) if cfg.scorer == "reward_model" else None
         started = time.perf_counter()
         evaluator = self.evaluator
         with PeakMemory() as memory:
@@ -289,7 +294,7 @@ class Experiment:
             chosen = best_of_n(candidates, scores, cfg.n)
             sampling_time = time.perf_counter() - started
             metrics = evaluator.evaluate_policy(None, run.seed, kl=best_of_n_kl(cfg.n), samples=chosen, proxy=proxy)
-        rm_time = self.reward_model_time(run.seed, noise) if proxy is not None else 0.0
+        rm_time = self.reward_model_time(run.seed, preferences) if proxy is not None else 0.0
         cost = RunCost(
             gold_queries=len(candidates.texts) if proxy is None else self.preference_gold_queries(),
             trained_sequences=None,
@@ -316,10 +321,9 @@ class Experiment:
             summary = read_json_if_any(out.summary) or self.train(run, out)
             cfg = run_config(self.config, run)
             method = METHODS[run.method]
-            noise = cfg.preferences.label_noise
-            proxy = self.reward_model_dir(run.seed, noise) if method.optimises_reward_model(cfg) else None
+            proxy = self.reward_model_dir(run.seed, cfg.preferences) if method.optimises_reward_model(cfg) else None
             metrics = self.evaluator.evaluate_run(out, run.seed, proxy, run.split)
-            rm_time = self.reward_model_time(run.seed, noise) if proxy is not None else 0.0
+            rm_time = self.reward_model_time(run.seed, cfg.preferences) if proxy is not None else 0.0
             cost = RunCost.of_training(summary["cost"], self.gold_queries(cfg, run.method, summary), rm_time)
             record = run_record(run.method, dict(run.params), run.seed, method.signal(cfg), metrics, cost)
         write_json(out.eval, record)

@@ -56,6 +56,11 @@ def setting_label(params: Mapping[str, Any] | None) -> str:
     return ",".join(f"{k}={v}" for k, v in (params or {}).items()) or "default"
 
 
+def data_suffix(noise: float, pairs: int) -> str:
+    """How a variant of the preference data is named: its label noise and its number of pairs."""
+    return (f"-noise-{noise:g}" if noise else "") + (f"-pairs-{pairs}" if pairs else "")
+
+
 def run_key(method: str, params: Mapping[str, Any] | None, seed: int, split: str = "test") -> str:
     """A run's directory relative to its comparison, as records name it (``run_dir``): a
     reported run (evaluated on test prompts) under ``runs/``, a tuning trial (validation) under
@@ -150,17 +155,19 @@ class ComparisonDir:
         return TrainingDir(self.path / "sft")
 
     @staticmethod
-    def reward_model_name(seed: int, noise: float = 0.0) -> str:
-        """The reward model's name, also its stage's name in ``stages.json`` (``reward_model/NAME``)."""
-        return f"seed-{seed}" + (f"-noise-{noise:g}" if noise else "")
+    def reward_model_name(seed: int, noise: float = 0.0, pairs: int = 0) -> str:
+        """The name of the reward model of ``seed`` on the pairs with ``noise`` of their labels
+        flipped (the first ``pairs`` of them, 0 = all), also its stage's name in ``stages.json``
+        (``reward_model/NAME``)."""
+        return f"seed-{seed}{data_suffix(noise, pairs)}"
 
-    def reward_model(self, seed: int, noise: float = 0.0) -> TrainingDir:
-        return TrainingDir(self.path / "reward_model" / self.reward_model_name(seed, noise))
+    def reward_model(self, seed: int, noise: float = 0.0, pairs: int = 0) -> TrainingDir:
+        return TrainingDir(self.path / "reward_model" / self.reward_model_name(seed, noise, pairs))
 
-    def reference_logps(self, average: bool, noise: float = 0.0) -> Path:
-        """The DPO family's reference log-probs of the pairs with ``noise`` of their labels flipped."""
-        suffix = ("-average" if average else "") + (f"-noise-{noise:g}" if noise else "")
-        return self.path / f"reference_logps{suffix}.safetensors"
+    def reference_logps(self, average: bool, noise: float = 0.0, pairs: int = 0) -> Path:
+        """The DPO family's reference log-probs of the pairs with ``noise`` of their labels flipped
+        (the first ``pairs`` of them, 0 = all)."""
+        return self.path / f"reference_logps{'-average' if average else ''}{data_suffix(noise, pairs)}.safetensors"
 
     def run(self, method: str, params: Mapping[str, Any] | None, seed: int, split: str = "test") -> TrainingDir:
         return TrainingDir(self.path / run_key(method, params, seed, split))

@@ -11,7 +11,7 @@ from alignlab.data import PreferencePair, read_preferences, write_preferences
 from alignlab.errors import DataError
 from alignlab.models import load_causal_lm, load_tokenizer
 from alignlab.tasks import Task, load_task
-from alignlab.tasks.preferences import flip_labels, make_preferences
+from alignlab.tasks.preferences import make_preferences, vary_pairs
 
 
 def device() -> torch.device:
@@ -46,13 +46,13 @@ def sample_preferences(config: ExperimentConfig, task: Task) -> list[PreferenceP
     return pairs
 
 
-def with_label_noise(config: ExperimentConfig, pairs: list[PreferencePair]) -> list[PreferencePair]:
-    """The pairs with ``preferences.label_noise`` of their labels flipped (seeded by the split seed)."""
-    return flip_labels(pairs, config.preferences.label_noise, config.task.split_seed)
+def varied(config: ExperimentConfig, pairs: list[PreferencePair]) -> list[PreferencePair]:
+    """The pairs with ``preferences.max_pairs`` and ``label_noise`` applied (seeded by the split seed)."""
+    return vary_pairs(pairs, config.preferences, config.task.split_seed)
 
 
 def make_preference_file(config: ExperimentConfig, out: Path) -> list[PreferencePair]:
-    pairs = with_label_noise(config, sample_preferences(config, task_for(config)))
+    pairs = varied(config, sample_preferences(config, task_for(config)))
     write_preferences(out, pairs)
     return pairs
 
@@ -61,4 +61,4 @@ def load_preferences(config: ExperimentConfig, data: Path | None) -> list[Prefer
     """Pairs from ``--data``, else from ``preferences.path``, else made from the task."""
     path = data or (Path(config.preferences.path) if config.preferences.path else None)
     pairs = read_preferences(path) if path is not None else sample_preferences(config, task_for(config))
-    return with_label_noise(config, pairs)
+    return varied(config, pairs)

@@ -127,13 +127,13 @@ def test_smollm2_is_scored_as_its_own_forward_and_answers_sensibly() -> None:
     after): a chat-templated batch, left-padded, scored through alignlab, equals the model's own
     forward on each conversation alone; and it answers a question."""
     pytest.importorskip("gguf")
-    from alignlab.tokenization import stop_token_ids
     from transformers import AutoModelForCausalLM
 
     from alignlab.batch import collate
     from alignlab.config import ModelConfig
     from alignlab.models import load_causal_lm, load_tokenizer
     from alignlab.scoring import PolicyForward
+    from alignlab.tokenization import stop_token_ids
 
     config = ModelConfig(name_or_path="smollm2-135m-instruct", dtype="float32")
     tokenizer = load_tokenizer(config)

@@ -9,7 +9,8 @@ import itertools
 import pytest
 
 from alignlab.errors import AlignlabError
-from alignlab.tasks.arithmetic_reward import ArithmeticReward, Verdict, judge, mean_pass_at_k, parse_answer, pass_at_k
+from alignlab.tasks.arithmetic_reward import ArithmeticReward, judge, parse_answer
+from alignlab.tasks.verifiable import Verdict, mean_pass_at_k, pass_at_k
 
 WORKED = "7 + 5 = 12\n12 - 4 = 8\n8 * 2 = 16\n"
 

@@ -66,3 +66,15 @@ def test_label_noise_flips_nested_fractions_and_only_labels() -> None:
         True,
     )
     assert flip_labels(pairs, 0.0, seed=0) == pairs
+
+
+def test_data_size_subsets_are_seeded_and_nested() -> None:
+    from alignlab.tasks.preferences import subset_pairs
+
+    pairs = [PreferencePair(f"p{i}", f"c{i}", f"r{i}") for i in range(40)]
+    small, large = subset_pairs(pairs, 10, 3), subset_pairs(pairs, 25, 3)
+    assert len(small) == 10 and len(large) == 25 and set(map(id, small)) <= set(map(id, large))
+    assert subset_pairs(pairs, 10, 3) == small and subset_pairs(pairs, 10, 4) != small
+    assert subset_pairs(pairs, 0, 3) == pairs and subset_pairs(pairs, 99, 3) == pairs
+    # In the pairs' own order.
+    assert [pairs.index(p) for p in small] == sorted(pairs.index(p) for p in small)

@@ -49,6 +49,10 @@ BUDGETS = {
     "dr-grpo": GROUPS,
     "dapo": GROUPS,
     "gspo": GROUPS,
+    "cispo": GROUPS,
+    "sapo": GROUPS,
+    # VADER's sentiment is no right-or-wrong: fine-tune on the clearly positive samples.
+    "rft": {**GROUPS, "accept_reward": 0.5},
     "rloo": GROUPS,
     "reinforce++": {**ONLINE, "prompts_per_iteration": 32, "batch_size": 32},
     "online-dpo": {**ONLINE, "lr": 1e-3, "prompts_per_iteration": 16, "batch_size": 32},
@@ -78,7 +82,11 @@ def held_out(make_config, tmp_path_factory, embedded_dir):
 # Models in memory while training: offline methods hold the policy only (reference log-probs are
 # computed before training); online ones the policy and the reference, plus PPO's separate critic
 # and the reward model where they use one.
-MODELS_IN_MEMORY = {"ppo": 4, "ppo-gt": 3, **{m: 2 for m in ("grpo", "dr-grpo", "dapo", "gspo", "rloo")}}
+MODELS_IN_MEMORY = {
+    "ppo": 4,
+    "ppo-gt": 3,
+    **{m: 2 for m in ("grpo", "dr-grpo", "dapo", "gspo", "cispo", "sapo", "rft", "rloo")},
+}
 MODELS_IN_MEMORY |= {"reinforce++": 2, "online-dpo": 2}
 
 

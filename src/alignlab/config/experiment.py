@@ -31,9 +31,10 @@ from alignlab.config.trainers import (
 # The settings budget.sequences decides (offline optimizer steps, online iterations).
 BUDGET_KEYS = ("max_steps", "iterations")
 
-# Settings outside a method's section that a method's sweep may vary: the preference label noise
-# (each value gets its own flipped copy of the pairs, and its own reward model).
-EXPERIMENT_CONTROLS = ("preferences.label_noise",)
+# Settings outside a method's section that a method's sweep (or overrides) may vary: the
+# preference label noise and the number of pairs (each value gets its own copy of the pairs, its
+# own reward model and reference pass), and the training budget.
+EXPERIMENT_CONTROLS = ("preferences.label_noise", "preferences.max_pairs", "budget.sequences")
 
 
 @dataclass(config=STRICT_SCHEMA)
@@ -98,14 +99,15 @@ class MethodSpec:
     method: Str = setting(help="One of: " + ", ".join(COMPARED))
     sweep: dict[Str, list[Any]] = setting(
         factory=dict,
-        help="Trainer setting -> values; one run per value (e.g. {beta: [0.1, 0.5]}); also "
-        "preferences.label_noise (the fraction of flipped preference labels).",
+        help="Setting -> values, one run per value (e.g. {beta: [0.1, 0.5]}); several settings are varied one "
+        "at a time, the others as configured. A trainer setting, or an experiment control: "
+        "preferences.label_noise (the fraction of flipped labels), preferences.max_pairs (the data size), "
+        "budget.sequences.",
     )
     overrides: dict[Str, Any] = setting(factory=dict, help="Trainer settings fixed for this method only.")
 
     def __post_init__(self) -> None:
         require(self.method in COMPARED, "method", f"unknown method '{self.method}'; known: {', '.join(COMPARED)}")
-        require(len(self.sweep) <= 1, "sweep", "sweep over one setting at a time")
         for key, values in self.sweep.items():
             require(len(values) > 0, f"sweep.{key}", "needs at least one value")
 

@@ -266,6 +266,36 @@ METHODS: dict[str, Method] = {
             _space(kl_coef=GRPO_KL),
         ),
         Method(
+            "cispo",
+            "grpo",
+            "prompts",
+            _POLICY_GRADIENT,
+            "MiniMax 2025 (MiniMax-M1)",
+            # The importance weight clipped and detached on a token-level REINFORCE loss, no KL term.
+            {"policy_loss": "cispo", "loss_type": "dapo", "kl_coef": 0.0, "importance_sampling_level": "token"},
+            _space(cispo_max_ratio=SearchRange(2.0, 8.0, "MiniMax 2025 (an upper cap only); ScaleRL's 5")),
+        ),
+        Method(
+            "sapo",
+            "grpo",
+            "prompts",
+            _POLICY_GRADIENT,
+            "Gao et al. 2025 (SAPO)",
+            # A soft, sigmoid gate of the ratio in place of the hard clip; GRPO's aggregation.
+            {"policy_loss": "sapo", "loss_type": "grpo", "importance_sampling_level": "token"},
+            _space(kl_coef=GRPO_KL),
+        ),
+        Method(
+            "rft",
+            "grpo",
+            "prompts",
+            _POLICY_GRADIENT,
+            "Yuan et al. 2023; Dong et al. 2023 (RAFT)",
+            # Sample, keep the samples that reach accept_reward, fine-tune on them: no baseline, no KL.
+            {"advantage": "rejection", "loss_type": "dapo", "kl_coef": 0.0, "update_epochs": 1},
+            _space(),
+        ),
+        Method(
             "rloo",
             "rloo",
             "prompts",

@@ -126,6 +126,12 @@ class PreferenceConfig:
     )
     temperature: Float = setting(0.1, gt=0.0, help="Bradley-Terry temperature: P(a > b) = sigmoid((r_a - r_b) / T).")
     min_reward_gap: Float = setting(0.0, ge=0.0, help="Skip pairs whose gold rewards differ by less than this.")
+    max_pairs: Int = setting(
+        0,
+        ge=0,
+        help="Use a seeded random subset of this many pairs (0 = all): the data-size control of a sweep "
+        "(the subsets are nested; each size gets its own reward model and reference pass).",
+    )
     label_noise: Float = setting(
         0.0,
         ge=0.0,

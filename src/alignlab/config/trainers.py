@@ -11,6 +11,7 @@ from alignlab.config.fields import STRICT_SCHEMA, Bool, Float, Int, require, set
 
 Schedule = Literal["constant", "linear", "cosine"]
 KLEstimator = Literal["k1", "k2", "k3"]
+Advantage = Literal["group", "leave_one_out", "batch", "rejection"]
 
 KL_ESTIMATOR_HELP = (
     "Per-token estimate of KL(pi || pi_ref) from the policy's samples (Schulman 2020), with log r = log pi_ref - "
@@ -159,8 +160,6 @@ class OnlineTrainConfig(TrainConfig):
         64, gt=0, help="Sequences per optimizer step (a minibatch) over all processes and accumulation steps."
     )
     update_epochs: Int = setting(2, gt=0, help="Passes over each iteration's rollouts.")
-    clip_range: Float = setting(0.2, gt=0.0, help="Clip of the policy ratio to [1 - c, 1 + c].")
-    kl_coef: Float = setting(0.05, ge=0.0, help="Weight of KL(pi || pi_ref).")
     reward_source: Literal["reward_model", "gold"] = setting(
         "reward_model", help="Score responses with the learned reward model or with the task's gold reward."
     )
@@ -170,7 +169,16 @@ class OnlineTrainConfig(TrainConfig):
 
 
 @dataclass(config=STRICT_SCHEMA)
-class PPOConfig(OnlineTrainConfig):
+class ClippedPolicyConfig(OnlineTrainConfig):
+    """Online methods with a clipped policy ratio and an explicit KL regularisation (PPO and the
+    critic-free policy gradient; online DPO has neither: its reference enters through beta)."""
+
+    clip_range: Float = setting(0.2, gt=0.0, help="Clip of the policy ratio to [1 - c, 1 + c].")
+    kl_coef: Float = setting(0.05, ge=0.0, help="Weight of KL(pi || pi_ref) (where it enters: kl_estimator).")
+
+
+@dataclass(config=STRICT_SCHEMA)
+class PPOConfig(ClippedPolicyConfig):
     gamma: Float = setting(1.0, ge=0.0, le=1.0, help="Discount.")
     lam: Float = setting(0.95, ge=0.0, le=1.0, help="GAE lambda.")
     value_clip_range: Float = setting(0.2, ge=0.0, help="Clip of the value update around the rollout value.")
@@ -194,15 +202,29 @@ class PPOConfig(OnlineTrainConfig):
 
 
 @dataclass(config=STRICT_SCHEMA)
-class PolicyGradientConfig(OnlineTrainConfig):
+class PolicyGradientConfig(ClippedPolicyConfig):
     """Critic-free policy gradient: GRPO and its variants, RLOO, REINFORCE++."""
 
     group_size: Int = setting(4, gt=0, help="Completions per prompt (G); the group is the baseline's sample.")
-    advantage: Literal["group", "leave_one_out", "batch"] = setting(
+    advantage: Advantage = setting(
         "group",
         help="group = the group's mean (GRPO); leave_one_out = the mean of the other G - 1 (RLOO); batch = no "
-        "baseline but normalisation over the whole batch (REINFORCE++).",
+        "baseline but normalisation over the whole batch (REINFORCE++); rejection = 1 for the samples whose "
+        "reward reaches accept_reward and none for the others (rejection-sampling fine-tuning, RFT/RAFT: "
+        "fine-tuning on the accepted samples only).",
     )
+    accept_reward: Float = setting(1.0, help="advantage rejection: the reward a sample needs to be trained on.")
+    policy_loss: Literal["clip", "cispo", "sapo"] = setting(
+        "clip",
+        help="clip = PPO's clipped ratio (GRPO and relatives); cispo = the plain policy gradient weighted by the "
+        "clipped, detached importance ratio, so no token loses its gradient (MiniMax-M1, 2025); sapo = a soft, "
+        "sigmoid gate of the ratio in place of the hard clip (SAPO, 2025).",
+    )
+    cispo_max_ratio: Float = setting(
+        5.0, gt=0.0, help="policy_loss cispo: the cap of the importance weight (ScaleRL recommends 5)."
+    )
+    sapo_temperature_pos: Float = setting(1.0, gt=0.0, help="policy_loss sapo: the gate's temperature for A > 0.")
+    sapo_temperature_neg: Float = setting(1.05, gt=0.0, help="policy_loss sapo: the gate's temperature for A <= 0.")
     scale_rewards: Bool = setting(True, help="group advantages: divide by the group's std (Dr. GRPO: false).")
     kl_in_reward: Bool = setting(
         False,
@@ -211,6 +233,12 @@ class PolicyGradientConfig(OnlineTrainConfig):
         "returns-to-go (advantage: batch, REINFORCE++).",
     )
     kl_estimator: KLEstimator = setting("k3", help=KL_ESTIMATOR_HELP)
+    kl_importance_correction: Bool = setting(
+        False,
+        help="With the KL as a loss term (k3): multiply it by the importance ratio pi / pi_old, TRL's "
+        "use_bias_correction_kl: unbiased once the policy has moved off the policy that sampled, and its "
+        "gradient is then that of KL(pi || pi_ref), not of the reverse KL.",
+    )
     loss_type: Literal["grpo", "dr_grpo", "dapo"] = setting(
         "grpo",
         help="How token losses are averaged: grpo = mean over each sequence's tokens, then over sequences "
@@ -248,6 +276,11 @@ class PolicyGradientConfig(OnlineTrainConfig):
             f"must be >= 2 for a {self.advantage} baseline",
         )
         require(
+            not self.kl_importance_correction or (not self.kl_in_reward and self.kl_estimator == "k3"),
+            "kl_importance_correction",
+            "weighs the k3 loss term: needs kl_in_reward false and kl_estimator k3",
+        )
+        require(
             self.kl_in_reward or self.kl_estimator != "k1" or self.kl_coef == 0,
             "kl_estimator",
             "k1 as a loss term has an expected gradient of zero (the KL would not be penalised); use k3 "
@@ -257,7 +290,7 @@ class PolicyGradientConfig(OnlineTrainConfig):
 
 @dataclass(config=STRICT_SCHEMA)
 class RLOOConfig(PolicyGradientConfig):
-    advantage: Literal["group", "leave_one_out", "batch"] = setting(
+    advantage: Advantage = setting(
         "leave_one_out", help="The baseline (RLOO: the mean of the other G - 1 rewards of the prompt)."
     )
     kl_in_reward: Bool = setting(True, help="Subtract kl_coef * the sequence's KL estimate from its reward (RLOO).")
@@ -267,7 +300,7 @@ class RLOOConfig(PolicyGradientConfig):
 @dataclass(config=STRICT_SCHEMA)
 class ReinforcePPConfig(PolicyGradientConfig):
     group_size: Int = setting(1, gt=0, help="Completions per prompt (REINFORCE++ needs no group).")
-    advantage: Literal["group", "leave_one_out", "batch"] = setting(
+    advantage: Advantage = setting(
         "batch", help="The baseline (REINFORCE++: none; advantages normalised over the global batch)."
     )
     kl_in_reward: Bool = setting(True, help="Per-token KL penalty in the reward (REINFORCE++).")

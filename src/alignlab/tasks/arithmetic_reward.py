@@ -1,5 +1,5 @@
 """The arithmetic task's verifiable reward: 1 for the right final answer in the expected format,
-0 otherwise, with format and correctness reported apart; and the pass@k estimator.
+0 otherwise, with format and correctness reported apart (``tasks.verifiable``).
 
 The expected format is the one the embedded-arith model learnt in pretraining, and the one the
 prompt asks a chat model for: the completion's last line is ``Answer: <integer>``, any reasoning
@@ -17,25 +17,14 @@ line followed by more text, a non-integer ("3.5", "1/2", "7 marbles", "seven"), 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from alignlab.base.arith_grammar import ANSWER_PREFIX
 from alignlab.errors import AlignlabError
+from alignlab.tasks.verifiable import Verdict
 
 _ANSWER_LINE = re.compile(rf"\s*{re.escape(ANSWER_PREFIX)}\s*(0|-?[1-9][0-9]*)\s*")
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """How one completion fared: ``format_ok`` (it ends with one well-formed answer line),
-    ``correct`` (that answer is the right one; never without ``format_ok``) and the answer read."""
-
-    format_ok: bool
-    correct: bool
-    answer: int | None
 
 
 def parse_answer(completion: str) -> int | None:
@@ -81,22 +70,3 @@ class ArithmeticReward:
 
     def __call__(self, prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
         return [float(v.correct) for v in self.verdicts(prompts, completions)]
-
-
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """The unbiased estimate of pass@k from ``n`` samples of which ``c`` are correct (Chen et al.
-    2021, "Evaluating Large Language Models Trained on Code", eq. 1): the probability that ``k`` of
-    the ``n`` samples, drawn without replacement, hold at least one correct one,
-    1 - C(n - c, k) / C(n, k). Exact integer binomials, so no overflow or cancellation."""
-    if not 0 <= c <= n:
-        raise ValueError(f"pass@k: the correct count c must be in [0, n] = [0, {n}], got {c}")
-    if not 1 <= k <= n:
-        raise ValueError(f"pass@k: k must be in [1, n] = [1, {n}], got {k}")
-    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
-
-
-def mean_pass_at_k(correct_counts: Sequence[int], n: int, k: int) -> float:
-    """pass@k averaged over prompts, each with ``n`` samples and ``correct_counts[i]`` correct."""
-    if not correct_counts:
-        raise ValueError("pass@k: no prompts")
-    return sum(pass_at_k(n, c, k) for c in correct_counts) / len(correct_counts)

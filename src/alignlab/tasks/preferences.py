@@ -99,6 +99,22 @@ def make_preferences(
     return pairs
 
 
+def subset_pairs(pairs: Sequence[PreferencePair], count: int, seed: int) -> list[PreferencePair]:
+    """A seeded random ``count`` of the pairs (all of them for 0), in their order: the data-size
+    control. The draw is one fixed permutation, so a smaller subset is part of every larger one
+    (a curve over data sizes adds data, never swaps it)."""
+    if not count or count >= len(pairs):
+        return list(pairs)
+    keep = set(random.Random(seed + 2).sample(range(len(pairs)), len(pairs))[:count])
+    return [pair for i, pair in enumerate(pairs) if i in keep]
+
+
+def vary_pairs(pairs: Sequence[PreferencePair], preferences: PreferenceConfig, seed: int) -> list[PreferencePair]:
+    """The pairs as the experiment controls of ``preferences`` vary them: the ``max_pairs`` subset,
+    then ``label_noise`` of their labels flipped."""
+    return flip_labels(subset_pairs(pairs, preferences.max_pairs, seed), preferences.label_noise, seed)
+
+
 def flip_labels(pairs: Sequence[PreferencePair], eps: float, seed: int) -> list[PreferencePair]:
     """Preference label noise as an experimental control: swap chosen and rejected in a seeded
     fraction ``eps`` of the pairs (with their rewards and ended flags, so the recorded gold

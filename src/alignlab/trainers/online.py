@@ -41,6 +41,7 @@ from alignlab.progress import progress_task
 from alignlab.reward_model import TrainingReward
 from alignlab.rollout import Rollout, decode_responses, generate
 from alignlab.scoring import PolicyForward, TokenScores
+from alignlab.tasks.verifiable import VerifiableReward
 from alignlab.trainers import TrainInputs
 from alignlab.trainers.checkpoints import Checkpointer, Snapshots
 from alignlab.trainers.costs import Cost, PeakMemory, Stopwatch, trainable_dtypes
@@ -124,7 +125,8 @@ def gather_rollout(rollout: Rollout, pad_token_id: int) -> Rollout:
 class ScoredRollout:
     """An iteration's samples over the global batch, on the CPU: the rollout, log pi_old and
     (with a critic) the values of its response tokens ``(B, R)``, log pi_ref ``(B, R)``, the
-    score optimised and the gold reward ``(B,)``."""
+    score optimised and the gold reward ``(B,)``, and with a verifiable gold reward whether each
+    answer is right ``(B,)``."""
 
     rollout: Rollout
     logprobs: torch.Tensor
@@ -132,19 +134,28 @@ class ScoredRollout:
     ref_logprobs: torch.Tensor
     score: torch.Tensor
     gold: torch.Tensor
+    correct: torch.Tensor | None = None
 
     @property
     def mask(self) -> torch.Tensor:
         return self.rollout.response_mask.float()
 
     def metrics(self) -> dict[str, float]:
-        """What every online method reports about its samples."""
-        return {
+        """What every online method reports about its samples (with a verifiable reward, also
+        the accuracy and the lengths of right and of wrong answers)."""
+        lengths = self.mask.sum(-1)
+        metrics = {
             "reward/score": float(self.score.mean()),
             "reward/gold": float(self.gold.mean()),
-            "rollout/response_length": float(self.mask.sum(-1).mean()),
+            "rollout/response_length": float(lengths.mean()),
             "rollout/ended_with_eos": float(self.rollout.ended.float().mean()),
         }
+        if self.correct is not None:
+            metrics["rollout/accuracy"] = float(self.correct.float().mean())
+            for name, rows in (("correct", self.correct), ("wrong", ~self.correct)):
+                if rows.any():
+                    metrics[f"rollout/length_{name}"] = float(lengths[rows].mean())
+        return metrics
 
     def select(self, rows: torch.Tensor) -> ScoredRollout:
         return ScoredRollout(
@@ -154,6 +165,7 @@ class ScoredRollout:
             ref_logprobs=self.ref_logprobs[rows],
             score=self.score[rows],
             gold=self.gold[rows],
+            correct=None if self.correct is None else self.correct[rows],
         )
 
 
@@ -173,6 +185,7 @@ def concat_scored(parts: Sequence[ScoredRollout], pad_token_id: int) -> ScoredRo
         ref_logprobs=right([p.ref_logprobs for p in parts]),
         score=torch.cat([p.score for p in parts]),
         gold=torch.cat([p.gold for p in parts]),
+        correct=None if parts[0].correct is None else torch.cat([p.correct for p in parts]),
     )
 
 
@@ -313,7 +326,11 @@ class OnlineRun:
                 training_autocast(self.cfg.mixed_precision, self.device),
             ):
                 ref = score_in_chunks(PolicyForward(reference), on_device, temperature, chunk).logprobs
-            score, gold = self.scorer(rollout, [p for p in mine for _ in range(self.group)], texts)
+            rows = [p for p in mine for _ in range(self.group)]
+            score, gold = self.scorer(rollout, rows, texts)
+            correct = None
+            if isinstance(self.gold_reward, VerifiableReward):
+                correct = torch.tensor([v.correct for v in self.gold_reward.verdicts(rows, texts)])
         self.samples_scored += len(prompts) * self.group
         return ScoredRollout(
             rollout=gather_rollout(rollout, self.tokenizer.pad_token_id),
@@ -322,6 +339,7 @@ class OnlineRun:
             ref_logprobs=distributed.gather_rows(ref.cpu()),
             score=distributed.gather_rows(score),
             gold=distributed.gather_rows(gold),
+            correct=None if correct is None else distributed.gather_rows(correct),
         )
 
     def update(self, loss_fn: LossFn, rollout: Rollout, data: RowData, weigh: WeighFn, iteration: int) -> UpdateResult:

@@ -1,6 +1,7 @@
-"""Critic-free policy gradient: GRPO and its variants (Dr. GRPO, DAPO, GSPO), RLOO and
-REINFORCE++. All drop PPO's critic; they differ in the baseline, where the KL goes, the ratio
-and how token losses are averaged, each a setting of ``PolicyGradientConfig``.
+"""Critic-free policy gradient: GRPO and its variants (Dr. GRPO, DAPO, GSPO, CISPO, SAPO), RLOO,
+REINFORCE++ and rejection-sampling fine-tuning. All drop PPO's critic; they differ in the
+baseline, where the KL goes, the ratio and its clip, and how token losses are averaged, each a
+setting of ``PolicyGradientConfig``.
 
 One iteration:
 1. sample ``group_size`` completions of each of ``prompts_per_iteration`` prompts;
@@ -12,13 +13,16 @@ One iteration:
    - ``leave_one_out`` (RLOO, Ahmadian et al. 2024): reward minus the mean of the other G - 1;
    - ``batch`` (REINFORCE++, Hu 2025): per-token rewards with the KL in them, returns-to-go,
      normalised over the global batch;
+   - ``rejection`` (RFT, Yuan et al. 2023; RAFT, Dong et al. 2023): 1 for the samples whose
+     reward reaches ``accept_reward``, which alone are trained on (fine-tuning on them);
    with ``kl_in_reward`` the KL estimate (``kl_estimator``, k1 by default) is subtracted from
    the reward first (per sequence, or per token for ``batch``); otherwise kl_coef * the estimate
    per token (k3 by default) is a loss term (GRPO);
    ``dynamic_sampling`` replaces groups whose rewards are all equal by sampling more (DAPO);
-5. ``update_epochs`` passes of minibatches: the clipped ratio per token or per sequence (GSPO),
-   clipped asymmetrically when ``clip_range_low != clip_range_high`` (DAPO), aggregated as
-   ``loss_type`` says (``losses.token_weights``).
+5. ``update_epochs`` passes of minibatches: the policy loss (``policy_loss``: PPO's clipped
+   ratio, clipped asymmetrically when ``clip_range_low != clip_range_high`` (DAPO); CISPO's
+   clipped, detached importance weight; SAPO's soft gate), per token or per sequence (GSPO),
+   aggregated as ``loss_type`` says (``losses.token_weights``).
 """
 
 from __future__ import annotations
@@ -33,13 +37,16 @@ from alignlab.config import PolicyGradientConfig
 from alignlab.layout import TrainingDir
 from alignlab.losses import (
     TokenWeights,
+    cispo_surrogate,
     clipped_surrogate,
     global_whiten,
     group_advantages,
+    importance_weighted_kl,
     informative_groups,
     kl_estimate,
     leave_one_out_advantages,
     returns_to_go,
+    sapo_surrogate,
     token_rewards,
     token_weights,
 )
@@ -65,6 +72,8 @@ def advantages_of(cfg: PolicyGradientConfig, score: torch.Tensor, kl: torch.Tens
     """Per-sequence ``(B,)`` or per-token ``(B, T)`` advantages; ``kl`` is the per-token KL
     estimate of ``cfg.kl_estimator`` (subtracted from the reward when ``kl_in_reward``)."""
     kl_coef = cfg.kl_coef if cfg.kl_in_reward else 0.0
+    if cfg.advantage == "rejection":
+        return (score >= cfg.accept_reward).to(score.dtype)
     if cfg.advantage == "batch":
         rewards = token_rewards(score, kl, mask, kl_coef)
         return global_whiten(returns_to_go(rewards, mask), mask)
@@ -113,24 +122,36 @@ def dynamic_sampling(online: OnlineRun, cfg: PolicyGradientConfig, first: Scored
     return Batch(samples, active, sampled, float((~signal).float().mean()), len(rounds))
 
 
+def surrogate(cfg: PolicyGradientConfig, logprobs: torch.Tensor, data: PolicyGradientData, mask: torch.Tensor):
+    """The policy loss per token of ``cfg.policy_loss``: PPO's clipped ratio (asymmetric with
+    DAPO's clip-higher), CISPO's clipped, detached importance weight, or SAPO's soft gate."""
+    level = cfg.importance_sampling_level
+    if cfg.policy_loss == "cispo":
+        return cispo_surrogate(logprobs, data.logprobs, data.advantages, mask, cfg.cispo_max_ratio, level)
+    if cfg.policy_loss == "sapo":
+        temperatures = cfg.sapo_temperature_pos, cfg.sapo_temperature_neg
+        return sapo_surrogate(logprobs, data.logprobs, data.advantages, mask, *temperatures, level)
+    clip_low = cfg.clip_range_low or cfg.clip_range
+    clip_high = cfg.clip_range_high or cfg.clip_range
+    return clipped_surrogate(logprobs, data.logprobs, data.advantages, mask, clip_low, clip_high, level)
+
+
+def kl_loss_term(cfg: PolicyGradientConfig, logprobs: torch.Tensor, data: PolicyGradientData, mask: torch.Tensor):
+    """The KL as a loss term per token: the estimate of ``kl_estimator``, or with
+    ``kl_importance_correction`` k3 weighted by the importance ratio (TRL's bias correction)."""
+    if cfg.kl_importance_correction:
+        return importance_weighted_kl(logprobs, data.logprobs, data.ref_logprobs, mask, cfg.importance_sampling_level)
+    return kl_estimate(logprobs, data.ref_logprobs, cfg.kl_estimator) * mask
+
+
 def policy_gradient_loss(
     cfg: PolicyGradientConfig, temperature: float, model: nn.Module, mb: Minibatch[PolicyGradientData]
 ) -> tuple[torch.Tensor, dict]:
-    """The clipped surrogate (plus kl_coef * the KL estimate when the KL is a loss term),
+    """The policy loss (``surrogate``, plus kl_coef * the KL estimate when the KL is a loss term),
     aggregated by ``cfg.loss_type`` over the whole minibatch (``mb.weights * mb.scale``)."""
     new = model(mb.sequences, temperature, with_entropy=True)
     mask, w = mb.mask, mb.weights * mb.scale
-    clip_low = cfg.clip_range_low or cfg.clip_range
-    clip_high = cfg.clip_range_high or cfg.clip_range
-    pg = clipped_surrogate(
-        new.logprobs,
-        mb.data.logprobs,
-        mb.data.advantages,
-        mask,
-        clip_low,
-        clip_high,
-        cfg.importance_sampling_level,
-    )
+    pg = surrogate(cfg, new.logprobs, mb.data, mask)
     per_token = pg.losses
     stats = {
         "loss/policy": (pg.losses * w).sum(),
@@ -139,7 +160,7 @@ def policy_gradient_loss(
         "policy/approx_kl": (pg.approx_kl * w).sum(),
     }
     if not cfg.kl_in_reward and cfg.kl_coef > 0:
-        kl = kl_estimate(new.logprobs, mb.data.ref_logprobs, cfg.kl_estimator) * mask
+        kl = kl_loss_term(cfg, new.logprobs, mb.data, mask)
         per_token = per_token + cfg.kl_coef * kl
         stats["loss/kl"] = (kl * w).sum()
     return (per_token * w).sum(), stats
@@ -169,8 +190,10 @@ def train_policy_gradient(inputs: TrainInputs, run: TrainingDir) -> dict:
             log_ratio = kl_estimate(samples.logprobs, samples.ref_logprobs, "k1") * samples.mask
             penalty = kl_estimate(samples.logprobs, samples.ref_logprobs, cfg.kl_estimator) * samples.mask
             advantages = advantages_of(cfg, samples.score, penalty, samples.mask)
+            # Rejection sampling fine-tunes on the accepted samples alone: the others are no units.
+            active = batch.active * advantages if cfg.advantage == "rejection" else batch.active
             # 5: minibatch epochs.
-            data = PolicyGradientData(samples.logprobs, samples.ref_logprobs, advantages, batch.active)
+            data = PolicyGradientData(samples.logprobs, samples.ref_logprobs, advantages, active)
             update = online.update(
                 partial(policy_gradient_loss, cfg, generation.temperature),
                 samples.rollout,
@@ -185,7 +208,7 @@ def train_policy_gradient(inputs: TrainInputs, run: TrainingDir) -> dict:
                 "objective/kl": float(log_ratio.sum(-1).mean()),
                 "objective/kl_coef": cfg.kl_coef,
                 "advantage/abs_mean": float(advantages.abs().mean()),
-                "rollout/informative_fraction": float(batch.active.mean()),
+                "rollout/informative_fraction": float(active.mean()),
                 "rollout/sampling_rounds": float(batch.rounds),
             }
             if cfg.group_size > 1:

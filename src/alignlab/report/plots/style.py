@@ -21,7 +21,7 @@ BASE_GID = "base"
 CHECKPOINT_GID = "checkpoints"
 FIT_GID = "fit"
 PEAK_GID = "gold-peak"
-# Tab10 with navy for its grey (which would read as the base policy's black), then eight more
+# Tab10 with navy for its grey (which would read as the base policy's black), then eleven more
 # colours far enough from those and from each other.
 PALETTE = (
     "#1f77b4",
@@ -42,9 +42,12 @@ PALETTE = (
     "#4b0082",
     "#9acd32",
     "#f4a460",
+    "#8b0000",
+    "#40e0d0",
+    "#556b2f",
 )
-# Seven markers against eighteen colours: every method alignlab has gets a colour of its own,
-# and the (colour, marker) pair differs for the first 126 methods.
+# Seven markers against twenty-one colours: every method alignlab has gets a colour of its own,
+# and the (colour, marker) pair differs for the first 147 methods.
 _MARKERS = ("o", "s", "D", "^", "v", "P", "X")
 BASE_COLOR = "#222222"
 _SYMBOLS = {"beta": "β", "label_smoothing": "ε", "preferences.label_noise": "noise"}
