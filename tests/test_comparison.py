@@ -75,7 +75,7 @@ def test_every_method_has_finite_results_and_a_report(smoke_run) -> None:
     assert "Reward–KL frontier" in report and 'src="data:image/png;base64,' in report
     text = html.unescape(report)
     # Every method of the registry is in the smoke preset (the set above) and in its report's table.
-    results_table = report.split("<h2>Results</h2>")[1].split("</table>")[0]
+    results_table = report.split("<h2 id='results'>Results</h2>")[1].split("</table>")[0]
     assert all(f"<strong>{html.escape(method)}</strong>" in results_table for method in COMPARED)
     assert all(sentence.split(":")[0][:40] in text for sentence in metrics["verdict"])
     assert (out / "runs" / "dpo" / "beta=0.1" / "seed-0" / "model" / "model.safetensors").is_file()

@@ -48,6 +48,24 @@ def test_yaml_exponent_without_dot_is_a_number(tmp_path: Path) -> None:
         ),
         ("ppo:\n  batch_size: 30\n  grad_accum_steps: 4\n", "ppo.batch_size", "divisible"),
         ("task: sentiment\n", "task", "must be a mapping"),
+        (
+            "methods:\n  - method: dpo\nreport:\n  findings:\n    - {id: x, claim: c, source: s, a: {method: ppo}, "
+            "b: {method: dpo}}\n",
+            "report.findings[0].a.method",
+            "not among the compared methods",
+        ),
+        (
+            "methods:\n  - method: dpo\n    sweep: {beta: [0.1]}\nreport:\n  findings:\n    - {id: x, claim: c, "
+            "source: s, a: {method: dpo, where: {beta: 0.2}}, b: {method: dpo}}\n",
+            "report.findings[0].a.where.beta",
+            "does not sweep beta over 0.2",
+        ),
+        (
+            "methods:\n  - method: dpo\nreport:\n  findings:\n    - {id: x, claim: c, source: s, kind: trend, "
+            "a: {method: dpo}, b: {method: dpo}}\n",
+            "report.findings[0].sweep",
+            "names the swept setting",
+        ),
     ],
 )
 def test_bad_values_name_the_file_and_the_key(tmp_path: Path, text: str, key: str, words: str) -> None:

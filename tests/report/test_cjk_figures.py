@@ -93,7 +93,7 @@ def test_without_a_cjk_font_the_page_stays_chinese_and_figures_fall_back_to_engl
 
     monkeypatch.setattr(html, "figure_to_data_uri", keep)
     page = render_report(tmp_path, make_metrics(tmp_path, language="zh")).read_text(encoding="utf-8")
-    assert '<html lang="zh-CN">' in page and "<h2>结论</h2>" in page
+    assert '<html lang="zh-CN">' in page and '<h2 id="verdict">结论</h2>' in page
     labels = [text for fig in figures for text in _labels(fig) if text]
     assert len(figures) == 6 and tr("fig.gold", "en") in labels
     assert not [text for text in labels if CHINESE.search(text)]

@@ -120,7 +120,7 @@ def test_chinese_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: di
         assert heading in page, heading
     for english_text in ("Verdict", "Results", "Stability", "Reward-model over-optimisation", "Sample completions"):
         assert f">{english_text}<" not in page
-    assert "<h2>结论</h2>" in page and "<h2>奖励–KL 前沿</h2>" in page
+    assert '<h2 id="verdict">结论</h2>' in page and "<h2 id='frontier'>奖励–KL 前沿</h2>" in page
     assert "奖励模型过度优化（实测）：ppo (kl_coef=0.05)" in page  # the verdict, written in Chinese
     assert "与 dpo (beta=0.1) 相比（基线是在这些相同数据上选出的最佳设置" in page
     assert "总用时</dt><dd>1 分 40 秒" in page
@@ -241,7 +241,7 @@ def test_odd_values_never_stop_the_report(tmp_path: Path, fast_figures: None) ->
     metrics["config"]["report"] = {"language": "klingon", "bootstrap_resamples": "many"}
     metrics["stability"] = None
     page = _render(tmp_path, metrics)
-    assert "<h2>Results</h2>" in page
+    assert "<h2 id='results'>Results</h2>" in page
     minimal = _render(tmp_path, {"name": "empty"})
     assert "Not enough results" in minimal or "No verdict" in minimal
 
@@ -324,3 +324,29 @@ def test_every_method_alignlab_has_gets_a_colour_of_its_own() -> None:
     others = [style for method, style in styles.items() if method != "base"]
     assert len({colour for colour, _ in others}) == len(others)
     assert styles["base"] not in others
+
+
+def test_findings_rows_link_to_their_evidence_in_both_languages(tmp_path: Path, fast_figures: None) -> None:
+    metrics = make_metrics(tmp_path)
+    metrics["config"]["report"]["findings"] = [
+        {
+            "id": "dpo-beats-ipo",
+            "claim": "DPO reaches a higher gold reward than IPO",
+            "claim_zh": "DPO 的金标准奖励高于 IPO",
+            "source": "synthetic",
+            "kind": "difference",
+            "measure": "gold_reward",
+            "a": {"method": "dpo", "where": {"beta": 0.1}},
+            "b": {"method": "ipo", "where": {}},
+            "margin": 0.0,
+            "sweep": None,
+            "panel": "results",
+        }
+    ]
+    metrics.pop("findings", None)
+    page = _render(tmp_path, metrics)
+    assert '<h2 id="findings">Findings</h2>' in page and 'id="finding-dpo-beats-ipo"' in page
+    assert '<a href="#results">panel</a>' in page and "<h2 id='results'>" in page
+    metrics["config"]["report"]["language"] = "zh"
+    page = _render(tmp_path, metrics)
+    assert "文献结论的复现" in page and "DPO 的金标准奖励高于 IPO" in page

@@ -397,7 +397,7 @@ print("torch" in sys.modules, "transformers" in sys.modules, ",".join(ours))
 def test_label_noise_curves() -> None:
     (curve,) = label_noise_curves(build_records())
     assert curve["name"] == "dpo (beta=0.1)"
-    assert [p["eps"] for p in curve["points"]] == [0.0, 0.1, 0.3]  # the run without the key is at eps 0
+    assert [p["x"] for p in curve["points"]] == [0.0, 0.1, 0.3]  # the run without the key is at eps 0
     jittered = [gold + 0.005 for gold in NOISE_GOLD.values()]  # seeds 0 and 1 add 0 and 0.01
     assert [p["mean"] for p in curve["points"]] == pytest.approx(jittered)
     # Two seeds 0.01 apart: std 0.01 / sqrt(2), half-width t(0.975, 1) x std / sqrt(2).

@@ -180,3 +180,32 @@ class ExperimentConfig:
                     f"methods[{i}].{kind}.{key}",
                     f"budget.sequences sets every method's {' and '.join(BUDGET_KEYS)}; leave {key} to it",
                 )
+        self._check_findings(methods)
+
+    def _check_findings(self, methods: list[str]) -> None:
+        """Each finding's sides name compared methods and points of their sweeps, so that a typo
+        is an error here, not a finding silently inconclusive for want of runs."""
+        sweeps = {spec.method: spec.sweep for spec in self.methods}
+        for i, finding in enumerate(self.report.findings):
+            where = f"report.findings[{i}]"
+            for label, side in (("a", finding.a), ("b", finding.b)):
+                if side is None:
+                    continue
+                require(
+                    side.method in methods,
+                    f"{where}.{label}.method",
+                    f"'{side.method}' is not among the compared methods ({', '.join(methods)})",
+                )
+                for key, value in side.where.items():
+                    values = sweeps[side.method].get(key, [])
+                    require(
+                        value in values,
+                        f"{where}.{label}.where.{key}",
+                        f"{side.method} does not sweep {key} over {value!r} (its sweep: {values})",
+                    )
+                if finding.kind == "trend":
+                    require(
+                        finding.sweep in sweeps[side.method],
+                        f"{where}.sweep",
+                        f"{side.method} does not sweep {finding.sweep}",
+                    )

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic.dataclasses import dataclass
 
-from alignlab.config.fields import STRICT_SCHEMA, Bool, Float, Int, Str, setting
+from alignlab.config.fields import STRICT_SCHEMA, Bool, Float, Int, Str, require, setting
 
 DEFAULT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -160,6 +160,51 @@ class EvalConfig:
 
 
 @dataclass(config=STRICT_SCHEMA)
+class Side:
+    """One side of a finding: a method's runs, at its configured (or tuned) setting, or at the
+    point of its sweep that ``where`` names."""
+
+    method: Str = setting(help="The method (its registry name).")
+    where: dict[Str, Any] = setting(
+        factory=dict, help="Swept setting -> value: the point of the method's sweep (none: its configured setting)."
+    )
+
+
+@dataclass(config=STRICT_SCHEMA)
+class Finding:
+    """A published claim checked on this comparison's runs (``report/statistics/findings.py``)."""
+
+    id: Str = setting(help="A short name, also the anchor of the finding's row in report.html.")
+    claim: Str = setting(help="The claim as the paper makes it (English).")
+    claim_zh: Str = setting("", help="The claim in Chinese (for a Chinese report).")
+    source: Str = setting(help="Where the claim comes from (paper, figure).")
+    kind: Literal["difference", "trend", "overoptimization"] = setting(
+        "difference",
+        help="difference: a minus b per seed; trend: the slope of a minus b against log2 of sweep; "
+        "overoptimization: a's measured over-optimisation flag.",
+    )
+    measure: Str = setting(
+        "gold_reward",
+        help="A record's key (dotted for nested ones, e.g. pass_at_k.8), late:KEY (the last quarter of a "
+        "training metric, e.g. late:policy/entropy), fluctuation:KEY (its std over the last half of training) "
+        "or gold_at_kl (gold reward along both KL paths at the largest KL both reach).",
+    )
+    a: Side = setting(help="The side the claim says is higher (or gains).")
+    b: Side | None = setting(None, help="The other side (none for overoptimization).")
+    margin: Float = setting(
+        0.0, ge=0.0, help="Above 0: the claim is 'a is at least as good as b' (a - b > -margin), not 'a is higher'."
+    )
+    sweep: Str | None = setting(
+        None, help="trend: the setting both sides were swept over (e.g. preferences.max_pairs)."
+    )
+    panel: Str = setting("results", help="The anchor of the report's panel that shows the finding's evidence.")
+
+    def __post_init__(self) -> None:
+        require(self.kind == "overoptimization" or self.b is not None, "b", f"a {self.kind} finding compares two sides")
+        require(self.kind != "trend" or self.sweep is not None, "sweep", "a trend finding names the swept setting")
+
+
+@dataclass(config=STRICT_SCHEMA)
 class ReportConfig:
     language: Literal["auto", "en", "zh"] = setting(
         "auto", help="Language of report.html: auto follows the task (Chinese for the seed task)."
@@ -169,6 +214,9 @@ class ReportConfig:
     )
     kl_jump_factor: Float = setting(
         2.0, gt=1.0, help="An iteration whose KL exceeds this factor times the previous one counts as a KL jump."
+    )
+    findings: list[Finding] = setting(
+        factory=list, help="Published claims this comparison checks, each tested over seeds (Findings section)."
     )
     baseline: Str = setting(
         "dpo",

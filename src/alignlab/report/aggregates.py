@@ -21,6 +21,11 @@ QUALITY_METRICS = (
     "mean_length",
     "eos_fraction",
     "proxy_score",
+    # With a verifiable reward (tasks.verifiable): right answers, well-formed ones, their lengths.
+    "accuracy",
+    "format_rate",
+    "length_correct",
+    "length_wrong",
 )
 COST_METRICS = (
     "wall_time_s",

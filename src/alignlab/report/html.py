@@ -24,15 +24,18 @@ from pathlib import Path
 from alignlab.layout import REPORT_FILE
 from alignlab.log import logger
 from alignlab.report.html_analyses import (
+    _data_size_section,
     _label_noise_section,
     _overoptimization_section,
     _paired_section,
     _stability_section,
 )
+from alignlab.report.html_findings import _findings_section
 from alignlab.report.html_page import Page, human_count, human_duration
 from alignlab.report.html_results import _frontier_section, _results_section
 from alignlab.report.html_runs import _budget_section, _curves_section, _efficiency_section, _examples_section
 from alignlab.report.html_tuning import _tuning_section
+from alignlab.report.html_verifiable import _verifiable_section
 from alignlab.report.i18n import figure_fonts, report_language, tr
 from alignlab.report.plots import figure_to_data_uri
 from alignlab.report.results import add_analyses, load_histories
@@ -60,12 +63,15 @@ def render_report(run_dir: Path, metrics: dict) -> Path:
             for section in (
                 _header,
                 _verdict,
+                _findings_section,
                 _frontier_section,
                 _results_section,
+                _verifiable_section,
                 _tuning_section,
                 _paired_section,
                 _overoptimization_section,
                 _label_noise_section,
+                _data_size_section,
                 _budget_section,
                 _stability_section,
                 _efficiency_section,
@@ -142,7 +148,7 @@ def _verdict(page: Page) -> str:
     else:
         sentences = []
     items = "".join(f"<li>{escape(s)}</li>" for s in sentences) or f"<li>{escape(page.t('verdict.none'))}</li>"
-    return f'<section class="verdict"><h2>{escape(page.t("verdict"))}</h2><ul>{items}</ul></section>'
+    return f'<section class="verdict"><h2 id="verdict">{escape(page.t("verdict"))}</h2><ul>{items}</ul></section>'
 
 
 def _footer(run_dir: Path, lang: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from alignlab.report.aggregates import summary_mean
 from alignlab.report.html_page import Page, name_cells, note, number_cell, table, table_row, text_cell
-from alignlab.report.plots import label_noise_figure, overoptimization_figure, run_label
+from alignlab.report.plots import control_figure, label_noise_figure, overoptimization_figure, run_label
 from alignlab.report.statistics import BETTER, KL_JUMP_FLOOR, optimises_reward_model, report_settings
 from alignlab.report.verdict import p_text
 
@@ -34,11 +34,11 @@ def _signed_cell(value: float | None, css: str = "num") -> str:
 def _paired_section(page: Page) -> str:
     tests = page.metrics.get("paired_tests")
     if not tests:
-        return f"<h2>{escape(page.t('paired.heading'))}</h2>" + note(page.t("paired.none"))
+        return f"<h2 id='paired'>{escape(page.t('paired.heading'))}</h2>" + note(page.t("paired.none"))
     baseline = tests["baseline"]
     label = run_label(baseline["method"], baseline["setting"])
     return (
-        f"<h2>{escape(page.t('paired', baseline=label))}</h2>"
+        f"<h2 id='paired'>{escape(page.t('paired', baseline=label))}</h2>"
         + note(page.t(f"paired.chosen.{baseline['chosen_by']}", baseline=label))
         + _seed_level_table(page, tests["seed_level"], label)
         + _prompt_level_table(page, tests.get("prompt_level"), label)
@@ -130,7 +130,7 @@ def _decline_text(entry: Mapping[str, Any]) -> str:
 
 def _overoptimization_section(page: Page) -> str:
     entries = list((page.metrics.get("overoptimization") or {}).values())
-    heading = f"<h2>{escape(page.t('overopt'))}</h2>"
+    heading = f"<h2 id='overoptimization'>{escape(page.t('overopt'))}</h2>"
     if not entries:
         optimisers = any(optimises_reward_model(r) for r in page.results)
         return heading + note(page.t("overopt.none")) if optimisers else ""
@@ -182,7 +182,21 @@ def _label_noise_section(page: Page) -> str:
     fig = label_noise_figure(curves, None if base is None else summary_mean(base, "gold_reward"), page.fig_lang)
     if fig is None:
         return ""
-    return f"<h2>{escape(page.t('noise'))}</h2>" + page.figure(fig, escape(page.t("noise.caption")), "Label noise")
+    return f"<h2 id='label-noise'>{escape(page.t('noise'))}</h2>" + page.figure(
+        fig, escape(page.t("noise.caption")), "Label noise"
+    )
+
+
+def _data_size_section(page: Page) -> str:
+    curves = page.metrics.get("data_size") or []
+    base = next((a for a in page.aggregates if a["method"] == "base"), None)
+    fig = control_figure(
+        curves, "data_size", None if base is None else summary_mean(base, "gold_reward"), page.fig_lang
+    )
+    if fig is None:
+        return ""
+    caption = escape(page.t("pairs.caption"))
+    return f"<h2 id='data-size'>{escape(page.t('pairs'))}</h2>" + page.figure(fig, caption, "Preference data size")
 
 
 def _stability_section(page: Page) -> str:
@@ -208,4 +222,8 @@ def _stability_section(page: Page) -> str:
     )
     factor = report_settings(page.metrics.get("config"))["kl_jump_factor"]
     explanation = page.t("stability.note", factor=factor, floor=KL_JUMP_FLOOR)
-    return f"<h2>{escape(page.t('stability'))}</h2>" + note(explanation) + table(headers, rows, numeric_from=2)
+    return (
+        f"<h2 id='stability'>{escape(page.t('stability'))}</h2>"
+        + note(explanation)
+        + table(headers, rows, numeric_from=2)
+    )

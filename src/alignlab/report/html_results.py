@@ -44,7 +44,7 @@ def _has_checkpoints(page: Page) -> bool:
 
 
 def _frontier_section(page: Page) -> str:
-    heading = f"<h2>{escape(page.t('frontier'))}</h2>"
+    heading = f"<h2 id='frontier'>{escape(page.t('frontier'))}</h2>"
     if not any(
         summary_mean(a, "kl") is not None and summary_mean(a, "gold_reward") is not None for a in page.aggregates
     ):
@@ -74,7 +74,7 @@ def _results_section(page: Page) -> str:
         rows.append(table_row(cells))
     headers = page.columns("method", "setting", "seeds", *(key for key, _ in columns))
     return (
-        f"<h2>{escape(page.t('results'))}</h2>"
+        f"<h2 id='results'>{escape(page.t('results'))}</h2>"
         + note(page.t("results.note"))
         + _budget_note(page)
         + table(headers, rows, numeric_from=2)

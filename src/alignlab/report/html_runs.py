@@ -24,7 +24,7 @@ def _budget_section(page: Page) -> str:
     fig = budget_figure(page.aggregates, page.fig_lang)
     if fig is None:
         return ""
-    return f"<h2>{escape(page.t('budgets'))}</h2>" + page.figure(
+    return f"<h2 id='budgets'>{escape(page.t('budgets'))}</h2>" + page.figure(
         fig, escape(page.t("budgets.caption")), "Reward per budget"
     )
 
@@ -108,7 +108,7 @@ def _efficiency_section(page: Page) -> str:
     headers += page.columns("tokens_per_s", "peak_mem", "models_in_memory", "trainable_params")
     headers += page.columns("gold_queries") if with_queries else []
     parts = [
-        f"<h2>{escape(page.t('cost'))}</h2>",
+        f"<h2 id='cost'>{escape(page.t('cost'))}</h2>",
         note(page.t("cost.note")),
         table(headers, _efficiency_rows(aggregates, with_queries, with_checkpoints, with_sequences), numeric_from=2),
     ]
@@ -134,7 +134,7 @@ def _curves_section(page: Page) -> str:
             caption = escape(page.t("curves.caption"))
             figures.append(f"<h3>{escape(method)}</h3>" + page.figure(fig, caption, f"{method} training curves"))
     body = "".join(figures) or note(page.t("curves.none"))
-    return f"<h2>{escape(page.t('curves'))}</h2>" + body
+    return f"<h2 id='curves'>{escape(page.t('curves'))}</h2>" + body
 
 
 def _best_runs(metrics: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
@@ -160,7 +160,7 @@ def _examples_section(page: Page) -> str:
     examples = page.metrics.get("examples") or {}
     columns = [(row, record, examples.get(record.get("run_dir"), [])) for row, record in _best_runs(page.metrics)]
     columns = [c for c in columns if c[2]]
-    heading = f"<h2>{escape(page.t('examples'))}</h2>"
+    heading = f"<h2 id='examples'>{escape(page.t('examples'))}</h2>"
     if not columns:
         return heading + note(page.t("examples.none"))
     blocks = []

@@ -51,7 +51,12 @@ Schema (``schema_version`` 3)::
                       description only, Gao et al.'s fits (alpha, beta, r2, gold_peak_d,
                       gold_peak_kl, gold_peak_reward, gold_peak_observed, proxy_alpha, proxy_beta,
                       proxy_r2, proxy_peak_d, proxy_peak_kl, proxy_slope_at_gold_peak)}
-    label_noise:      [{method, setting, points: [{eps, n_seeds, mean, ci95}]}] ([] without a sweep)
+    label_noise:      [{method, setting, points: [{x (eps), n_seeds, mean, ci95}]}] ([] without a sweep)
+    data_size:        the same against the number of preference pairs (preferences.max_pairs)
+    findings:         [{id, claim, source, kind, measure, a, b, margin, effect, ci_low, ci_high, n_seeds, p_value,
+                      p_holm, detectable_difference, verdict}]: the config's report.findings tested over seeds
+    tuning:           the tuning search, or null: {trials, seeds, sampler, kl_cap, methods: {method: {space,
+                      trials: [{params, gold_reward, kl}], configured, chosen, moved_by}}}
     stability:        [{method, setting, gold_std, kl_jump_fraction, kl_jumps, kl_steps,
                       explained_variance}]
     verdict:    sentences written from the numbers above, in ``verdict_language`` (en or zh)

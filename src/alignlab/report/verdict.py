@@ -15,7 +15,15 @@ from typing import Any
 
 from alignlab.report.aggregates import name, summary_mean, summary_text
 from alignlab.report.i18n import join, tr
-from alignlab.report.statistics import BASE_METHOD, BETTER, NOT_DISTINGUISHABLE, WORSE
+from alignlab.report.statistics import (
+    BASE_METHOD,
+    BETTER,
+    CONTRADICTED,
+    INCONCLUSIVE,
+    NOT_DISTINGUISHABLE,
+    REPRODUCED,
+    WORSE,
+)
 
 
 def _num(summary: Mapping[str, float | None] | None, digits: int = 0) -> str:
@@ -269,6 +277,13 @@ def _analysis_verdict(analyses: Mapping[str, Any], lang: str) -> list[str]:
             for e in over
         ]
         lines.append(tr("v.overopt", lang, runs=join(runs, lang)))
+    findings = analyses.get("findings") or []
+    if findings:
+        by_verdict = {
+            v: [f["id"] for f in findings if f["verdict"] == v] for v in (REPRODUCED, CONTRADICTED, INCONCLUSIVE)
+        }
+        lists = {v: join(ids, lang) if ids else tr("v.none_list", lang) for v, ids in by_verdict.items()}
+        lines.append(tr("v.findings", lang, **lists))
     curves = [c for c in analyses.get("label_noise") or [] if len(c.get("points", [])) > 1]
     if curves:
         items = [
@@ -277,8 +292,8 @@ def _analysis_verdict(analyses: Mapping[str, Any], lang: str) -> list[str]:
                 lang,
                 name=c["name"],
                 delta=c["points"][-1]["mean"] - c["points"][0]["mean"],
-                low=c["points"][0]["eps"],
-                high=c["points"][-1]["eps"],
+                low=c["points"][0]["x"],
+                high=c["points"][-1]["x"],
             )
             for c in curves
         ]

@@ -9,7 +9,7 @@ the labels' language ("en" or "zh"); draw Chinese only inside ``i18n.figure_font
 a font with the glyphs.
 """
 
-from alignlab.report.plots.analyses import label_noise_figure, overoptimization_figure
+from alignlab.report.plots.analyses import control_figure, label_noise_figure, overoptimization_figure
 from alignlab.report.plots.cost import TIME_SPLIT_KEYS, budget_figure, efficiency_figure
 from alignlab.report.plots.frontier import frontier_figure
 from alignlab.report.plots.style import (
@@ -37,6 +37,7 @@ __all__ = [
     "efficiency_figure",
     "figure_to_data_uri",
     "frontier_figure",
+    "control_figure",
     "label_noise_figure",
     "method_styles",
     "overoptimization_figure",

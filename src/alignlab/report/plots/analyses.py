@@ -91,11 +91,27 @@ def overoptimization_figure(entries: Sequence[Mapping[str, Any]], lang: str = "e
     return fig
 
 
+# The controls a figure can plot gold reward against: (x label, title, log-scaled x).
+CONTROL_AXES = {
+    "label_noise": ("fig.noise", "fig.noise_title", False),
+    "data_size": ("fig.pairs", "fig.pairs_title", True),
+}
+
+
 def label_noise_figure(
     curves: Sequence[Mapping[str, Any]], base_gold: float | None = None, lang: str = "en"
 ) -> Figure | None:
-    """Gold reward (mean over seeds, 95 % Student-t bars) against the label-noise rate per method
-    and setting (``statistics.label_noise_curves``), with the base policy dashed. None without curves."""
+    """Gold reward against the label-noise rate (``control_figure`` of ``label_noise``)."""
+    return control_figure(curves, "label_noise", base_gold, lang)
+
+
+def control_figure(
+    curves: Sequence[Mapping[str, Any]], control: str, base_gold: float | None = None, lang: str = "en"
+) -> Figure | None:
+    """Gold reward (mean over seeds, 95 % Student-t bars) against an experiment control (a key of
+    ``CONTROL_AXES``) per method and setting (``statistics.control_curves``), with the base policy
+    dashed. None without curves."""
+    xlabel, title, log_x = CONTROL_AXES[control]
     curves = [c for c in curves if c.get("points")]
     if not curves:
         return None
@@ -106,7 +122,7 @@ def label_noise_figure(
         color, marker = styles[curve["method"]]
         points = curve["points"]
         bars = ax.errorbar(
-            [p["eps"] for p in points],
+            [p["x"] for p in points],
             [p["mean"] for p in points],
             yerr=error_bars([interval_half_width(p) for p in points]),
             fmt=marker + "-",
@@ -118,6 +134,8 @@ def label_noise_figure(
         bars.lines[0].set_gid(AGGREGATE_GID)
     if base_gold is not None:
         base_line(ax, base_gold, label=tr("fig.base", lang))
-    label_axes(ax, lang, "fig.noise", "fig.gold", "fig.noise_title")
+    if log_x:
+        ax.set_xscale("log", base=2)
+    label_axes(ax, lang, xlabel, "fig.gold", title)
     legend_outside(ax)
     return fig

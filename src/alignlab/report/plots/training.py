@@ -131,3 +131,66 @@ def training_curves_figure(runs: Sequence[tuple[str, Mapping[str, Any]]], lang: 
         fontsize=9,
     )
     return fig
+
+
+# The panels of the verifiable-reward comparison: what the GRPO-family papers argue about.
+VERIFIABLE_METRICS = (
+    "rollout/length_correct",
+    "rollout/length_wrong",
+    "policy/entropy",
+    "rollout/zero_variance_fraction",
+    "policy/clipfrac/epoch_2",
+)
+
+
+def mean_series(histories: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float], list[float]]:
+    """``key`` against step, the mean over the histories (seeds) that log it at that step."""
+    by_step: dict[float, list[float]] = {}
+    for history in histories:
+        for step, value in zip(*_series(history.get("train", []), key)):
+            by_step.setdefault(step, []).append(value)
+    steps = sorted(by_step)
+    return steps, [sum(by_step[s]) / len(by_step[s]) for s in steps]
+
+
+def comparison_curves_figure(
+    runs: Mapping[str, Sequence[Mapping[str, Any]]],
+    metrics: Sequence[str],
+    styles: Mapping[str, tuple[str, str]],
+    lang: str = "en",
+) -> Figure | None:
+    """One panel per metric of ``metrics``, one line per run name (the mean over its seeds'
+    histories, ``runs``: name -> histories), coloured as ``styles`` (by the name's method). None
+    when no history logs any of them."""
+    present = [m for m in metrics if any(mean_series(h, m)[0] for h in runs.values())]
+    if not present:
+        return None
+    n_cols = min(3, len(present))
+    n_rows = math.ceil(len(present) / n_cols)
+    height = 2.4 * n_rows + 1.2
+    fig = Figure(figsize=(4.2 * n_cols, height))
+    fig.subplots_adjust(left=0.06, right=0.99, top=1 - 0.9 / height, bottom=0.5 / height, wspace=0.25, hspace=0.6)
+    axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
+    linestyles = ("-", "--", ":", "-.")
+    seen: dict[str, int] = {}
+    handles, labels = [], []
+    for name, histories in runs.items():
+        method = name.split(" (")[0]
+        color, _ = styles[method]
+        style = linestyles[seen.get(method, 0) % len(linestyles)]
+        seen[method] = seen.get(method, 0) + 1
+        for ax, metric in zip(axes, present):
+            steps, values = mean_series(histories, metric)
+            ax.plot(steps, values, color=color, linestyle=style, linewidth=1.3)
+        handles.append(Line2D([], [], color=color, linestyle=style, linewidth=2))
+        labels.append(name)
+    for ax, metric in zip(axes, present):
+        ax.set_title(tr(f"curve.{metric}", lang), fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.set_xlabel(tr("fig.step", lang), fontsize=8)
+    for ax in axes[len(present) :]:
+        ax.set_visible(False)
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1.0), ncols=4, frameon=False, fontsize=8)
+    return fig

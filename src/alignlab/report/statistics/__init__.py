@@ -27,8 +27,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from alignlab.report.statistics.controls import (
+    CONTROL_KEYS,
+    DATA_SIZE_KEY,
+    LABEL_NOISE_KEY,
+    control_curves,
+    data_size_curves,
+    label_noise_curves,
+)
+from alignlab.report.statistics.findings import CONTRADICTED, INCONCLUSIVE, REPRODUCED, evaluate_findings
 from alignlab.report.statistics.intervals import clustered_mean_and_stderr, t_interval, t_quantile
-from alignlab.report.statistics.label_noise import LABEL_NOISE_KEY, label_noise_curves
 from alignlab.report.statistics.length import length_control, length_controlled_mean, ols_slope
 from alignlab.report.statistics.overoptimization import (
     BEST_OF_N,
@@ -124,6 +132,14 @@ __all__ = [
     "holm_bonferroni",
     "kl_jumps",
     "label_noise_curves",
+    "data_size_curves",
+    "control_curves",
+    "evaluate_findings",
+    "REPRODUCED",
+    "CONTRADICTED",
+    "INCONCLUSIVE",
+    "CONTROL_KEYS",
+    "DATA_SIZE_KEY",
     "length_control",
     "length_controlled_mean",
     "ols_slope",
@@ -163,7 +179,15 @@ def report_settings(config: Mapping[str, Any] | None) -> dict[str, Any]:
     }
 
 
-ANALYSIS_KEYS = ("length_control", "paired_tests", "overoptimization", "label_noise", "stability")
+ANALYSIS_KEYS = (
+    "length_control",
+    "paired_tests",
+    "overoptimization",
+    "label_noise",
+    "data_size",
+    "stability",
+    "findings",
+)
 
 
 def analyze(
@@ -196,6 +220,14 @@ def analyze(
         ),
         "overoptimization": lambda: overoptimization(records),
         "label_noise": lambda: label_noise_curves(records, settings["label_noise"]),
+        "data_size": lambda: data_size_curves(records),
         "stability": lambda: stability(records, histories, settings["kl_jump_factor"]),
+        "findings": lambda: evaluate_findings(
+            (config or {}).get("report", {}).get("findings") or [],
+            records,
+            histories,
+            config,
+            overoptimization(records),
+        ),
     }
     return {key: builders[key]() for key in keys}
