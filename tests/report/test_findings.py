@@ -122,10 +122,24 @@ def test_gold_at_matched_kl_reads_both_paths_at_the_smaller_reach() -> None:
     assert row["verdict"] == "reproduced"
 
 
-def test_overoptimization_is_the_measured_flag() -> None:
-    entries = {"ppo": {"method": "ppo", "overoptimized": True, "decline": 0.1, "decline_seeds": 5, "evidence": "x"}}
-    (row,) = evaluate_findings([finding("o", "ppo", None, kind="overoptimization")], [], {}, {}, entries)
+def test_overoptimization_is_the_measured_flag_of_the_sides_setting() -> None:
+    records = [
+        {"method": "ppo", "seed": 0, "params": {}},
+        {"method": "ppo", "seed": 0, "params": {"budget.sequences": 4096}},
+    ]
+    config = {"methods": [{"method": "ppo", "sweep": {"budget.sequences": [4096]}}]}
+    entries = {
+        "ppo": {"method": "ppo", "overoptimized": False, "decline": 0.0, "decline_seeds": 0, "evidence": "x"},
+        "ppo (budget.sequences=4096)": {
+            "method": "ppo",
+            "overoptimized": True,
+            "decline": 0.1,
+            "decline_seeds": 5,
+            "evidence": "x",
+        },
+    }
+    long_run = finding("o", "ppo", None, kind="overoptimization", where_a={"budget.sequences": 4096})
+    (row,) = evaluate_findings([long_run], records, {}, config, entries)
     assert row["verdict"] == "reproduced" and row["effect"] == 0.1
-    entries["ppo"]["overoptimized"] = False
-    (row,) = evaluate_findings([finding("o", "ppo", None, kind="overoptimization")], [], {}, {}, entries)
-    assert row["verdict"] == "inconclusive"
+    (row,) = evaluate_findings([finding("o", "ppo", None, kind="overoptimization")], records, {}, config, entries)
+    assert row["verdict"] == "inconclusive" and row["effect"] == 0.0

@@ -39,7 +39,7 @@ from scipy import stats as _stats
 
 from alignlab.report.statistics.paired import holm_bonferroni
 from alignlab.report.statistics.power import DEFAULT_ALPHA, DEFAULT_POWER, detectable_difference
-from alignlab.report.statistics.records import BASE_METHOD, checkpoints_of, finite
+from alignlab.report.statistics.records import BASE_METHOD, checkpoints_of, finite, run_name, setting_label
 from alignlab.report.statistics.stability import late_fluctuation
 
 REPRODUCED, CONTRADICTED, INCONCLUSIVE = "reproduced", "contradicted", "inconclusive"
@@ -238,7 +238,7 @@ def evaluate_findings(
             a=finding.get("a"), b=finding.get("b"), margin=finding.get("margin") or 0.0, sweep=finding.get("sweep")
         )
         if finding["kind"] == "overoptimization":
-            row.update(_overoptimized(finding, overoptimization or {}))
+            row.update(_overoptimized(side_records(records, finding["a"], config), overoptimization or {}))
         else:
             row.update(KINDS[finding["kind"]](finding, records, histories, config, base))
         rows.append(row)
@@ -273,9 +273,11 @@ def _verdict(row: Mapping[str, Any], alpha: float) -> str:
     return REPRODUCED if row["effect"] > 0 else CONTRADICTED
 
 
-def _overoptimized(finding: Mapping[str, Any], entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """The measured over-optimisation flag of side ``a`` (its entry of ``overoptimization``)."""
-    entry = next((e for e in entries.values() if e.get("method") == finding["a"]["method"]), None)
+def _overoptimized(side: Sequence[Mapping[str, Any]], entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The measured over-optimisation flag of the side's runs (their entry of ``overoptimization``:
+    the same method and setting)."""
+    names = {run_name(r["method"], setting_label(r.get("params"))) for r in side}
+    entry = next((e for name, e in entries.items() if name in names), None)
     if entry is None:
         return {"n_seeds": 0, "effect": None, "evidence": "no_curve"}
     return {
