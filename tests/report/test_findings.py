@@ -78,6 +78,17 @@ def test_a_trend_over_a_sweep_is_the_slope_of_the_difference() -> None:
         [finding("t", "ppo", "dpo", kind="trend", sweep="preferences.max_pairs")], records, {}, config
     )
     assert row["effect"] == pytest.approx(0.05) and row["verdict"] == "reproduced" and row["points"] == list(sizes)
+    # The configured runs are the point at the configured value (here 1000, taken out of the sweep).
+    for r in records:
+        if r["params"]["preferences.max_pairs"] == 1000:
+            r["params"] = {}
+    for spec in config["methods"]:
+        spec["sweep"]["preferences.max_pairs"].remove(1000)
+    config["preferences"] = {"max_pairs": 1000}
+    (row,) = evaluate_findings(
+        [finding("t", "ppo", "dpo", kind="trend", sweep="preferences.max_pairs")], records, {}, config
+    )
+    assert row["effect"] == pytest.approx(0.05) and row["points"] == list(sizes)
 
 
 def test_sides_pick_the_configured_setting_or_a_point_of_the_sweep() -> None:

@@ -27,6 +27,7 @@ from alignlab.report.statistics import (
     best_of_n_kl,
     checkpoint_path,
     clustered_mean_and_stderr,
+    data_size_curves,
     decline_after_peak,
     gao_curve,
     gao_fit,
@@ -405,6 +406,20 @@ def test_label_noise_curves() -> None:
     assert label_noise_curves([r for r in build_records() if "preferences.label_noise" not in r["params"]]) == []
 
 
+def test_data_size_curves_place_the_configured_runs_at_the_configured_size() -> None:
+    records = [
+        {"method": "dpo", "seed": s, "params": params, "gold_reward": gold + 0.01 * s}
+        for s in (0, 1)
+        for params, gold in (({}, 0.3), ({"preferences.max_pairs": 256}, 0.2), ({"preferences.max_pairs": 4096}, 0.4))
+    ]
+    (curve,) = data_size_curves(records, 1024.0)
+    assert [p["x"] for p in curve["points"]] == [256.0, 1024.0, 4096.0]
+    assert [p["mean"] for p in curve["points"]] == pytest.approx([0.205, 0.305, 0.405])
+    # All the pairs (max_pairs 0): a count the config does not say, so those runs are off the curve.
+    (curve,) = data_size_curves(records, None)
+    assert [p["x"] for p in curve["points"]] == [256.0, 4096.0]
+
+
 def test_kl_jumps() -> None:
     kls = ppo_history(0)["train"]
     series = [row["objective/kl"] for row in kls]
@@ -433,6 +448,7 @@ def test_report_settings_defaults() -> None:
         "bootstrap_resamples": 2000,
         "kl_jump_factor": 2.0,
         "label_noise": 0.0,
+        "max_pairs": None,
         "samples_per_prompt": 1,
         "baseline": None,
     }

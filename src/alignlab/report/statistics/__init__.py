@@ -168,12 +168,14 @@ def report_settings(config: Mapping[str, Any] | None) -> dict[str, Any]:
     resamples = report.get("bootstrap_resamples")
     factor = report.get("kl_jump_factor")
     noise = preferences.get("label_noise")
+    pairs = preferences.get("max_pairs")
     k = evaluation.get("samples_per_prompt")
     return {
         "language": report.get("language") or "auto",
         "bootstrap_resamples": int(resamples) if finite(resamples) and resamples >= 1 else DEFAULT_RESAMPLES,
         "kl_jump_factor": float(factor) if finite(factor) and factor > 1 else DEFAULT_KL_JUMP_FACTOR,
         "label_noise": float(noise) if finite(noise) else 0.0,
+        "max_pairs": float(pairs) if finite(pairs) and pairs > 0 else None,
         "samples_per_prompt": int(k) if finite(k) and k >= 1 else 1,
         "baseline": report.get("baseline"),
     }
@@ -220,7 +222,7 @@ def analyze(
         ),
         "overoptimization": lambda: overoptimization(records),
         "label_noise": lambda: label_noise_curves(records, settings["label_noise"]),
-        "data_size": lambda: data_size_curves(records),
+        "data_size": lambda: data_size_curves(records, settings["max_pairs"]),
         "stability": lambda: stability(records, histories, settings["kl_jump_factor"]),
         "findings": lambda: evaluate_findings(
             (config or {}).get("report", {}).get("findings") or [],

@@ -53,7 +53,7 @@ def label_noise_curves(records: Sequence[Mapping[str, Any]], default_noise: floa
     return control_curves(records, LABEL_NOISE_KEY, default_noise)
 
 
-def data_size_curves(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Gold reward against the number of preference pairs (``preferences.max_pairs``); the runs on
-    all the pairs are on the curve where the sweep names their number."""
-    return control_curves(records, DATA_SIZE_KEY, None)
+def data_size_curves(records: Sequence[Mapping[str, Any]], configured_pairs: float | None) -> list[dict[str, Any]]:
+    """Gold reward against the number of preference pairs (``preferences.max_pairs``); the runs at
+    the configured number are on the curve where the config names one (not 0, all the pairs)."""
+    return control_curves(records, DATA_SIZE_KEY, configured_pairs)

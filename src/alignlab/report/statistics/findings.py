@@ -194,21 +194,44 @@ def _difference(finding: Mapping[str, Any], records, histories, config, base) ->
     return {**test, "a_mean": _mean(v[0] for v in pairs.values()), "b_mean": _mean(v[1] for v in pairs.values())}
 
 
+def _configured_value(config: Mapping[str, Any] | None, key: str) -> float | None:
+    """The configured value of a dotted setting of the experiment (e.g. preferences.max_pairs),
+    None where it is unset or 0 (for a data size: all the data, a count the config does not say)."""
+    value = _nested(config or {}, key)
+    return float(value) if finite(value) and value > 0 else None
+
+
+def _sweep_points(
+    records: Sequence[Mapping[str, Any]], side: Mapping[str, Any], key: str, config: Mapping[str, Any] | None
+) -> dict[float, list[Mapping[str, Any]]]:
+    """Value of the swept ``key`` -> the side's method's runs at it: the points of its sweep, and
+    its configured runs at the configured value where the config names one."""
+    method = side["method"]
+    points: dict[float, list[Mapping[str, Any]]] = {}
+    for record in records:
+        if record.get("method") == method and key in (record.get("params") or {}):
+            points.setdefault(float(record["params"][key]), []).append(record)
+    configured = _configured_value(config, key)
+    if configured is not None:
+        points.setdefault(configured, []).extend(side_records(records, {"method": method}, config))
+    return points
+
+
 def _trend(finding: Mapping[str, Any], records, histories, config, base) -> dict[str, Any]:
     """Per seed, the least-squares slope of (a - b) against log2 of the sweep's value."""
     key = finding["sweep"]
-    a_all = [r for r in records if r.get("method") == finding["a"]["method"] and key in (r.get("params") or {})]
-    b_all = [r for r in records if r.get("method") == finding["b"]["method"] and key in (r.get("params") or {})]
-    values = sorted({float(r["params"][key]) for r in a_all} & {float(r["params"][key]) for r in b_all})
+    a_points = _sweep_points(records, finding["a"], key, config)
+    b_points = _sweep_points(records, finding["b"], key, config)
+    values = sorted(x for x in a_points.keys() & b_points.keys() if x > 0)
     slopes = []
-    for seed in {r.get("seed") for r in a_all} & {r.get("seed") for r in b_all}:
+    for seed in {r.get("seed") for runs in a_points.values() for r in runs}:
         xs, ys = [], []
         for x in values:
-            side = [
-                [r for r in group if r.get("seed") == seed and float(r["params"][key]) == x] for group in (a_all, b_all)
+            measured = [
+                _mean(measure_of(r, finding["measure"], histories) for r in points[x] if r.get("seed") == seed)
+                for points in (a_points, b_points)
             ]
-            measured = [_mean(measure_of(r, finding["measure"], histories) for r in runs) for runs in side]
-            if all(m is not None for m in measured) and x > 0:
+            if all(m is not None for m in measured):
                 xs.append(math.log2(x))
                 ys.append(measured[0] - measured[1])
         if len(xs) >= 2:
