@@ -136,8 +136,8 @@ def advantage_pipeline(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
     """Everything the online trainers compute over the global batch before their update, with
     the trainers' own functions and the smoke preset's method settings."""
     from alignlab.config import load_config, method_config
-    from alignlab.losses import explained_variance, kl_estimate
-    from alignlab.trainers.policy_gradient import active_rows, advantages_of
+    from alignlab.losses import explained_variance, informative_groups, kl_estimate
+    from alignlab.trainers.policy_gradient import advantages_of
     from alignlab.trainers.ppo import advantages_and_returns
 
     config = load_config(SMOKE)
@@ -155,7 +155,8 @@ def advantage_pipeline(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
         cfg = getattr(method_config(config, method), section)
         out[f"{method}/advantages"] = advantages_of(cfg, score, kl, mask)
     dapo = method_config(config, "dapo").grpo
-    out["dapo/active"] = active_rows(dapo, score)
+    # Which groups dynamic sampling would keep: those whose rewards differ.
+    out["dapo/informative"] = informative_groups(score.view(-1, dapo.group_size)).float()
     return out
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-from scipy.stats import binomtest
+from scipy.stats import ttest_1samp
 
 import alignlab
 from alignlab.config import default_config_path, load_config
@@ -64,10 +65,10 @@ def test_settings_of_matches_the_loaded_config() -> None:
     assert settings["name"] == "default"
 
 
-def _preference_wins(policy, reference, tokenizer, pairs) -> float:
-    """Held-out preference wins: the pairs whose chosen response gains more log-likelihood
-    against the reference than the rejected one (DPO's implicit reward; ties count half, so the
-    reference itself wins half)."""
+def _preference_wins(policy, reference, tokenizer, pairs) -> np.ndarray:
+    """Held-out preference wins per pair: 1 where the chosen response gains more log-likelihood
+    against the reference than the rejected one (DPO's implicit reward), 0 where less, and 0.5 for
+    a tie (so the reference itself wins half)."""
     from alignlab.data import collate_pairs, tokenize_pairs
     from alignlab.losses import sequence_logprobs
     from alignlab.scoring import PolicyForward
@@ -80,8 +81,7 @@ def _preference_wins(policy, reference, tokenizer, pairs) -> float:
             for model in (policy, reference)
         ]
     margin = (gains[0] - gains[1]).view(2, -1)
-    wins = (margin[0] > margin[1]).float() + 0.5 * (margin[0] == margin[1]).float()
-    return float(wins.sum())
+    return ((margin[0] > margin[1]).float() + 0.5 * (margin[0] == margin[1]).float()).numpy()
 
 
 @pytest.mark.slow
@@ -93,18 +93,23 @@ def test_dpo_on_a_model_object_and_dicts_beats_the_base_on_held_out_pairs(embedd
     tokenizer = load_tokenizer(ModelConfig())
     # Held out by prompt: no held-out pair shares its prompt (and completions) with a training pair.
     prompts = list(dict.fromkeys(p.prompt for p in pairs))
-    held_out_prompts = set(prompts[-80:])
-    held_out = [p for p in pairs if p.prompt in held_out_prompts][:256]
-    train = [p for p in pairs if p.prompt not in held_out_prompts][:512]
+    held_out_prompts = set(prompts[-160:])
+    held_out = [p for p in pairs if p.prompt in held_out_prompts]
+    train = [p for p in pairs if p.prompt not in held_out_prompts]
     data = [{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in train]
-    dpo = {"eval_fraction": 0.0, "lr": 1e-3, "warmup_ratio": 0.0, "max_steps": 32}
+    dpo = {"eval_fraction": 0.0, "lr": 1e-3, "warmup_ratio": 0.0, "max_steps": 64}
     policy = alignlab.train("dpo", model=base, data=data, out=tmp_path / "dpo", dpo=dpo, **SMALL)
-    assert policy.summary["steps"] == 32  # batches of 32, two passes over the pairs
-    assert _preference_wins(base, base, tokenizer, held_out) == len(held_out) / 2
-    # A one-sided binomial test against chance, at a level no difference in the last digits of
-    # floating point (another CPU) can cross: the learning effect must be several standard errors.
+    assert policy.summary["steps"] == 64  # batches of 32, over two passes and more
+    assert _preference_wins(base, base, tokenizer, held_out).mean() == 0.5
+    # Pairs of one prompt are not independent: the test is over prompts (each prompt's share of
+    # wins, one-sided against a half), at a level no difference in the last digits of floating
+    # point (another CPU) can cross. Measured: 66% of held-out pairs won, p ~ 1e-10.
     wins = _preference_wins(policy.model, base, tokenizer, held_out)
-    assert binomtest(int(wins), len(held_out), 0.5, alternative="greater").pvalue < 1e-4, wins / len(held_out)
+    by_prompt: dict[str, list[float]] = {}
+    for pair, win in zip(held_out, wins, strict=True):
+        by_prompt.setdefault(pair.prompt, []).append(float(win))
+    shares = [np.mean(v) for v in by_prompt.values()]
+    assert ttest_1samp(shares, 0.5, alternative="greater").pvalue < 1e-4, wins.mean()
 
 
 def test_bad_pair_dicts_name_their_index(embedded_dir, tmp_path) -> None:

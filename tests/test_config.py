@@ -61,6 +61,12 @@ def test_yaml_exponent_without_dot_is_a_number(tmp_path: Path) -> None:
             "does not sweep beta over 0.2",
         ),
         (
+            "methods:\n  - method: dpo\n    sweep: {beta: [0.1]}\nreport:\n  findings:\n    - {id: x, claim: c, "
+            "source: s, a: {method: dpo, where: {beta: 0.1}}, b: {method: dpo}}\n",
+            "report.findings[0].b.where",
+            "runs only at the values of its sweep of beta",
+        ),
+        (
             "methods:\n  - method: dpo\nreport:\n  findings:\n    - {id: x, claim: c, source: s, kind: trend, "
             "a: {method: dpo}, b: {method: dpo}}\n",
             "report.findings[0].sweep",

@@ -19,9 +19,9 @@ from typing import Any
 
 from rich.table import Table
 
-from alignlab.config import ExperimentConfig, load_config, save_config
+from alignlab.config import ExperimentConfig, load_config, save_config, to_dict
 from alignlab.errors import AlignlabError
-from alignlab.experiment import Experiment, expand, read_json_if_any, tuning_trials
+from alignlab.experiment import Experiment, RunSpec, expand, read_json_if_any, tuning_trials
 from alignlab.files import write_json
 from alignlab.launchers import Launcher, place, set_threads
 from alignlab.layout import EVAL_FILE, ComparisonDir, TrainingDir, setting_label
@@ -29,6 +29,7 @@ from alignlab.log import console, logger
 from alignlab.models import load_causal_lm
 from alignlab.progress import progress_task
 from alignlab.report.statistics import run_name
+from alignlab.report.statistics.findings import runs_of_finding
 from alignlab.trainers.outputs import prepare_out_dir
 from alignlab.tuning import chosen_settings, search_summary
 
@@ -46,6 +47,26 @@ class Outcome:
     tuning: dict[str, Any] | None
 
 
+class FindingProgress:
+    """A log line per finding (``report.findings``) as its runs finish: how many of the runs its
+    test reads are done."""
+
+    def __init__(self, config: ExperimentConfig, runs: list[RunSpec]) -> None:
+        config_dict = to_dict(config)
+        planned = [{"method": r.method, "params": dict(r.params), "seed": r.seed, "run": r} for r in runs]
+        self.needs = {
+            finding["id"]: {r["run"] for r in runs_of_finding(finding, planned, config_dict)}
+            for finding in config_dict["report"]["findings"]
+        }
+        self.done: set[RunSpec] = set()
+
+    def finished(self, run: RunSpec) -> None:
+        self.done.add(run)
+        for finding, needed in self.needs.items():
+            if run in needed:
+                logger.info("finding %s: %d of %d runs done", finding, len(needed & self.done), len(needed))
+
+
 def run_all(experiment: Experiment, launcher: Launcher) -> Outcome:
     """The comparison's stages in order: what runs share (pairs, SFT start, reward models,
     reference log-probs), the base policy's records, the tuning search on validation prompts (if
@@ -59,19 +80,34 @@ def run_all(experiment: Experiment, launcher: Launcher) -> Outcome:
             records.append(experiment.base_record(seed))
             advance(1)
         experiment.evaluator.release_reference()
+
+        def trial_done(run: RunSpec, record: dict[str, Any]) -> None:
+            advance(1, last=f"{run.method} gold={record['gold_reward']:.3f}")
+
         search = None
         if trials:
-            search = search_summary(config, place(experiment, trials, launcher, advance))
+            search = search_summary(config, place(experiment, trials, launcher, trial_done))
             runs = expand(config, chosen_settings(search))
-        return Outcome(records + place(experiment, runs, launcher, advance), search)
+        findings = FindingProgress(config, runs)
+
+        def run_done(run: RunSpec, record: dict[str, Any]) -> None:
+            trial_done(run, record)
+            findings.finished(run)
+
+        return Outcome(records + place(experiment, runs, launcher, run_done), search)
 
 
 def baseline_name(config: ExperimentConfig, records: list[dict[str, Any]]) -> str:
     """The run the report compares every method with: ``report.baseline``'s setting when it ran
-    at one (configured, or chosen by tuning on validation prompts); the method's name when it
-    ran at several (the report then takes its best on the reported data, and says so)."""
-    settings = {setting_label(r["params"]) for r in records if r["method"] == config.report.baseline}
-    return run_name(config.report.baseline, settings.pop()) if len(settings) == 1 else config.report.baseline
+    at one (configured, or chosen by tuning on validation prompts), or the centre of its sweep of
+    several settings (the runs that vary none of them); the method's name when it ran only at the
+    points of one swept setting (the report then takes its best on the reported data, and says so)."""
+    method = config.report.baseline
+    swept = {key for spec in config.methods if spec.method == method for key in spec.sweep}
+    runs = [r for r in records if r["method"] == method]
+    centre = [r for r in runs if not swept & set(r["params"])]
+    settings = {setting_label(r["params"]) for r in (centre or runs)}
+    return run_name(method, settings.pop()) if len(settings) == 1 else method
 
 
 def finish(experiment: Experiment, outcome: Outcome, total_time_s: float | None) -> None:

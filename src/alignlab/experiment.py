@@ -62,10 +62,29 @@ def expand(config: ExperimentConfig, chosen: dict[str, Params] | None = None) ->
     at the setting its search ``chosen`` (with each value of a sweep of experiment controls)."""
     runs = []
     for spec in config.methods:
-        settings = [((key, value),) for key, values in spec.sweep.items() for value in values] or [()]
         fixed = (chosen or {}).get(spec.method, ())
-        runs += [RunSpec(spec.method, fixed + params, seed) for params in settings for seed in config.seeds]
+        runs += [
+            RunSpec(spec.method, fixed + params, seed) for params in sweep_points(config, spec) for seed in config.seeds
+        ]
     return runs
+
+
+def sweep_points(config: ExperimentConfig, spec: MethodSpec) -> list[Params]:
+    """The settings a method runs at: each value of its sweep. Several swept settings are varied
+    one at a time around the configured setting, which runs too, once (a swept experiment control
+    at its configured value is that run): the centre every variation is compared with."""
+    points = [((key, value),) for key, values in spec.sweep.items() for value in values]
+    if len(spec.sweep) < 2:
+        return points or [()]
+    return [()] + [((key, value),) for ((key, value),) in points if not _is_configured(config, key, value)]
+
+
+def _is_configured(config: ExperimentConfig, key: str, value: Any) -> bool:
+    """Whether an experiment control's ``value`` is the configured one."""
+    if key not in EXPERIMENT_CONTROLS:
+        return False
+    section, name = key.split(".")
+    return getattr(getattr(config, section), name) == value
 
 
 def tuning_trials(config: ExperimentConfig) -> list[RunSpec]:

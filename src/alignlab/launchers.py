@@ -39,13 +39,16 @@ def set_threads(config: ExperimentConfig, default: int | None = None) -> None:
         torch.set_num_threads(threads)
 
 
-def run_serial(experiment: Experiment, runs: list[RunSpec], advance: Callable[..., None]) -> list[dict[str, Any]]:
+RunDone = Callable[[RunSpec, dict[str, Any]], None]
+
+
+def run_serial(experiment: Experiment, runs: list[RunSpec], done: RunDone) -> list[dict[str, Any]]:
     records = []
     for run in runs:
         logger.info("%s %s seed %d", run.method, run.setting, run.seed)
         record = experiment.run_one(run)
         records.append(record)
-        advance(1, last=f"{run.method} gold={record['gold_reward']:.3f}")
+        done(run, record)
     return records
 
 
@@ -57,9 +60,7 @@ def _remote_run(config_dict: dict[str, Any], run_dir: str, run: RunSpec, threads
     return Experiment(config, ComparisonDir(Path(run_dir))).run_one(run)
 
 
-def run_on_ray(
-    experiment: Experiment, runs: list[RunSpec], launcher: Launcher, advance: Callable[..., None]
-) -> list[dict[str, Any]]:
+def run_on_ray(experiment: Experiment, runs: list[RunSpec], launcher: Launcher, done: RunDone) -> list[dict[str, Any]]:
     """Every run as a Ray task (at most ``max_parallel`` at a time); the records in run order."""
     try:
         import ray
@@ -70,7 +71,7 @@ def run_on_ray(
     remote = ray.remote(num_cpus=launcher.cpus_per_run, num_gpus=launcher.gpus_per_run)(_remote_run)
     # The shared stages may have changed the config (an SFT model as the base): send it as it is now.
     config_dict = to_dict(experiment.config)
-    pending, done = list(runs), {}
+    pending, finished = list(runs), {}
     in_flight: dict[Any, RunSpec] = {}
     limit = launcher.max_parallel or len(runs)
     while pending or in_flight:
@@ -80,15 +81,14 @@ def run_on_ray(
         ready, _ = ray.wait(list(in_flight), num_returns=1)
         for ref in ready:
             run = in_flight.pop(ref)
-            done[run] = ray.get(ref)
-            advance(1, last=f"{run.method} gold={done[run]['gold_reward']:.3f}")
-    return [done[run] for run in runs]
+            finished[run] = ray.get(ref)
+            done(run, finished[run])
+    return [finished[run] for run in runs]
 
 
-def place(
-    experiment: Experiment, runs: list[RunSpec], launcher: Launcher, advance: Callable[..., None]
-) -> list[dict[str, Any]]:
-    """Every run of ``runs`` where ``launcher`` says; their records in run order."""
+def place(experiment: Experiment, runs: list[RunSpec], launcher: Launcher, done: RunDone) -> list[dict[str, Any]]:
+    """Every run of ``runs`` where ``launcher`` says, calling ``done(run, record)`` as each
+    finishes; their records in run order."""
     if launcher.kind == "ray":
-        return run_on_ray(experiment, runs, launcher, advance)
-    return run_serial(experiment, runs, advance)
+        return run_on_ray(experiment, runs, launcher, done)
+    return run_serial(experiment, runs, done)

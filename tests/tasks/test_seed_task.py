@@ -8,7 +8,7 @@ import pytest
 
 from alignlab.config import TaskConfig, load_config
 from alignlab.tasks import load_task
-from alignlab.tasks.seed import seed_prompts, split_seed_prompts
+from alignlab.tasks.seed import seed_prompts, split_seed_prompts, topic_prompts
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,3 +49,32 @@ def test_the_seed_task_has_no_prompts_to_spare_for_validation() -> None:
 
     with pytest.raises(ConfigError, match="num_validation_prompts"):
         load_task(TaskConfig(name="seed", num_validation_prompts=2))
+
+
+def test_topic_prompts_add_training_prompts_on_the_notebooks_topics_and_leave_the_held_out_unseen() -> None:
+    from alignlab.tasks.prompts import prompt_language
+
+    plain = load_task(TaskConfig(name="seed"))
+    task = load_task(TaskConfig(name="seed", seed_topic_prompts=200))
+    assert task.test_prompts == plain.test_prompts and task.train_prompts[:10] == plain.train_prompts
+    topics = task.train_prompts[10:]
+    assert len(topics) == len(set(topics)) == 200
+    assert not set(topics) & set(seed_prompts())
+    assert not [p for p in topics if any(held_out in p for held_out in task.test_prompts)]
+    # Openings of the corpus's texts: Chinese, each ending where the corpus goes on.
+    assert prompt_language(topics) == "zh" and all(p[-1] in "，。！？：；" for p in topics)
+    # Drawn with split_seed: the same again, nested in longer draws, another set for another seed.
+    assert topic_prompts(50, 1234, task.test_prompts) == topics[:50]
+    _, other_held_out = split_seed_prompts(7)
+    other = topic_prompts(50, 7, other_held_out)
+    assert other != topics[:50] and not [p for p in other if any(h in p for h in other_held_out)]
+
+
+def test_topic_prompts_that_the_grammar_cannot_give_are_refused(monkeypatch) -> None:
+    from alignlab.errors import ConfigError
+    from alignlab.tasks import seed
+
+    # Every draw opens with a held-out prompt: none may be used.
+    monkeypatch.setattr(seed, "fluent_text", lambda rng: "今天天气很好，我们去公园散步。")
+    with pytest.raises(ConfigError, match="seed_topic_prompts: the Chinese grammar gave only 0"):
+        load_task(TaskConfig(name="seed", seed_topic_prompts=3))

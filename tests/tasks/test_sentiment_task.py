@@ -103,3 +103,43 @@ def test_validation_prompts_are_disjoint_and_leave_train_and_test_as_they_were()
     assert len(task.validation_prompts) == 64 and not without.validation_prompts
     assert not set(task.validation_prompts) & (set(task.train_prompts) | set(task.test_prompts))
     assert task.prompts("validation") == task.validation_prompts and task.prompts("test") == task.test_prompts
+
+
+@pytest.fixture(scope="module")
+def smollm2_tokenizer():
+    """SmolLM2-135M-Instruct's own tokenizer and ChatML template (converted from its package once)."""
+    pytest.importorskip("gguf")
+    from alignlab.config import ModelConfig
+    from alignlab.models import load_tokenizer
+
+    return load_tokenizer(ModelConfig(name_or_path="smollm2-135m-instruct"))
+
+
+def test_on_a_chat_model_each_prefix_is_a_user_turn_asking_to_continue_it(smollm2_tokenizer) -> None:
+    config = TaskConfig(num_train_prompts=6, num_test_prompts=3)
+    raw, chat = load_task(config), load_task(config, smollm2_tokenizer)
+    for prefix, prompt in zip(raw.train_prompts + raw.test_prompts, chat.train_prompts + chat.test_prompts):
+        # ChatML: the template's default system turn, the user turn, then the assistant's turn begins.
+        assert prompt == (
+            "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+            f"<|im_start|>user\n{sentiment.CHAT_INSTRUCTION}\n\n{prefix}<|im_end|>\n<|im_start|>assistant\n"
+        )
+    # The gold reward is VADER on the response alone: the instruction and the prefix do not count.
+    assert chat.reward(chat.test_prompts[:1], ["A wonderful film."]) == raw.reward(
+        raw.test_prompts[:1], ["A wonderful film."]
+    )
+    never = load_task(TaskConfig(num_train_prompts=6, num_test_prompts=3, chat_template="never"), smollm2_tokenizer)
+    assert never.train_prompts == raw.train_prompts
+
+
+def test_the_embedded_model_has_no_chat_template_and_keeps_its_prompts_byte_for_byte(embedded_dir) -> None:
+    from alignlab.config import ModelConfig
+    from alignlab.errors import ConfigError
+    from alignlab.models import load_tokenizer
+
+    tokenizer = load_tokenizer(ModelConfig(name_or_path="embedded"))
+    assert tokenizer.chat_template is None
+    task = load_task(TaskConfig(num_train_prompts=384, num_test_prompts=128), tokenizer)
+    assert task.train_prompts + task.test_prompts == stored_pool()["prompts"][:512]
+    with pytest.raises(ConfigError, match="chat template"):
+        load_task(TaskConfig(num_train_prompts=6, num_test_prompts=3, chat_template="always"), tokenizer)

@@ -34,6 +34,9 @@ WITH_KL = [
 ]
 # Fast drift: a high learning rate on the gold reward, 32 samples and two minibatches per iteration.
 DRIFT = {"lr": 5e-4, "iterations": 6, "reward_source": "gold", "warmup_ratio": 0.0}
+# RFT trains only on accepted samples: sentiment has no right answer (its default accept_reward of
+# 1.0 accepts nothing), so accept the clearly positive ones, as the smoke preset does.
+ACCEPT = {"rft": {"accept_reward": 0.5}}
 ROWS = 32
 # The KL coefficient, off and strong.
 OFF, STRONG = 0.0, 5.0
@@ -53,6 +56,7 @@ def trained_kl(method: str, kl_coef: float, make_config, out) -> float:
     config = make_config("task.num_test_prompts=32")
     group = METHODS[method].samples_per_prompt(method_config(config, method))
     settings = {**DRIFT, "prompts_per_iteration": ROWS // group, "batch_size": ROWS // 2, "kl_coef": kl_coef}
+    settings |= ACCEPT.get(method, {})
     config = method_config(config, method, settings)
     task = load_task(config.task)
     train(TrainInputs(method, config, prompts=task.train_prompts, gold_reward=task.reward), TrainingDir(out))

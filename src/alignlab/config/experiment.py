@@ -100,7 +100,7 @@ class MethodSpec:
     sweep: dict[Str, list[Any]] = setting(
         factory=dict,
         help="Setting -> values, one run per value (e.g. {beta: [0.1, 0.5]}); several settings are varied one "
-        "at a time, the others as configured. A trainer setting, or an experiment control: "
+        "at a time around the configured setting, which then runs too. A trainer setting, or an experiment control: "
         "preferences.label_noise (the fraction of flipped labels), preferences.max_pairs (the data size), "
         "budget.sequences.",
     )
@@ -208,4 +208,13 @@ class ExperimentConfig:
                         finding.sweep in sweeps[side.method],
                         f"{where}.sweep",
                         f"{side.method} does not sweep {finding.sweep}",
+                    )
+                elif len(sweeps[side.method]) == 1 and METHODS[side.method].trainer:
+                    # One swept setting: the method runs only at the sweep's values, none unswept
+                    # (best-of-n's side is its whole sweep of n: its KL-reward path).
+                    (key,) = sweeps[side.method]
+                    require(
+                        key in side.where,
+                        f"{where}.{label}.where",
+                        f"{side.method} runs only at the values of its sweep of {key}: name one",
                     )

@@ -92,6 +92,13 @@ class TaskConfig:
     arithmetic_steps: Int = setting(
         5, ge=1, le=12, help="arithmetic task: events per word problem, its difficulty (pass@1 falls as they grow)."
     )
+    seed_topic_prompts: Int = setting(
+        0,
+        ge=0,
+        help="seed task: this many more training prompts, openings on the notebook's topics drawn with split_seed "
+        "from the Chinese corpus's grammar (the first clause of a fluent text); none is one of the notebook's 15 "
+        "or contains a held-out one. 0 = the notebook's 10 training prompts only.",
+    )
     num_validation_prompts: Int = setting(
         0,
         ge=0,
@@ -109,7 +116,8 @@ class TaskConfig:
     chat_template: Literal["auto", "always", "never"] = setting(
         "auto",
         help="Render prompts with the tokenizer's chat template: auto = for conversational tasks (ultrafeedback, "
-        "hh-rlhf) and for seed/prompts on a model that has a template; always; never (raw text).",
+        "hh-rlhf) and for sentiment/seed/arithmetic/prompts on a model that has a template (sentiment: one user "
+        "turn asking to continue the review prefix); always; never (raw text).",
     )
     chat_template_kwargs: dict[Str, Any] = setting(
         factory=dict, help="Extra variables of the chat template, e.g. {enable_thinking: false} for Qwen3."

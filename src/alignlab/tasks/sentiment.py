@@ -19,6 +19,12 @@ generator they came from and the pretraining corpus they were held out of.
   of: the prompts are drawn afresh (about a second), and a note is logged.
 
 ``python -m alignlab.tasks.sentiment`` rewrites the file; a test checks that it matches the code.
+
+On a chat model (``task.chat_template`` auto with a template, or always) each prefix becomes one
+user turn that asks for the review to be continued (``CHAT_INSTRUCTION``), rendered in the model's
+own template: an instruction-tuned model answers a turn rather than continuing raw text. The gold
+reward is still VADER on the response alone. The embedded model has no chat template, so its
+prompts are the raw prefixes.
 """
 
 from __future__ import annotations
@@ -30,12 +36,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from transformers import PreTrainedTokenizerBase
 
 from alignlab.base.corpus import generate_reviews
 from alignlab.base.corpus_data import generator_hash
 from alignlab.base.review_prompts import split_prompt
 from alignlab.config import BaseBuildConfig, TaskConfig, from_dict
 from alignlab.log import logger
+from alignlab.tasks.prompts import render_prompts, uses_chat_template
 from alignlab.tasks.rewards import VaderSentiment
 from alignlab.tasks.task import Task
 
@@ -45,6 +53,8 @@ POOL_FILE = Path(__file__).parent / "data" / "sentiment_prompts.json"
 POOL_SEED = 1234  # TaskConfig.split_seed's default
 # Over three times the most prompts that any preset asks for (TaskConfig's default 512 + 128).
 POOL_SIZE = 2048
+# What a chat model is asked, before the prefix; its answer is the continuation VADER scores.
+CHAT_INSTRUCTION = "Continue this movie review:"
 
 
 def pretraining_config() -> BaseBuildConfig:
@@ -149,11 +159,19 @@ def task_prompts(num_prompts: int, split_seed: int) -> list[str]:
     return review_prompts(num_prompts, split_seed, pretraining_reviews())
 
 
-def sentiment_task(config: TaskConfig, tokenizer: object = None) -> Task:
+def chat_prompt(prefix: str) -> str:
+    """The user turn of a chat model for one review prefix."""
+    return f"{CHAT_INSTRUCTION}\n\n{prefix}"
+
+
+def sentiment_task(config: TaskConfig, tokenizer: PreTrainedTokenizerBase | None = None) -> Task:
     """The pool's first prompts: training, then test, then validation (so that asking for
-    validation prompts leaves the training and test prompts as they were)."""
+    validation prompts leaves the training and test prompts as they were); on a chat model each
+    is a user turn in its template (see the module docstring)."""
     n_train, n_test = config.num_train_prompts, config.num_test_prompts
     prompts = task_prompts(n_train + n_test + config.num_validation_prompts, config.split_seed)
+    if uses_chat_template(config, tokenizer, "sentiment"):
+        prompts = render_prompts([chat_prompt(p) for p in prompts], config, tokenizer, "sentiment task")
     return Task(
         name="sentiment",
         train_prompts=prompts[:n_train],

@@ -23,7 +23,7 @@ def control_curves(
     control ``key``, per method and setting of its other parameters, for the methods with some
     record that swept ``key``. A method's records at its configured setting (no control in their
     parameters) count at ``default`` (left out when None); records that vary another control are
-    not on this curve. [] when no method swept ``key``."""
+    not on this curve; a setting with one point only is no curve. [] when no method swept ``key``."""
     swept = {r["method"] for r in records if key in (r.get("params") or {})}
     curves: dict[tuple[str, str], dict[float, list[float]]] = {}
     for record in records:
@@ -43,7 +43,7 @@ def control_curves(
             summary = t_interval(by_x[x])
             if summary["mean"] is not None:
                 points.append({"x": x, "n_seeds": summary["n"], "mean": summary["mean"], "ci95": summary["ci95"]})
-        if points:
+        if len(points) >= 2:  # a curve: one point is no trend
             out.append({"method": method, "setting": setting, "name": run_name(method, setting), "points": points})
     return out
 

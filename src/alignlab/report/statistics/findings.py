@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as _stats
 
+from alignlab.report.statistics.overoptimization import BEST_OF_N
 from alignlab.report.statistics.paired import holm_bonferroni
 from alignlab.report.statistics.power import DEFAULT_ALPHA, DEFAULT_POWER, detectable_difference
 from alignlab.report.statistics.records import BASE_METHOD, checkpoints_of, finite, run_name, setting_label
@@ -49,9 +50,11 @@ REPRODUCED, CONTRADICTED, INCONCLUSIVE = "reproduced", "contradicted", "inconclu
 
 
 def _swept_keys(config: Mapping[str, Any] | None, method: str) -> set[str]:
+    """The settings ``method``'s sweep varies, less best-of-n's n: its n is its budget, and its
+    side is its whole sweep of n (a path of KL and gold reward), as in the report's frontier."""
     for spec in (config or {}).get("methods") or []:
         if spec.get("method") == method:
-            return set(spec.get("sweep") or {})
+            return set(spec.get("sweep") or {}) - ({"n"} if method == BEST_OF_N else set())
     return set()
 
 
@@ -59,7 +62,8 @@ def side_records(
     records: Sequence[Mapping[str, Any]], side: Mapping[str, Any], config: Mapping[str, Any] | None
 ) -> list[Mapping[str, Any]]:
     """The records of ``side``: its method's runs whose swept settings are those of ``where``
-    (absent from ``where``: at their configured value, i.e. not among the record's parameters)."""
+    (absent from ``where``: at their configured value, i.e. not among the record's parameters;
+    a run without a swept experiment control is at that control's configured value)."""
     where = dict(side.get("where") or {})
     swept = _swept_keys(config, side["method"]) | set(where)
     chosen = []
@@ -67,7 +71,12 @@ def side_records(
         params = record.get("params") or {}
         if record.get("method") != side["method"]:
             continue
-        if all(params.get(key) == where[key] if key in where else key not in params for key in swept):
+        if all(
+            params.get(key, _nested(config or {}, key) if "." in key else None) == where[key]
+            if key in where
+            else key not in params
+            for key in swept
+        ):
             chosen.append(record)
     return chosen
 
@@ -240,6 +249,17 @@ def _trend(finding: Mapping[str, Any], records, histories, config, base) -> dict
 
 
 KINDS = {"difference": _difference, "trend": _trend}
+
+
+def runs_of_finding(
+    finding: Mapping[str, Any], runs: Sequence[Mapping[str, Any]], config: Mapping[str, Any] | None
+) -> list[Mapping[str, Any]]:
+    """The runs (records, or planned runs as {method, params, seed}) whose measurements a
+    finding's test reads: both sides' runs, for a trend each side's points of the sweep."""
+    if finding["kind"] == "trend":
+        sides = (finding["a"], finding["b"])
+        return [r for side in sides for at in _sweep_points(runs, side, finding["sweep"], config).values() for r in at]
+    return [r for side in (finding["a"], finding.get("b")) if side for r in side_records(runs, side, config)]
 
 
 def evaluate_findings(
