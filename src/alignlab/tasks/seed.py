@@ -93,7 +93,9 @@ def seed_task(config: TaskConfig, tokenizer: PreTrainedTokenizerBase | None = No
     train, held_out = split_seed_prompts(config.split_seed)
     if config.seed_topic_prompts:
         train += topic_prompts(config.seed_topic_prompts, config.split_seed, held_out)
-        logger.info("seed task: %d training prompts (%d on the notebook's topics)", len(train), config.seed_topic_prompts)
+        logger.info(
+            "seed task: %d training prompts (%d on the notebook's topics)", len(train), config.seed_topic_prompts
+        )
     if uses_chat_template(config, tokenizer, "seed"):
         train = render_prompts(train, config, tokenizer, "seed task")
         held_out = render_prompts(held_out, config, tokenizer, "seed task")
