@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from alignlab.report.html_page import Page, note, number_cell, table, table_row, text_cell
+from alignlab.report.html_page import Page, note, number_cell, table, table_row, text_cell, wrapped_cell
 from alignlab.report.statistics.power import DEFAULT_POWER
 from alignlab.report.verdict import p_text
 
@@ -50,9 +50,10 @@ def _findings_section(page: Page) -> str:
         rows.append(
             table_row(
                 [
-                    f'<td id="finding-{escape(row["id"])}"><strong>{escape(claim)}</strong>'
+                    # The claim and the experiment are sentences: they wrap, so the verdict stays in view.
+                    f'<td class="wrap" id="finding-{escape(row["id"])}"><strong>{escape(claim)}</strong>'
                     f'<span class="col-sub">{escape(row["source"] or "")}</span></td>',
-                    text_cell(experiment_text(page, row), numeric=False),
+                    wrapped_cell(experiment_text(page, row)),
                     text_cell(_effect_text(row)),
                     text_cell(str(row.get("n_seeds") or 0)),
                     text_cell("—" if row.get("p_holm") is None else p_text(row["p_holm"]).removeprefix("= ")),

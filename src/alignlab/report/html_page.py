@@ -91,6 +91,12 @@ def count_cell(value: float | None, zero_is_missing: bool = False) -> str:
     return f'<td class="num">{human_count(value)}</td>'
 
 
+def wrapped_cell(text: str) -> str:
+    """A cell of running text, which wraps (other cells do not), so that a wide table's last
+    columns stay in view."""
+    return f'<td class="wrap">{escape(text)}</td>'
+
+
 def text_cell(text: str, numeric: bool = True) -> str:
     return f"<td{' class=num' if numeric else ''}>{escape(text)}</td>"
 

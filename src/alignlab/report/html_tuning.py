@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from alignlab.report.html_page import Page, note, number_cell, table, table_row, text_cell
+from alignlab.report.html_page import Page, note, number_cell, table, table_row, text_cell, wrapped_cell
 from alignlab.report.plots import setting_text
 
 
@@ -39,7 +39,7 @@ def _tuning_section(page: Page) -> str:
             table_row(
                 [
                     f"<td><strong>{escape(method)}</strong></td>",
-                    text_cell(_space_text(entry["space"]), numeric=False),
+                    wrapped_cell(_space_text(entry["space"])),
                     text_cell(_setting_text(entry["configured"]), numeric=False),
                     text_cell(_setting_text(entry["chosen"]), numeric=False),
                     f'<td class="num">{entry["moved_by"]:+.3f}</td>',
