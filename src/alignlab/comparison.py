@@ -81,17 +81,17 @@ def run_all(experiment: Experiment, launcher: Launcher) -> Outcome:
             advance(1)
         experiment.evaluator.release_reference()
 
-        def trial_done(run: RunSpec, record: dict[str, Any]) -> None:
+        def show_progress(run: RunSpec, record: dict[str, Any]) -> None:
             advance(1, last=f"{run.method} gold={record['gold_reward']:.3f}")
 
         search = None
         if trials:
-            search = search_summary(config, place(experiment, trials, launcher, trial_done))
+            search = search_summary(config, place(experiment, trials, launcher, show_progress))
             runs = expand(config, chosen_settings(search))
         findings = FindingProgress(config, runs)
 
         def run_done(run: RunSpec, record: dict[str, Any]) -> None:
-            trial_done(run, record)
+            show_progress(run, record)
             findings.finished(run)
 
         return Outcome(records + place(experiment, runs, launcher, run_done), search)

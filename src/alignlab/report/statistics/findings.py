@@ -72,13 +72,18 @@ def side_records(
         if record.get("method") != side["method"]:
             continue
         if all(
-            params.get(key, _nested(config or {}, key) if "." in key else None) == where[key]
-            if key in where
-            else key not in params
+            params.get(key, _control_value(config, key)) == where[key] if key in where else key not in params
             for key in swept
         ):
             chosen.append(record)
     return chosen
+
+
+def _control_value(config: Mapping[str, Any] | None, key: str) -> Any:
+    """The configured value of an experiment control (a dotted key such as
+    ``preferences.max_pairs``), which a run that does not sweep it runs at; None for a method's
+    own setting (its configured value depends on its preset and overrides)."""
+    return _nested(config or {}, key) if "." in key else None
 
 
 def _nested(record: Mapping[str, Any], key: str) -> Any:
