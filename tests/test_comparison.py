@@ -83,7 +83,8 @@ def test_every_method_has_finite_results_and_a_report(smoke_run) -> None:
 
 
 # Two methods x two seeds: DPO reads the shared reference log-probs, GRPO each seed's reward
-# model; GRPO checkpoints every iteration, so a run can be killed half-way with a checkpoint.
+# model; GRPO trains two iterations and checkpoints after each, so a run can be killed half-way
+# with a checkpoint.
 TWO_BY_TWO = """
 seeds: [0, 1]
 threads: 1
@@ -109,6 +110,9 @@ def serial(tmp_path_factory, embedded_dir) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("two-by-two")
     config = root / "two-by-two.yaml"
     smoke = Path(SMOKE).read_text(encoding="utf-8").split("methods:")[0].replace("seeds: [0]\n", "")
+    # Twice the smoke budget: two GRPO iterations, so that a run can be killed after the first.
+    assert "budget:\n  sequences: 64\n" in smoke
+    smoke = smoke.replace("budget:\n  sequences: 64\n", "budget:\n  sequences: 128\n")
     config.write_text(smoke + TWO_BY_TWO, encoding="utf-8")
     return root / "serial", run_compare(config, root / "serial")
 
