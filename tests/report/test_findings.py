@@ -10,6 +10,7 @@ from scipy import stats
 
 from alignlab.report.statistics import evaluate_findings
 from alignlab.report.statistics.findings import gold_at, kl_path, side_records
+from alignlab.report.statistics.power import detectable_difference
 
 SEEDS = (0, 1, 2, 3, 4)
 
@@ -52,6 +53,13 @@ def test_reproduced_contradicted_and_underpowered() -> None:
     assert db["p_value"] == pytest.approx(p)
     assert db["p_holm"] == pytest.approx(min(1.0, p * 1))  # the largest p keeps its own (step-down)
     assert db["detectable_difference"] > abs(db["effect"])
+    # e (0.02 above b, d's wobble) needs more seeds than ran: exactly as many as the power
+    # statement at that many seeds says.
+    e_records = records + [record("e", s, 0.32 + w) for s, w in zip(SEEDS, wobble)]
+    (eb,) = evaluate_findings([finding("eb", "e", "b")], e_records, {}, {})
+    assert eb["verdict"] == "inconclusive" and eb["seeds_needed"] > eb["n_seeds"]
+    assert detectable_difference(eb["std"], eb["seeds_needed"], 0.05) <= eb["effect"]
+    assert detectable_difference(eb["std"], eb["seeds_needed"] - 1, 0.05) > eb["effect"]
 
 
 def test_non_inferiority_needs_the_interval_above_minus_the_margin() -> None:

@@ -58,12 +58,15 @@ def _findings_section(page: Page) -> str:
                     text_cell(str(row.get("n_seeds") or 0)),
                     text_cell("—" if row.get("p_holm") is None else p_text(row["p_holm"]).removeprefix("= ")),
                     number_cell(row.get("detectable_difference"), 3),
+                    text_cell("—" if row.get("seeds_needed") is None else f"{row['seeds_needed']:,}"),
                     f'<td class="{css}">{escape(verdict)}</td>',
                     f'<td><a href="#{escape(row["panel"])}">{escape(page.t("findings.evidence"))}</a></td>',
                 ]
             )
         )
-    headers = page.columns("claim", "experiment", "effect", "seeds", "p_holm", "detectable", "finding", "evidence")
+    headers = page.columns(
+        "claim", "experiment", "effect", "seeds", "p_holm", "detectable", "seeds_needed", "finding", "evidence"
+    )
     return (
         f'<h2 id="findings">{escape(page.t("findings"))}</h2>'
         + note(page.t("findings.note", power=int(100 * DEFAULT_POWER)))

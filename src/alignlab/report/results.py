@@ -54,7 +54,8 @@ Schema (``schema_version`` 3)::
     label_noise:      [{method, setting, points: [{x (eps), n_seeds, mean, ci95}]}] ([] without a sweep)
     data_size:        the same against the number of preference pairs (preferences.max_pairs)
     findings:         [{id, claim, source, kind, measure, a, b, margin, effect, ci_low, ci_high, n_seeds, p_value,
-                      p_holm, detectable_difference, verdict}]: the config's report.findings tested over seeds
+                      p_holm, detectable_difference, seeds_needed (for the observed effect), verdict}]: the
+                      config's report.findings tested over seeds
     tuning:           the tuning search, or null: {trials, seeds, sampler, kl_cap, methods: {method: {space,
                       trials: [{params, gold_reward, kl}], configured, chosen, moved_by}}}
     stability:        [{method, setting, gold_std, kl_jump_fraction, kl_jumps, kl_steps,

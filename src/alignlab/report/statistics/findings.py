@@ -39,7 +39,7 @@ from scipy import stats as _stats
 
 from alignlab.report.statistics.overoptimization import BEST_OF_N
 from alignlab.report.statistics.paired import holm_bonferroni
-from alignlab.report.statistics.power import DEFAULT_ALPHA, DEFAULT_POWER, detectable_difference
+from alignlab.report.statistics.power import DEFAULT_ALPHA, DEFAULT_POWER, detectable_difference, seeds_needed
 from alignlab.report.statistics.records import BASE_METHOD, checkpoints_of, finite, run_name, setting_label
 from alignlab.report.statistics.stability import late_fluctuation
 
@@ -295,10 +295,13 @@ def evaluate_findings(
     for row, adjusted in zip(tested, holm_bonferroni([_claimed_p(row) for row in tested])):
         row["p_holm"] = adjusted
         row["detectable_difference"] = detectable_difference(row["std"], row["n_seeds"], level, power)
+        # The seeds the observed effect (past a non-inferiority margin) would need at that power.
+        row["seeds_needed"] = seeds_needed(row["effect"] + row["margin"], row["std"], level, power)
         row["verdict"] = _verdict(row, alpha)
     for row in rows:
         row.setdefault("p_holm", None)
         row.setdefault("detectable_difference", None)
+        row.setdefault("seeds_needed", None)
         row.setdefault("verdict", INCONCLUSIVE)
     return rows
 
