@@ -79,3 +79,10 @@ def test_the_baseline_is_the_centre_of_its_methods_sweep() -> None:
     config = config_with("[{method: dpo, sweep: {beta: [0.1, 0.5]}}]", "report.baseline=dpo")
     records = [{"method": "dpo", "params": {"beta": beta}} for beta in (0.1, 0.5)]
     assert comparison.baseline_name(config, records) == "dpo"
+
+
+def test_the_statistics_know_the_configs_experiment_controls() -> None:
+    from alignlab.config.experiment import EXPERIMENT_CONTROLS
+    from alignlab.report.statistics.controls import CONTROL_KEYS
+
+    assert CONTROL_KEYS == EXPERIMENT_CONTROLS

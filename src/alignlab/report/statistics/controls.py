@@ -13,6 +13,7 @@ from alignlab.report.statistics.records import finite, run_name, setting_label
 LABEL_NOISE_KEY = "preferences.label_noise"
 DATA_SIZE_KEY = "preferences.max_pairs"
 BUDGET_KEY = "budget.sequences"
+# config.experiment.EXPERIMENT_CONTROLS, restated: the statistics import numpy and scipy only.
 CONTROL_KEYS = (LABEL_NOISE_KEY, DATA_SIZE_KEY, BUDGET_KEY)
 
 

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as _stats
 
+from alignlab.report.statistics.controls import CONTROL_KEYS
 from alignlab.report.statistics.overoptimization import BEST_OF_N
 from alignlab.report.statistics.paired import holm_bonferroni
 from alignlab.report.statistics.power import DEFAULT_ALPHA, DEFAULT_POWER, detectable_difference, seeds_needed
@@ -80,10 +81,10 @@ def side_records(
 
 
 def _control_value(config: Mapping[str, Any] | None, key: str) -> Any:
-    """The configured value of an experiment control (a dotted key such as
-    ``preferences.max_pairs``), which a run that does not sweep it runs at; None for a method's
-    own setting (its configured value depends on its preset and overrides)."""
-    return _nested(config or {}, key) if "." in key else None
+    """The configured value of an experiment control (e.g. ``preferences.max_pairs``), which a
+    run that does not sweep it runs at; None for a method's own setting (its configured value
+    depends on its preset and overrides)."""
+    return _nested(config or {}, key) if key in CONTROL_KEYS else None
 
 
 def _nested(record: Mapping[str, Any], key: str) -> Any:
@@ -211,7 +212,7 @@ def _difference(finding: Mapping[str, Any], records, histories, config, base) ->
 def _configured_value(config: Mapping[str, Any] | None, key: str) -> float | None:
     """The configured value of a dotted setting of the experiment (e.g. preferences.max_pairs),
     None where it is unset or 0 (for a data size: all the data, a count the config does not say)."""
-    value = _nested(config or {}, key)
+    value = _control_value(config, key)
     return float(value) if finite(value) and value > 0 else None
 
 
