@@ -64,7 +64,7 @@ def topic_prompts(count: int, seed: int, held_out: Collection[str]) -> list[str]
     # The grammar has thousands of distinct openings; the budget only stops an endless loop.
     for _ in range(50 * count + 1000):
         if len(openings) == count:
-            return list(openings)
+            break
         opening = _OPENING_CLAUSE.match(fluent_text(rng)).group(0)
         # One clause once, whichever mark ends it (。 or ！).
         clause = opening[:-1]
@@ -72,12 +72,12 @@ def topic_prompts(count: int, seed: int, held_out: Collection[str]) -> list[str]
             continue
         clauses.add(clause)
         openings[opening] = None
-    if len(openings) == count:
-        return list(openings)
-    raise ConfigError(
-        f"task.seed_topic_prompts: the Chinese grammar gave only {len(openings)} distinct openings of the "
-        f"{count} asked for; ask for fewer"
-    )
+    if len(openings) < count:
+        raise ConfigError(
+            f"task.seed_topic_prompts: the Chinese grammar gave only {len(openings)} distinct openings of the "
+            f"{count} asked for; ask for fewer"
+        )
+    return list(openings)
 
 
 def seed_task(config: TaskConfig, tokenizer: PreTrainedTokenizerBase | None = None) -> Task:
