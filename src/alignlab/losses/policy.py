@@ -125,6 +125,13 @@ def _per_token(advantages: torch.Tensor) -> torch.Tensor:
     return advantages.unsqueeze(-1) if advantages.dim() == 1 else advantages
 
 
+@torch.no_grad()
+def _approx_kl(logprobs: torch.Tensor, old_logprobs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """What every surrogate logs beside its loss: the k3 estimate of KL(pi_old || pi) per token
+    ``(B, T)``, 0 on padding, without gradient."""
+    return kl_estimate(old_logprobs, logprobs, "k3") * mask
+
+
 def clipped_surrogate(
     logprobs: torch.Tensor,
     old_logprobs: torch.Tensor,
@@ -149,8 +156,7 @@ def clipped_surrogate(
     losses = torch.maximum(unclipped, clipped) * mask
     with torch.no_grad():
         was_clipped = (clipped > unclipped).float() * mask
-        approx_kl = kl_estimate(old_logprobs, logprobs, "k3") * mask
-    return SurrogateOutput(losses, was_clipped, approx_kl.detach())
+    return SurrogateOutput(losses, was_clipped, _approx_kl(logprobs, old_logprobs, mask))
 
 
 def cispo_surrogate(
@@ -187,8 +193,7 @@ def cispo_surrogate(
     losses = -weight * advantages * logprobs * mask
     with torch.no_grad():
         was_clipped = (ratio > max_ratio).float() * mask
-        approx_kl = kl_estimate(old_logprobs, logprobs, "k3") * mask
-    return SurrogateOutput(losses, was_clipped, approx_kl.detach())
+    return SurrogateOutput(losses, was_clipped, _approx_kl(logprobs, old_logprobs, mask))
 
 
 def sapo_surrogate(
@@ -225,8 +230,7 @@ def sapo_surrogate(
     losses = -(4.0 / tau) * gate * advantages * mask
     with torch.no_grad():
         attenuation = (1.0 - 4.0 * gate * (1.0 - gate)) * mask
-        approx_kl = kl_estimate(old_logprobs, logprobs, "k3") * mask
-    return SurrogateOutput(losses, attenuation.detach(), approx_kl.detach())
+    return SurrogateOutput(losses, attenuation, _approx_kl(logprobs, old_logprobs, mask))
 
 
 def importance_weighted_kl(
