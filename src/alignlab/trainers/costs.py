@@ -5,10 +5,12 @@ response) that went through a forward pass *with gradient*, counted over all pro
 passes (sampling, old and reference log-probs, reward scores) are time, not trained tokens, so
 tokens/s measures the same work for an offline and an online method.
 
-Training FLOPs are estimated the usual way (Kaplan et al. 2020): 6 x the parameters the gradient
-passes run through x the trained tokens (2 for the forward, 4 for the backward). The no-grad
-passes are left out, as in the tokens; with LoRA the frozen weights need no weight gradient, so
-the estimate is an upper bound there.
+Training FLOPs are estimated the usual way (Kaplan et al. 2020) per trained token: 2 x the
+parameters the gradient passes run through for the forward, 2 x them again for the backward's
+gradient with respect to the activations, and 2 x the *trainable* parameters for the gradient with
+respect to the weights: 6 x parameters with full fine-tuning, about 4 x with LoRA, whose frozen
+weights get no weight gradient. The no-grad passes are left out, as in the tokens; so is the
+forward that gradient checkpointing recomputes (model FLOPs, not hardware FLOPs).
 """
 
 from __future__ import annotations
@@ -90,8 +92,8 @@ class Cost:
 
     @property
     def train_flops(self) -> float:
-        """Estimated FLOPs of the gradient passes: 6 x parameters x trained tokens."""
-        return 6.0 * self.total_params * self.tokens
+        """Estimated FLOPs of the gradient passes: (4 x parameters + 2 x trainable) x trained tokens."""
+        return (4.0 * self.total_params + 2.0 * self.trainable_params) * self.tokens
 
     def as_dict(self) -> dict[str, float]:
         return {
