@@ -64,6 +64,10 @@ def resolve_model_path(name_or_path: str) -> str:
 def frozen_dtype(config: ModelConfig, device: torch.device) -> torch.dtype:
     """``model.dtype``: auto = bfloat16 on a GPU that has it (float16 on older ones), float32 on CPU."""
     if config.dtype != "auto":
+        if config.dtype == "bfloat16" and device.type == "cpu":
+            from alignlab.optim import warn_emulated_bf16
+
+            warn_emulated_bf16("model.dtype=bfloat16")
         return getattr(torch, config.dtype)
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
