@@ -81,7 +81,7 @@ def test_bad_config_file_names_the_file(monkeypatch, capsys, tmp_path) -> None:
 
 
 def test_several_workers_per_run_need_the_ray_launcher(monkeypatch, capsys, tmp_path) -> None:
-    """Refused with the option named before the config is read: nothing is written."""
+    """Refused with the option named, before anything is written."""
     out = tmp_path / "run"
     code, text = run_cli(monkeypatch, capsys, "compare", "--out", str(out), "--workers-per-run", "2")
     assert code == 2

@@ -242,10 +242,6 @@ def compare(
     """Run the whole experiment: every method over its sweep and seeds, then evaluation and report."""
     if launcher not in ("serial", "ray"):
         raise AlignlabError(f"--launcher: unknown launcher '{launcher}'; known: serial, ray")
-    from alignlab.launchers import Launcher
-
-    # Checked before the config is read: a wrong combination fails at once.
-    placement = Launcher(launcher, address, max_parallel, cpus_per_run, gpus_per_run, workers_per_run)
     if resume:
         if out is None:
             raise AlignlabError("--resume needs --out RUN_DIR (the comparison to continue)")
@@ -256,7 +252,9 @@ def compare(
     else:
         cfg = _load(config, overrides)
     from alignlab.comparison import run_comparison
+    from alignlab.launchers import Launcher
 
+    placement = Launcher(launcher, address, max_parallel, cpus_per_run, gpus_per_run, workers_per_run)
     run_comparison(cfg, out, resume, placement)
 
 
