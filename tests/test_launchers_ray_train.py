@@ -166,6 +166,20 @@ def test_ray_train_keeps_only_markers_beside_the_runs(comparisons) -> None:
     assert kept and all(p.name.startswith(".") for p in kept), kept
 
 
+@pytest.mark.slow
+def test_a_batch_that_does_not_split_over_the_workers_is_refused(tmp_path, embedded_dir) -> None:
+    """15 pairs a step over two processes: the trainer's refusal, alone, with exit code 2 (as
+    from one process), not Ray Train's report of its workers' tracebacks."""
+    config = tmp_path / "config.yaml"
+    config.write_text(SMOKE.read_text(encoding="utf-8").split("methods:")[0] + "methods:\n  - method: dpo\n")
+    arguments = ["--launcher", "ray", "--workers-per-run", "2", "--set", "dpo.batch_size=15"]
+    result = compare(str(config), "--out", str(tmp_path / "run"), *arguments)
+    assert result.returncode == 2, result.stderr[-3000:]
+    message = " ".join(result.stderr.split())
+    assert "error: dpo: batch_size 15 does not split evenly into grad_accum_steps=1 x 2 process(es)" in message
+    assert "Traceback" not in message
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [

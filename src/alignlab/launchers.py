@@ -108,7 +108,7 @@ def _train_worker(job: dict[str, Any]) -> None:
 def _ray_train_run(config_dict: dict[str, Any], run_dir: str, run: RunSpec, launcher: Launcher) -> dict[str, Any]:
     """One run as a Ray Train job of ``launcher.workers_per_run`` processes (waits for it);
     the record its main process wrote."""
-    from ray.train import LoggingConfig, RunConfig, ScalingConfig
+    from ray.train import LoggingConfig, RunConfig, ScalingConfig, WorkerGroupError
     from ray.train.torch import TorchConfig, TorchTrainer
 
     directory = ComparisonDir(Path(run_dir))
@@ -128,7 +128,14 @@ def _ray_train_run(config_dict: dict[str, Any], run_dir: str, run: RunSpec, laun
             logging_config=LoggingConfig(log_level="WARNING"),
         ),
     )
-    trainer.fit()
+    try:
+        trainer.fit()
+    except WorkerGroupError as err:
+        # A refusal (a batch that does not split over the processes...) reads as in one process.
+        refusals = [error for _, error in sorted(err.worker_failures.items()) if isinstance(error, AlignlabError)]
+        if refusals:
+            raise refusals[0] from None
+        raise
     return read_json(directory.run(run.method, dict(run.params), run.seed, run.split).eval)
 
 
@@ -154,6 +161,17 @@ def _ray_submitter(ray: Any, experiment: Experiment, launcher: Launcher) -> Call
     return submit
 
 
+def _record(ray: Any, ref: Any) -> dict[str, Any]:
+    """The record of a finished run; its refusal (an AlignlabError) as it is, without Ray's
+    wrapping, so that the command line shows its message alone."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as err:
+        if isinstance(err.cause, AlignlabError):
+            raise err.cause from None
+        raise
+
+
 def run_on_ray(experiment: Experiment, runs: list[RunSpec], launcher: Launcher, done: RunDone) -> list[dict[str, Any]]:
     """Every run on Ray (at most ``max_parallel`` at a time); the records in run order."""
     try:
@@ -173,7 +191,7 @@ def run_on_ray(experiment: Experiment, runs: list[RunSpec], launcher: Launcher, 
         ready, _ = ray.wait(list(in_flight), num_returns=1)
         for ref in ready:
             run = in_flight.pop(ref)
-            finished[run] = ray.get(ref)
+            finished[run] = _record(ray, ref)
             done(run, finished[run])
     return [finished[run] for run in runs]
 
