@@ -80,6 +80,15 @@ def test_bad_config_file_names_the_file(monkeypatch, capsys, tmp_path) -> None:
     assert f"{config}: key 'dpo.epochs': must be an integer" in text
 
 
+def test_several_workers_per_run_need_the_ray_launcher(monkeypatch, capsys, tmp_path) -> None:
+    """Refused with the option named, before anything is written."""
+    out = tmp_path / "run"
+    code, text = run_cli(monkeypatch, capsys, "compare", "--out", str(out), "--workers-per-run", "2")
+    assert code == 2
+    assert "--workers-per-run 2 needs --launcher ray" in " ".join(text.split())
+    assert not out.exists()
+
+
 def test_refuses_to_overwrite_a_run(monkeypatch, capsys, tmp_path) -> None:
     out = tmp_path / "run"
     out.mkdir()

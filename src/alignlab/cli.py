@@ -225,8 +225,18 @@ def compare(
     launcher: str = typer.Option("serial", "--launcher", help="serial (one run after another) or ray."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster: auto or ray://HOST:PORT."),
     max_parallel: int = typer.Option(0, "--max-parallel", help="Ray: runs at once (0 = as resources allow)."),
-    cpus_per_run: int = typer.Option(1, "--cpus-per-run", help="Ray: CPU cores (and torch threads) per run."),
-    gpus_per_run: float = typer.Option(0.0, "--gpus-per-run", help="Ray: GPUs per run (fractions share one)."),
+    cpus_per_run: int = typer.Option(
+        1, "--cpus-per-run", help="Ray: CPU cores (and torch threads) of each process of a run."
+    ),
+    gpus_per_run: float = typer.Option(
+        0.0, "--gpus-per-run", help="Ray: GPUs per run, over its processes (fractions share one)."
+    ),
+    workers_per_run: int = typer.Option(
+        1,
+        "--workers-per-run",
+        help="Ray: processes per run (Ray Train, data-parallel over the same global batches; gloo on CPU, "
+        "NCCL on GPU: then one GPU each at least). 1 = one Ray task per run.",
+    ),
     overrides: Optional[list[str]] = SetOpt,
 ) -> None:
     """Run the whole experiment: every method over its sweep and seeds, then evaluation and report."""
@@ -244,7 +254,8 @@ def compare(
     from alignlab.comparison import run_comparison
     from alignlab.launchers import Launcher
 
-    run_comparison(cfg, out, resume, Launcher(launcher, address, max_parallel, cpus_per_run, gpus_per_run))
+    placement = Launcher(launcher, address, max_parallel, cpus_per_run, gpus_per_run, workers_per_run)
+    run_comparison(cfg, out, resume, placement)
 
 
 @app.command("eval")

@@ -26,6 +26,12 @@ def rank() -> int:
     return dist.get_rank() if is_distributed() else int(os.environ.get("RANK", "0"))
 
 
+def barrier() -> None:
+    """Wait here until every process has arrived."""
+    if is_distributed():
+        dist.barrier()
+
+
 def _comm_device(values: torch.Tensor) -> torch.device:
     """NCCL moves only CUDA tensors; gloo moves CPU ones."""
     if dist.get_backend() == "nccl":

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from alignlab import distributed
 from alignlab.config import ExperimentConfig, MethodSpec, PreferenceConfig, method_config, save_config, with_settings
 from alignlab.config.experiment import EXPERIMENT_CONTROLS
 from alignlab.config.methods import METHODS
@@ -98,6 +99,11 @@ def tuning_trials(config: ExperimentConfig) -> list[RunSpec]:
         for params in trial_settings(config, method)
         for seed in config.tuning.seeds
     ]
+
+
+def trains(method: str) -> bool:
+    """Whether a run of ``method`` trains a policy (best-of-n only samples the base policy)."""
+    return METHODS[method].trainer is not None
 
 
 def spec_for(config: ExperimentConfig, run: RunSpec) -> MethodSpec:
@@ -273,8 +279,12 @@ class Experiment:
         cfg = run_config(self.config, run)
         method = METHODS[run.method]
         out = TrainingDir(out.path, resume=out.path.exists())
-        out.path.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out.config)
+        # Under several processes all must have decided whether to resume before the main one
+        # creates the directory.
+        distributed.barrier()
+        if distributed.rank() == 0:
+            out.path.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, out.config)
         reward_model = None
         if method.optimises_reward_model(cfg):
             reward_model = str(self.reward_model_dir(run.seed, cfg.preferences))
@@ -329,12 +339,13 @@ class Experiment:
         return run_record(run.method, dict(run.params), run.seed, cfg.scorer, metrics, cost)
 
     def run_one(self, run: RunSpec) -> dict[str, Any]:
-        """Train (unless done) and evaluate one run on its split's prompts; its record."""
+        """Train (unless done) and evaluate one run on its split's prompts; its record. Under
+        several processes this is the main process's part (``train_share`` the others')."""
         out = self.dir.run(run.method, dict(run.params), run.seed, run.split)
         done = read_json_if_any(out.eval)
         if done is not None:
             return done
-        if run.method == "best-of-n":
+        if not trains(run.method):
             record = self.best_of_n(run)
         else:
             summary = read_json_if_any(out.summary) or self.train(run, out)
@@ -348,6 +359,14 @@ class Experiment:
         write_json(out.eval, record)
         free_memory()
         return record
+
+    def train_share(self, run: RunSpec) -> None:
+        """A process other than the main one of a multi-process run: its share of the training,
+        unless the run is already trained (the main process alone evaluates it and writes the
+        record: evaluation samples with one seeded stream in one process)."""
+        out = self.dir.run(run.method, dict(run.params), run.seed, run.split)
+        if not out.eval.is_file() and not out.trained:
+            self.train(run, out)
 
     def preference_gold_queries(self) -> int:
         return int(self.stages.get("preferences", {}).get("gold_queries", 0))

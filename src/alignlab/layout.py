@@ -21,6 +21,7 @@ A comparison (``alignlab compare``)::
     reward_model/seed-S[-noise-E]/ each seed's reward model (a training run)
     runs/METHOD/SETTING/seed-S/   one run of a method at one setting and seed (a training run)
     tuning/METHOD/SETTING/seed-S/ one trial of a tuning search, judged on validation prompts
+    ray_train/                    Ray Train's own storage for multi-process runs (markers only)
 
 Pure pathlib: no model library is imported here.
 """
@@ -48,6 +49,7 @@ METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.html"
 RUNS_DIR = "runs"
 TUNING_DIR = "tuning"
+RAY_TRAIN_DIR = "ray_train"
 BASE_METHOD = "base"
 
 
@@ -171,6 +173,10 @@ class ComparisonDir:
 
     def run(self, method: str, params: Mapping[str, Any] | None, seed: int, split: str = "test") -> TrainingDir:
         return TrainingDir(self.path / run_key(method, params, seed, split))
+
+    @property
+    def ray_train(self) -> Path:
+        return self.path / RAY_TRAIN_DIR
 
     def run_evaluations(self) -> list[Path]:
         """The ``eval.json`` of every evaluated run (the base policy's and tuning trials' included)."""

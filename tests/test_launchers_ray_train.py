@@ -1,0 +1,193 @@
+"""Runs of several processes placed by Ray Train (``--workers-per-run``): two CPU workers (gloo,
+one torch thread each) finish a DPO run of the smoke preset killed after its first step, and
+train a GRPO run of two iterations, to the final weights, per-step metrics and records of the
+serial launcher's single process, to 1e-5; the combinations that cannot work are refused before
+anything runs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from alignlab.errors import AlignlabError
+from alignlab.experiment import RunSpec
+from alignlab.files import read_json
+from alignlab.launchers import Launcher
+from alignlab.layout import ComparisonDir
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = REPO / "configs" / "smoke.yaml"
+# One DPO run of two steps, checkpointed after each, and one GRPO run of two iterations on the
+# gold reward (no reward model to train first), at one torch thread: float results depend on the
+# thread count. Online methods sample: a draw within float noise of a token's boundary would
+# differ between one process and two (none does at this seed).
+METHODS = """threads: 1
+methods:
+  - method: dpo
+    overrides: {checkpoint_every: 1}
+  - method: grpo
+    overrides: {reward_source: gold, prompts_per_iteration: 4}
+"""
+KILLED = RunSpec("dpo", (), 0)
+RUNS = ("dpo", "grpo")
+SHARED = ("config.yaml", "preferences.jsonl", "stages.json", "reference_logps.safetensors")
+# float32 sums in another order (per process, then all-reduced) differ in the last bits.
+TOLERANCE = 1e-5
+
+
+def compare(*arguments: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "alignlab", "compare", *arguments]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+
+class Killed(Exception):
+    pass
+
+
+def kill_after_first_checkpoint(out: Path, monkeypatch: pytest.MonkeyPatch) -> dict[Path, int]:
+    """The DPO run trained in this process, as the serial comparison trains it, until its first
+    checkpoint (after its first step and snapshot), then stopped as a killed process would be
+    (in a copy of the serial comparison's shared stages at ``out``); the modification times of
+    its snapshot."""
+    from alignlab.config import load_config
+    from alignlab.experiment import Experiment
+    from alignlab.trainers.checkpoints import Checkpointer
+
+    save = Checkpointer.save
+
+    def save_then_die(self, step, state) -> None:
+        save(self, step, state)
+        raise Killed
+
+    monkeypatch.setattr(Checkpointer, "save", save_then_die)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    comparison = ComparisonDir(out)
+    run = comparison.run(KILLED.method, {}, KILLED.seed)
+    try:
+        experiment = Experiment(load_config(comparison.config), comparison)
+        with pytest.raises(Killed):
+            experiment.train(KILLED, run)
+    finally:
+        torch.set_num_threads(threads)
+    assert (run.checkpoints / "latest").is_file() and not run.trained
+    return {p: p.stat().st_mtime_ns for p in (run.path / "snapshots").rglob("*.safetensors")}
+
+
+@pytest.fixture(scope="module")
+def comparisons(tmp_path_factory, embedded_dir) -> dict:
+    """The comparison serially; then, from its shared stages and a DPO run killed after its
+    first step, resumed on a local Ray with two processes per run: both directories, and the
+    killed run's snapshot before the resumption."""
+    root = tmp_path_factory.mktemp("ray-train")
+    config = root / "config.yaml"
+    config.write_text(SMOKE.read_text(encoding="utf-8").split("methods:")[0] + METHODS, encoding="utf-8")
+    serial, on_ray = root / "serial", root / "ray-train"
+    result = compare(str(config), "--out", str(serial))
+    assert result.returncode == 0, result.stderr[-3000:]
+    on_ray.mkdir()
+    for name in SHARED:
+        shutil.copy2(serial / name, on_ray / name)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        snapshot = kill_after_first_checkpoint(on_ray, monkeypatch)
+    assert snapshot
+    result = compare(
+        "--out", str(on_ray), "--resume", "--launcher", "ray", "--workers-per-run", "2", "--cpus-per-run", "1"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {"serial": serial, "ray": on_ray, "snapshot": snapshot}
+
+
+def _run(root: Path, method: str) -> tuple[dict, dict, dict, dict]:
+    """(summary, history, final weights, record) of ``method``'s run."""
+    run = ComparisonDir(root).run(method, {}, 0)
+    weights = load_file(str(run.model / "model.safetensors"))
+    return read_json(run.summary), read_json(run.history), weights, read_json(run.eval)
+
+
+def _assert_close(a, b, where: str = "") -> None:
+    """Equal structures whose floats agree to ``TOLERANCE``."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            _assert_close(a[key], b[key], f"{where}/{key}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_close(x, y, f"{where}[{i}]")
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, rel=TOLERANCE, abs=TOLERANCE), where
+    else:
+        assert a == b, where
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", RUNS)
+def test_two_ray_train_workers_equal_one_process(comparisons, method, strip_timing) -> None:
+    """Each run trained (DPO: its second step) in two processes, as its summary says, to the
+    weights, per-step metrics and held-out record of the serial single process."""
+    serial, on_ray = comparisons["serial"], comparisons["ray"]
+    summary1, history1, weights1, record1 = _run(serial, method)
+    summary2, history2, weights2, record2 = _run(on_ray, method)
+    assert (summary1["processes"], summary2["processes"]) == (1, 2)
+    assert weights1.keys() == weights2.keys()
+    assert max(float((weights1[k] - weights2[k]).abs().max()) for k in weights1) < TOLERANCE
+    # DPO's accuracy counts signs of margins that start at exactly 0 (policy = reference): float
+    # noise decides them.
+    noisy = ("accuracy",) if method == "dpo" else ()
+    rows1, rows2 = (
+        [{k: v for k, v in row.items() if not any(n in k for n in noisy)} for row in strip_timing(h["train"])]
+        for h in (history1, history2)
+    )
+    assert len(rows1) == 2
+    _assert_close(rows1, rows2, "history")
+    _assert_close(strip_timing(record1), strip_timing(record2), "record")
+
+
+@pytest.mark.slow
+def test_killed_run_resumed_from_its_checkpoint(comparisons) -> None:
+    """The killed DPO run continued from its checkpoint: the snapshot of its first step was not
+    trained again."""
+    snapshot = comparisons["snapshot"]
+    assert {p: p.stat().st_mtime_ns for p in snapshot} == snapshot
+
+
+@pytest.mark.slow
+def test_ray_train_keeps_only_markers_beside_the_runs(comparisons) -> None:
+    """alignlab checkpoints the runs itself: Ray Train's storage holds no checkpoint."""
+    on_ray = comparisons["ray"]
+    kept = [p for p in (on_ray / "ray_train").rglob("*") if p.is_file()]
+    assert kept and all(p.name.startswith(".") for p in kept), kept
+
+
+@pytest.mark.slow
+def test_a_batch_that_does_not_split_over_the_workers_is_refused(tmp_path, embedded_dir) -> None:
+    """15 pairs a step over two processes: the trainer's refusal, alone, with exit code 2 (as
+    from one process), not Ray Train's report of its workers' tracebacks."""
+    config = tmp_path / "config.yaml"
+    config.write_text(SMOKE.read_text(encoding="utf-8").split("methods:")[0] + "methods:\n  - method: dpo\n")
+    arguments = ["--launcher", "ray", "--workers-per-run", "2", "--set", "dpo.batch_size=15"]
+    result = compare(str(config), "--out", str(tmp_path / "run"), *arguments)
+    assert result.returncode == 2, result.stderr[-3000:]
+    message = " ".join(result.stderr.split())
+    assert "error: dpo: batch_size 15 does not split evenly into grad_accum_steps=1 x 2 process(es)" in message
+    assert "Traceback" not in message
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"kind": "serial", "workers_per_run": 2}, "--workers-per-run 2 needs --launcher ray"),
+        ({"kind": "ray", "workers_per_run": 0}, "--workers-per-run must be at least 1"),
+        ({"kind": "ray", "workers_per_run": 2, "gpus_per_run": 1}, "a GPU of its own"),
+    ],
+)
+def test_launchers_that_cannot_run_are_refused(settings, message) -> None:
+    with pytest.raises(AlignlabError, match=message):
+        Launcher(**settings)
