@@ -89,6 +89,36 @@ def test_several_workers_per_run_need_the_ray_launcher(monkeypatch, capsys, tmp_
     assert not out.exists()
 
 
+SMOKE = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
+
+
+@pytest.mark.parametrize(
+    "command", [["compare", "{config}"], ["train", "dpo", "--config", "{config}"]], ids=["compare", "train"]
+)
+def test_resuming_with_an_edited_config_file_is_refused(monkeypatch, capsys, tmp_path, command) -> None:
+    """The run continues with the config it was started with; a config file given beside --resume
+    that says otherwise is refused with the keys that differ, and the run is left as it was."""
+    from alignlab.cli import _resumed_config
+    from alignlab.config import load_config, method_config, save_config
+
+    out = tmp_path / "run"
+    out.mkdir()
+    started = load_config(SMOKE)
+    if command[0] == "train":
+        started = method_config(started, "dpo", {})
+    save_config(started, out / "config.yaml")
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(SMOKE.read_text(encoding="utf-8").replace("seeds: [0]", "seeds: [0, 1]") + "threads: 1\n")
+    arguments = [a.format(config=edited) for a in command]
+    code, text = run_cli(monkeypatch, capsys, *arguments, "--out", str(out), "--resume")
+    assert code == 2
+    message = " ".join(text.split())
+    assert f"--resume: {edited} differs from the config '{out}' was started with (seeds, threads)" in message
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml"]
+    # The same file as at the start is accepted: the saved config is resumed.
+    assert _resumed_config(out, [], SMOKE, started) == load_config(out / "config.yaml")
+
+
 def test_refuses_to_overwrite_a_run(monkeypatch, capsys, tmp_path) -> None:
     out = tmp_path / "run"
     out.mkdir()

@@ -23,6 +23,7 @@ from alignlab.config import (
     method_config,
     parse_overrides,
     save_config,
+    to_dict,
     with_settings,
 )
 from alignlab.config.methods import METHODS, TRAINABLE
@@ -110,14 +111,33 @@ DataOpt = typer.Option(None, "--data", help="Preference JSONL (default: the task
 RewardModelOpt = typer.Option(None, "--reward-model", help="Reward model directory (from `alignlab train rm`).")
 
 
-def _run_config(out: Path, resume: bool, config: Optional[Path], overrides: Optional[list[str]]) -> ExperimentConfig:
-    """The run's config: the one saved in ``out`` when resuming, else the given one."""
-    if resume:
-        saved = out / "config.yaml"
-        if not saved.is_file():
-            raise AlignlabError(f"--resume: '{out}' holds no run (no config.yaml)")
-        return load_config(saved, overrides or [])
-    return _load(config, overrides)
+def _differing_keys(saved: object, given: object, prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two config dicts."""
+    if isinstance(saved, dict) and isinstance(given, dict):
+        keys = sorted(set(saved) | set(given))
+        return [d for k in keys for d in _differing_keys(saved.get(k), given.get(k), f"{prefix}{k}.")]
+    return [] if saved == given else [prefix.rstrip(".")]
+
+
+def _resumed_config(
+    out: Path, overrides: Optional[list[str]], given_path: Optional[Path], given: Optional[ExperimentConfig]
+) -> ExperimentConfig:
+    """The config saved in ``out`` (with ``--set``), which a resumed run continues with. A config
+    file given beside ``--resume`` must say the same: silently ignoring an edited file would
+    resume a different experiment than the user asked for."""
+    saved_path = out / "config.yaml"
+    if not saved_path.is_file():
+        raise AlignlabError(f"--resume: '{out}' holds no run (no config.yaml)")
+    saved = load_config(saved_path, overrides or [])
+    if given is not None:
+        differing = _differing_keys(to_dict(saved), to_dict(given))
+        if differing:
+            shown = ", ".join(differing[:6]) + (f" and {len(differing) - 6} more" if len(differing) > 6 else "")
+            raise AlignlabError(
+                f"--resume: {given_path} differs from the config '{out}' was started with ({shown}); "
+                "resume without the config file (the run's own is used), or start a new run"
+            )
+    return saved
 
 
 def _start_run(out: Path, cfg: ExperimentConfig, resume: bool) -> None:
@@ -148,13 +168,13 @@ def train(
         raise AlignlabError(f"unknown method '{method}'; known: {', '.join(TRAINABLE)}")
     if reward_model is not None and Path(reward_model).exists() and not (Path(reward_model) / "config.json").is_file():
         raise AlignlabError(f"--reward-model: '{reward_model}' is not a model directory (no config.json)")
-    if resume:
-        cfg = _run_config(out, resume, None, overrides)
-    else:
-        # The method's own settings (e.g. ppo-gt's reward source) and budget, then the user's --set
-        # of its section on top (and into the budget's arithmetic: a batch size set here counts).
-        section = METHODS[method].section
-        cfg = method_config(_load(config, overrides), method, parse_overrides(overrides or []).get(section, {}))
+    # The method's own settings (e.g. ppo-gt's reward source) and budget, then the user's --set
+    # of its section on top (and into the budget's arithmetic: a batch size set here counts).
+    section = METHODS[method].section
+    given = None
+    if config is not None or not resume:
+        given = method_config(_load(config, overrides), method, parse_overrides(overrides or []).get(section, {}))
+    cfg = _resumed_config(out, overrides, config, given) if resume else given
     from alignlab.api import training_inputs
     from alignlab.layout import TrainingDir
     from alignlab.trainers import train as train_method
@@ -245,10 +265,7 @@ def compare(
     if resume:
         if out is None:
             raise AlignlabError("--resume needs --out RUN_DIR (the comparison to continue)")
-        cfg_path = out / "config.yaml"
-        if not cfg_path.is_file():
-            raise AlignlabError(f"--resume: '{out}' holds no comparison run (no config.yaml)")
-        cfg = load_config(cfg_path, overrides or [])
+        cfg = _resumed_config(out, overrides, config, _load(config, overrides) if config else None)
     else:
         cfg = _load(config, overrides)
     from alignlab.comparison import run_comparison
