@@ -4,7 +4,10 @@
 the wall time of whole iterations (sampling, scoring, update epochs). Everything runs on the same
 model with the same response length, update epochs and gold reward (PPO-GT), so the reward
 model's cost is out of the picture; all three go through ``alignlab.trainers.train`` with
-the default preset's settings (PPO with its default separate critic). The seed-style loop is the
+the default preset's settings. PPO runs twice: with its default separate critic (a second full
+model, trained), and with ``critic: shared`` (a value head on the policy's trunk, one forward for
+both), which is the seed loop's layout: ``speedup_shared_vs_seed_loop`` is the like-for-like
+ratio, ``speedup_vs_seed_loop`` the one with the separate critic's extra work. The seed-style loop is the
 notebook's structure: one prompt at a time, a full forward per generated token plus a separate
 forward for the value, then per epoch a forward for the policy and another for the value with
 Python loops over tokens; its losses are ``losses.clipped_surrogate`` and
@@ -130,9 +133,10 @@ def main() -> None:
         "batch_size": min(32, args.prompts),
         "checkpoint_every": 0,
     }
-    # figure prefix -> (method, its settings): PPO on the gold reward (PPO-GT), GRPO and RLOO.
+    # figure prefix -> (method, its settings): PPO on the gold reward (PPO-GT) with either critic, GRPO and RLOO.
     per_method = {
         "ppo": ("ppo-gt", {"prompts_per_iteration": args.prompts}),
+        "ppo_shared": ("ppo-gt", {"prompts_per_iteration": args.prompts, "critic": "shared"}),
         "grpo": ("grpo", {"prompts_per_iteration": args.prompts // group, "group_size": group}),
         "rloo": ("rloo", {"prompts_per_iteration": args.prompts // group, "group_size": group}),
     }
@@ -155,7 +159,9 @@ def main() -> None:
         ppo_config, task.train_prompts[: args.seed_style_prompts], task.reward, ppo_config.ppo.update_epochs
     )
     figures["seed_loop_trained_tokens_per_s"] = tokens / seconds
-    figures["speedup_vs_seed_loop"] = figures["ppo_trained_tokens_per_s"] / figures["seed_loop_trained_tokens_per_s"]
+    seed_loop = figures["seed_loop_trained_tokens_per_s"]
+    figures["speedup_vs_seed_loop"] = figures["ppo_trained_tokens_per_s"] / seed_loop
+    figures["speedup_shared_vs_seed_loop"] = figures["ppo_shared_trained_tokens_per_s"] / seed_loop
     report(figures, args.json)
 
 

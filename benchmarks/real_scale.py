@@ -11,7 +11,7 @@ Each case runs full and with LoRA, each in a fresh process so that its peak memo
 through alignlab's own trainers on the ``configs/qwen3-0.6b.yaml`` preset: float32 master weights,
 gradient checkpointing, and ``--precision``: bf16 compute (accelerate's autocast, on the CPU too)
 with frozen models (reference, reward model) stored in bf16, or float32 throughout. The default
-(auto) is bf16 on a GPU or a CPU with bf16 instructions and float32 elsewhere: emulated bf16 costs
+(auto) is bf16 on a GPU or a CPU with bf16 kernels (AVX-512) and float32 elsewhere: emulated bf16 costs
 two orders of magnitude per matmul there (``alignlab.optim.warn_emulated_bf16``).
 
 - DPO: 4 pairs, 64-token prompts and 64-token responses, one optimizer step (the reference
@@ -96,7 +96,7 @@ def build_models(workdir: Path, model: str, layers: int) -> None:
 
 
 def resolve_precision(precision: str) -> str:
-    """auto -> bf16 on a GPU or a CPU with bf16 instructions, fp32 elsewhere."""
+    """auto -> bf16 on a GPU or a CPU with bf16 kernels (AVX-512), fp32 elsewhere."""
     import torch
 
     from alignlab.optim import cpu_has_bf16
@@ -237,7 +237,7 @@ def main() -> None:
         "--precision",
         choices=("auto", "bf16", "fp32"),
         default="auto",
-        help="Compute dtype: auto = bf16 on a GPU or a CPU with bf16 instructions, else fp32.",
+        help="Compute dtype: auto = bf16 on a GPU or a CPU with bf16 kernels (AVX-512), else fp32.",
     )
     p.set_defaults(model=QWEN3_SHAPE)
     p.add_argument("--case", default=None, help=argparse.SUPPRESS)

@@ -1,5 +1,5 @@
 """The optimisation primitives: AdamW's parameter groups, the schedules, the micro-batch split
-and the optimizer step guarded against non-finite values; bf16 priced on a CPU without bf16 instructions."""
+and the optimizer step guarded against non-finite values; bf16 priced on a CPU without bf16 kernels."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ from alignlab.config import ModelConfig, TrainConfig
 from alignlab.models import frozen_dtype
 from alignlab.optim import cpu_has_bf16, create_accelerator
 logging.basicConfig(stream=sys.stderr)
-print("bf16 instructions:", cpu_has_bf16())
+print("bf16 kernels:", cpu_has_bf16())
 for _ in range(2):
     create_accelerator(TrainConfig(mixed_precision=sys.argv[1]), Path(sys.argv[2]), seed=0)
     frozen_dtype(ModelConfig(dtype=sys.argv[3]), torch.device("cpu"))
@@ -114,11 +114,11 @@ for _ in range(2):
     ("mixed_precision", "dtype", "warned"),
     [("bf16", "bfloat16", True), ("no", "bfloat16", True), ("no", "float32", False)],
 )
-def test_bf16_on_a_cpu_without_bf16_instructions_is_priced_once(tmp_path, mixed_precision, dtype, warned) -> None:
-    """oneDNN limited to AVX2 is a CPU without bf16 instructions (as the slower CI machine is)."""
+def test_bf16_on_a_cpu_without_bf16_kernels_is_priced_once(tmp_path, mixed_precision, dtype, warned) -> None:
+    """oneDNN limited to AVX2 is a CPU without bf16 kernels (as the slower CI machine is)."""
     env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
     arguments = [sys.executable, "-c", BF16_PROBE, mixed_precision, str(tmp_path), dtype]
     done = subprocess.run(arguments, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "bf16 instructions: False" in done.stdout
+    assert "bf16 kernels: False" in done.stdout
     assert done.stderr.count("two orders of magnitude slower than in float32") == (1 if warned else 0), done.stderr

@@ -31,8 +31,8 @@ def resolve_mixed_precision(setting: str) -> str:
 
 
 def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 matmuls in hardware (AVX-512 BF16 or AMX, as oneDNN sees it);
-    without them torch emulates bf16 and a bf16 step runs far slower than a float32 one."""
+    """Whether oneDNN has bf16 kernels for this CPU (AVX-512 and newer: natively with AVX-512 BF16
+    or AMX); on an AVX2-only CPU torch falls back to a scalar path, far slower than float32."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -43,7 +43,7 @@ _warned_cpu_bf16: list[bool] = []
 
 
 def warn_emulated_bf16(setting: str) -> None:
-    """Say once what bf16 costs on a CPU without bf16 instructions. The setting is kept (it is the
+    """Say once what bf16 costs on a CPU without bf16 kernels. The setting is kept (it is the
     user's numerics); its price is named, and so is the float32 alternative. Measured on this
     project's CPU with oneDNN limited to AVX2: a 1024 x 1024 bf16 matmul took 200 times as long
     as in float32."""
@@ -51,9 +51,9 @@ def warn_emulated_bf16(setting: str) -> None:
         return
     _warned_cpu_bf16.append(True)
     logger.warning(
-        "%s on a CPU without bf16 instructions (no AVX-512 BF16 or AMX): each bf16 matmul is emulated, two "
-        "orders of magnitude slower than in float32; model.dtype=float32 with train mixed_precision=no "
-        "computes in float32 at full speed",
+        "%s on a CPU without bf16 kernels (AVX2 only, no AVX-512): each bf16 matmul is emulated, two orders "
+        "of magnitude slower than in float32; model.dtype=float32 with train mixed_precision=no computes in "
+        "float32 at full speed",
         setting,
     )
 
