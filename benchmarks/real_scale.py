@@ -145,7 +145,9 @@ def case_config(case: str, workdir: Path, precision: str):
             "grpo.reward_source=gold",
         ],
     }[method]
-    overrides = [*common, *per_method, f"{method}.mixed_precision={'bf16' if bf16 else 'no'}"]
+    # Quoted: YAML reads a bare no as false.
+    mixed_precision = "bf16" if bf16 else "'no'"
+    overrides = [*common, *per_method, f"{method}.mixed_precision={mixed_precision}"]
     return load_config(REPO / "configs" / "qwen3-0.6b.yaml", overrides)
 
 
