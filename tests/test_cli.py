@@ -56,6 +56,7 @@ def test_bad_preference_files(monkeypatch, capsys, tmp_path, lines, expected) ->
     [
         (["--set", "dpo.betaa=0.1"], "key 'dpo.betaa': unknown key"),
         (["--set", "dpo.beta=high"], "key 'dpo.beta': must be a number"),
+        (["--set", "dpo.mixed_precision=no"], "got False (YAML reads a bare no as false: write 'no' in quotes)"),
         (["--set", "model.name_or_path=/no/such/model"], "path '/no/such/model' (it does not exist)"),
         (["--set", "model.name_or_path=nobody/no-such-model"], "hub id 'nobody/no-such-model'"),
         (["--set", "task.reward=no_such_module:score"], "cannot import module 'no_such_module'"),

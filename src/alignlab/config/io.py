@@ -82,7 +82,10 @@ def _describe_error(cls: type, error: dict[str, Any]) -> tuple[str, str]:
         known = ", ".join(section.__dataclass_fields__) if section is not None else "?"
         return _dotted(loc), f"unknown key; {where} takes: {known}"
     if kind == "literal_error":
-        return _dotted(loc), f"must be one of {error['ctx']['expected']}, got {error['input']!r}"
+        message = f"must be one of {error['ctx']['expected']}, got {error['input']!r}"
+        if isinstance(error["input"], bool) and "'no'" in error["ctx"]["expected"]:
+            message += " (YAML reads a bare no as false: write 'no' in quotes)"
+        return _dotted(loc), message
     template = _MESSAGES.get(kind)
     if template is None:
         return _dotted(loc), error["msg"]
