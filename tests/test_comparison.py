@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from alignlab.config.methods import COMPARED
 from alignlab.experiment import RunSpec
 from alignlab.layout import ComparisonDir
+from tests.killing import train_until
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = str(REPO / "configs" / "smoke.yaml")
@@ -117,39 +117,16 @@ def serial(tmp_path_factory, embedded_dir) -> tuple[Path, dict]:
     return root / "serial", run_compare(config, root / "serial")
 
 
-class Killed(Exception):
-    pass
-
-
-def kill_after_first_checkpoint(serial_dir: Path, run: RunSpec, workdir: Path, monkeypatch) -> Path:
-    """``run`` trained as the serial comparison trains it (on its shared stages, one torch thread)
-    until its first checkpoint, then stopped as a killed task would be; its directory."""
-    from alignlab.config import load_config
-    from alignlab.experiment import Experiment
+def kill_after_first_iteration(serial_dir: Path, run: RunSpec, workdir: Path) -> Path:
+    """``run`` trained on a copy of the serial comparison's shared stages until the end of its
+    first iteration (its first checkpoint), then stopped as a killed task would be; its directory."""
     from alignlab.trainers.online import OnlineRun
 
     workdir.mkdir(parents=True)
     for name in ("config.yaml", "stages.json", "preferences.jsonl", "reward_model"):
         copy = shutil.copytree if (serial_dir / name).is_dir() else shutil.copy2
         copy(serial_dir / name, workdir / name)
-    end_iteration = OnlineRun.end_iteration
-
-    def end_then_die(self, metrics, update) -> None:
-        end_iteration(self, metrics, update)
-        raise Killed
-
-    monkeypatch.setattr(OnlineRun, "end_iteration", end_then_die)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        comparison = ComparisonDir(workdir)
-        experiment = Experiment(load_config(comparison.config), comparison)
-        with pytest.raises(Killed):
-            experiment.train(run, comparison.run(run.method, dict(run.params), run.seed))
-    finally:
-        torch.set_num_threads(threads)
-        monkeypatch.undo()
-    return run_path(workdir, run)
+    return train_until(workdir, run, OnlineRun, "end_iteration").path
 
 
 def mtimes(paths) -> dict[Path, int]:
@@ -164,8 +141,7 @@ def on_ray(serial, tmp_path_factory) -> dict:
     stages, trains three runs and finishes the killed one. What it left, and when."""
     serial_dir, _ = serial
     root = tmp_path_factory.mktemp("ray")
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        killed = kill_after_first_checkpoint(serial_dir, KILLED, root / "killed", monkeypatch)
+    killed = kill_after_first_iteration(serial_dir, KILLED, root / "killed")
     assert (killed / "checkpoints" / "latest").is_file() and not (killed / "eval.json").exists()
     out = root / "run"
     shutil.copytree(killed, run_path(out, KILLED))

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from safetensors.torch import load_file
 
 from alignlab.errors import AlignlabError
@@ -20,6 +19,7 @@ from alignlab.experiment import RunSpec
 from alignlab.files import read_json
 from alignlab.launchers import Launcher
 from alignlab.layout import ComparisonDir
+from tests.killing import train_until
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "configs" / "smoke.yaml"
@@ -46,36 +46,14 @@ def compare(*arguments: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
 
-class Killed(Exception):
-    pass
-
-
-def kill_after_first_checkpoint(out: Path, monkeypatch: pytest.MonkeyPatch) -> dict[Path, int]:
+def kill_after_first_checkpoint(out: Path) -> dict[Path, int]:
     """The DPO run trained in this process, as the serial comparison trains it, until its first
     checkpoint (after its first step and snapshot), then stopped as a killed process would be
     (in a copy of the serial comparison's shared stages at ``out``); the modification times of
     its snapshot."""
-    from alignlab.config import load_config
-    from alignlab.experiment import Experiment
     from alignlab.trainers.checkpoints import Checkpointer
 
-    save = Checkpointer.save
-
-    def save_then_die(self, step, state) -> None:
-        save(self, step, state)
-        raise Killed
-
-    monkeypatch.setattr(Checkpointer, "save", save_then_die)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    comparison = ComparisonDir(out)
-    run = comparison.run(KILLED.method, {}, KILLED.seed)
-    try:
-        experiment = Experiment(load_config(comparison.config), comparison)
-        with pytest.raises(Killed):
-            experiment.train(KILLED, run)
-    finally:
-        torch.set_num_threads(threads)
+    run = train_until(out, KILLED, Checkpointer, "save")
     assert (run.checkpoints / "latest").is_file() and not run.trained
     return {p: p.stat().st_mtime_ns for p in (run.path / "snapshots").rglob("*.safetensors")}
 
@@ -94,8 +72,7 @@ def comparisons(tmp_path_factory, embedded_dir) -> dict:
     on_ray.mkdir()
     for name in SHARED:
         shutil.copy2(serial / name, on_ray / name)
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        snapshot = kill_after_first_checkpoint(on_ray, monkeypatch)
+    snapshot = kill_after_first_checkpoint(on_ray)
     assert snapshot
     result = compare(
         "--out", str(on_ray), "--resume", "--launcher", "ray", "--workers-per-run", "2", "--cpus-per-run", "1"
