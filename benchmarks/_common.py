@@ -43,6 +43,21 @@ def best_time(fn: Callable[[], Any], repeats: int = 3, warmup: int = 1) -> float
     return min(times)
 
 
+def matmul_peak(size: int = 2048, repeats: int = 10, dtype: torch.dtype = torch.float32) -> float:
+    """This machine's matmul FLOP/s: the best of three timings of ``repeats`` square matmuls in
+    ``dtype``, on the GPU where there is one."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
+
+    def matmuls() -> None:
+        for _ in range(repeats):
+            a @ b
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    return 2 * size**3 * repeats / best_time(matmuls, repeats=3)
+
+
 def environment() -> dict[str, Any]:
     return {
         "torch": torch.__version__,

@@ -15,7 +15,7 @@ the step really does, that recomputation included.
 from __future__ import annotations
 
 import torch
-from _common import best_time, parser, report
+from _common import best_time, matmul_peak, parser, report
 from torch.utils.flop_counter import FlopCounterMode
 
 from alignlab.batch import Sequences
@@ -23,12 +23,6 @@ from alignlab.config import ModelConfig
 from alignlab.losses import clipped_surrogate, clipped_value_losses, dpo_loss, masked_mean, sequence_logprobs
 from alignlab.models import hidden_size_of, load_policy
 from alignlab.scoring import PolicyForward, ValueHead
-
-
-def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    seconds = best_time(lambda: [a @ b for _ in range(repeats)], repeats=3)
-    return 2 * size**3 * repeats / seconds
 
 
 def measure(step, repeats: int = 5) -> tuple[float, float]:

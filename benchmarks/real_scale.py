@@ -54,7 +54,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from _common import parser, report  # noqa: E402
+from _common import matmul_peak, parser, report  # noqa: E402
 
 CASES = ("dpo_full", "dpo_lora", "ppo_full", "ppo_lora", "grpo_full", "grpo_lora")
 PROBE = "model.layers.0.self_attn.q_proj.weight"
@@ -210,24 +210,6 @@ def run_case(case: str, workdir: Path, precision: str) -> dict:
     }
 
 
-def matmul_peak(precision: str, size: int = 2048, repeats: int = 5) -> float:
-    """This machine's matmul FLOP/s in the compute dtype (the best of three timings)."""
-    import torch
-    from _common import best_time
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
-
-    def matmuls() -> None:
-        for _ in range(repeats):
-            a @ b
-        if device == "cuda":
-            torch.cuda.synchronize()
-
-    return 2 * size**3 * repeats / best_time(matmuls, repeats=3)
-
-
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--cases", default=",".join(CASES), help="Comma-separated cases to run.")
@@ -252,7 +234,9 @@ def main() -> None:
         return
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="alignlab-real-scale-"))
     build_models(workdir, args.model, args.layers)
-    peak = matmul_peak(precision)
+    import torch
+
+    peak = matmul_peak(dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
     figures: dict = {"model": args.model, "precision": precision, "matmul_peak_gflops": peak / 1e9}
     if args.model == QWEN3_SHAPE:
         figures["layers"] = args.layers
