@@ -63,7 +63,9 @@ def final_results(out: Path) -> tuple[dict, dict]:
 
 
 @pytest.mark.slow
-def test_killed_dpo_run_resumes_to_the_same_result(prefs_jsonl, tmp_path, strip_timing, monkeypatch) -> None:
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+def test_killed_dpo_run_resumes_to_the_same_result(prefs_jsonl, tmp_path, strip_timing, monkeypatch, lora) -> None:
+    """With LoRA the checkpoint holds the adapter alone; the resumed run rebuilds the base."""
     args = [
         "train",
         "dpo",
@@ -80,6 +82,8 @@ def test_killed_dpo_run_resumes_to_the_same_result(prefs_jsonl, tmp_path, strip_
         # One pass over the 96 pairs (10 steps), not the smoke preset's budget.
         "--set",
         "budget.sequences=0",
+        "--set",
+        f"model.lora.enabled={str(lora).lower()}",
     ]
     run_in_this_process(monkeypatch, [*args, "--out", str(tmp_path / "whole")])
     run_killed_then_resumed(args, tmp_path / "killed", kill_after_step=4)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from safetensors import safe_open
 from torch import nn
 
 from alignlab.config import TrainConfig
@@ -13,10 +14,19 @@ from alignlab.optim import build_optimizer, create_accelerator
 from alignlab.trainers.checkpoints import LATEST_FILE, Checkpointer, Snapshots
 
 
-def prepared(run: TrainingDir, seed: int):
+def adapted(seed: int) -> nn.Module:
+    """A frozen base (the same for every seed, as a base reloaded on resume is) and a trained
+    head started from ``seed``, as a LoRA adapter sits on its base."""
+    torch.manual_seed(0)
+    base = nn.Linear(4, 4).requires_grad_(False)
+    torch.manual_seed(seed)
+    return nn.Sequential(base, nn.Linear(4, 2))
+
+
+def prepared(run: TrainingDir, seed: int, model: nn.Module | None = None):
     accelerator = create_accelerator(TrainConfig(), run.path, seed)
     torch.manual_seed(seed)
-    model = nn.Linear(4, 2)
+    model = nn.Linear(4, 2) if model is None else model
     optimizer = build_optimizer(model, TrainConfig(lr=0.1))
     model, optimizer = accelerator.prepare(model, optimizer)
     return accelerator, model, optimizer
@@ -37,6 +47,31 @@ def test_a_checkpoint_restores_weights_optimizer_and_trainer_state(tmp_path) -> 
     assert state == {"step": 7, "history": [{"loss": 1.5}]}
     assert torch.equal(model.weight, weights)
     assert torch.equal(optimizer.state_dict()["state"][0]["exp_avg"], moments)
+
+
+def test_a_partly_frozen_model_is_checkpointed_as_its_trained_weights(tmp_path) -> None:
+    run = TrainingDir(tmp_path)
+    accelerator, model, optimizer = prepared(run, seed=0, model=adapted(seed=0))
+    model(torch.ones(3, 4)).sum().backward()
+    optimizer.step()
+    Checkpointer(accelerator, run).save(1, {"step": 1})
+    trained = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+    with safe_open(run.checkpoints / "step-0000001" / "model.safetensors", framework="pt") as saved:
+        assert set(saved.keys()) == set(trained) == {"1.weight", "1.bias"}
+
+    accelerator, model, optimizer = prepared(run, seed=1, model=adapted(seed=1))
+    assert Checkpointer(accelerator, run).restore() == {"step": 1}
+    assert all(torch.equal(model.get_parameter(name), value) for name, value in trained.items())
+    assert torch.equal(model[0].weight, adapted(seed=0)[0].weight)  # the base as it was built
+
+
+def test_a_checkpoint_without_the_runs_trained_weights_is_refused(tmp_path) -> None:
+    run = TrainingDir(tmp_path)
+    accelerator, _, _ = prepared(run, seed=0)  # a fully trained nn.Linear(4, 2): "weight", "bias"
+    Checkpointer(accelerator, run).save(1, {"step": 1})
+    accelerator, _, _ = prepared(run, seed=0, model=adapted(seed=0))
+    with pytest.raises(ValueError, match="lacks trained weights the run has"):
+        Checkpointer(accelerator, run).restore()
 
 
 def test_only_the_latest_checkpoint_is_kept_and_named(tmp_path) -> None:
