@@ -1,10 +1,16 @@
-"""Every online method learns the verifiable-reward task. Trained on embedded-arith with the exact
+"""The online trainers learn the verifiable-reward task. Trained on embedded-arith with the exact
 reward at configs/arithmetic.yaml's settings (its learning rates, chosen on validation prompts),
-each policy's accuracy on 128 test prompts is above the base policy's: a one-sided paired t-test
-over the prompts (each prompt's share of right answers among its 8 samples, the policy's against
-the base policy's), p < 1e-4, as in test_learning.py. Measured here (seed 0): +0.09 to +0.14, p
-between 2e-7 (online DPO) and 2e-13 (RFT). DPO on right-versus-wrong pairs is not here: at the
-preset's budget it does not beat the base policy over seeds (the README's arithmetic table)."""
+a policy's accuracy on 128 test prompts is above the base policy's: a one-sided paired t-test over
+the prompts (each prompt's share of right answers among its 8 samples, the policy's against the
+base policy's), p < 1e-4, as in test_learning.py.
+
+Tested here: the three ways the online trainers form their signal, a group baseline (GRPO), a
+critic (PPO-GT) and pairs of the policy's own samples (online DPO). Every other online method was
+measured with this test once (seed 0, 8 iterations, 16 for CISPO): Dr. GRPO +0.105 (p 4e-8), DAPO
++0.141 (2e-12), GSPO +0.107 (1e-12), CISPO +0.117 (7e-9), SAPO +0.109 (1e-7), RLOO +0.110 (2e-12),
+REINFORCE++ +0.105 (3e-8), RFT +0.144 (2e-13). They are left out of the suite for its time (about
+20 s each); the preset's run has each of them above the base policy in each of its 3 seeds. DPO
+on right-versus-wrong pairs does not beat the base policy over seeds at the preset's budget."""
 
 from __future__ import annotations
 
@@ -16,7 +22,6 @@ import pytest
 import torch
 from scipy.stats import ttest_1samp
 
-from alignlab.config import METHODS as REGISTRY
 from alignlab.config import load_config, method_config
 from alignlab.experiment import Experiment
 from alignlab.layout import ComparisonDir, TrainingDir
@@ -33,16 +38,10 @@ SETTINGS = [
     "evaluation.samples_per_prompt=8",
     "report.findings=[]",
 ]
-# 8 iterations (for the GRPO family the preset's budget), twice that where 8 left the effect too
-# close to the level to hold on another CPU (CISPO p = 2e-5, online DPO 1e-3).
-ITERATIONS = {"cispo": 16, "online-dpo": 16}
-METHODS = ["grpo", "dr-grpo", "dapo", "gspo", "cispo", "sapo", "rloo", "reinforce++", "ppo-gt", "online-dpo", "rft"]
-
-
-def test_every_online_method_has_an_arithmetic_learning_test() -> None:
-    # PPO on a learned reward model is not run on this task (nor in its preset): the reward is
-    # exact, and PPO-GT is PPO on it.
-    assert set(METHODS) == {name for name, m in REGISTRY.items() if m.online and m.compared and name != "ppo"}
+# Measured here (seed 0): GRPO +0.132 (p 5e-13), PPO-GT +0.107 (3e-8), online DPO +0.093 (2e-7).
+# 8 iterations (GRPO's 8 are the preset's budget); online DPO's 8 left its effect too close to the
+# level to hold on another CPU (p 1e-3), so it has 16.
+ITERATIONS = {"grpo": 8, "ppo-gt": 8, "online-dpo": 16}
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +52,19 @@ def held_out(tmp_path_factory):
     return config, evaluator, sample_gold(evaluator, evaluator.reference)
 
 
+def right_answer_gain(evaluator, base_right: list[float], model_dir: Path, cfg) -> tuple[float, float]:
+    """(mean gain in test accuracy over the base policy, its one-sided paired p over prompts)."""
+    policy = load_causal_lm(cfg.model, torch.device("cpu"), str(model_dir), trainable=False)
+    right = torch.tensor(sample_gold(evaluator, policy)) - torch.tensor(base_right)
+    per_prompt = right.view(-1, cfg.evaluation.samples_per_prompt).mean(-1)
+    return float(per_prompt.mean()), float(ttest_1samp(per_prompt.numpy(), 0.0, alternative="greater").pvalue)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", list(ITERATIONS))
 def test_method_raises_the_test_accuracy(method, held_out, tmp_path: Path) -> None:
     config, evaluator, base_right = held_out
-    iterations = ITERATIONS.get(method, 8)
+    iterations = ITERATIONS[method]
     cfg = method_config(config, method, {"iterations": iterations})
     task = load_task(cfg.task)
     summary = train(
@@ -66,8 +73,5 @@ def test_method_raises_the_test_accuracy(method, held_out, tmp_path: Path) -> No
     assert summary["cost"]["sequences"] > 0
     history = json.loads((tmp_path / "history.json").read_text())["train"]
     assert len(history) == iterations and all(math.isfinite(v) for row in history for v in row.values())
-    policy = load_causal_lm(cfg.model, torch.device("cpu"), str(tmp_path / "model"), trainable=False)
-    right = torch.tensor(sample_gold(evaluator, policy)) - torch.tensor(base_right)
-    per_prompt = right.view(-1, cfg.evaluation.samples_per_prompt).mean(-1)
-    test = ttest_1samp(per_prompt.numpy(), 0.0, alternative="greater")
-    assert test.pvalue < 1e-4, (float(per_prompt.mean()), test)
+    gain, p = right_answer_gain(evaluator, base_right, tmp_path / "model", cfg)
+    assert p < 1e-4, (gain, p)
