@@ -61,7 +61,8 @@ def test_the_chinese_edition_runs_on_gemma3_with_the_seeds_prompts(tmp_path) -> 
     from alignlab.tasks.seed import seed_prompts
 
     # Gemma 3's 262,144-token head makes every sampled token dear: half the answer length, one
-    # sample per held-out prompt, half the extra training prompts (4 minutes shipped, 2 here).
+    # sample per held-out prompt, half the extra training prompts (about 215 s as shipped, 160 s
+    # here, the converted model cached).
     edits = {
         "max_new_tokens=24": "max_new_tokens=12",
         "samples_per_prompt=2": "samples_per_prompt=1",

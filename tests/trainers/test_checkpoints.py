@@ -9,6 +9,7 @@ from safetensors import safe_open
 from torch import nn
 
 from alignlab.config import TrainConfig
+from alignlab.errors import AlignlabError
 from alignlab.layout import TrainingDir
 from alignlab.optim import build_optimizer, create_accelerator
 from alignlab.trainers.checkpoints import LATEST_FILE, Checkpointer, Snapshots
@@ -70,7 +71,7 @@ def test_a_checkpoint_without_the_runs_trained_weights_is_refused(tmp_path) -> N
     accelerator, _, _ = prepared(run, seed=0)  # a fully trained nn.Linear(4, 2): "weight", "bias"
     Checkpointer(accelerator, run).save(1, {"step": 1})
     accelerator, _, _ = prepared(run, seed=0, model=adapted(seed=0))
-    with pytest.raises(ValueError, match="lacks trained weights the run has"):
+    with pytest.raises(AlignlabError, match="lacks trained weights of this run"):
         Checkpointer(accelerator, run).restore()
 
 

@@ -19,6 +19,7 @@ from safetensors.torch import load_model
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
+from alignlab.errors import AlignlabError
 from alignlab.layout import TrainingDir
 from alignlab.log import logger
 from alignlab.trainers.outputs import save_policy
@@ -42,7 +43,7 @@ def _quiet(logger_name: str) -> Iterator[None]:
         quieted.setLevel(level)
 
 
-def trained_names(model: nn.Module) -> set[str] | None:
+def _trained_names(model: nn.Module) -> set[str] | None:
     """The names of ``model``'s trained parameters when some of its parameters are frozen (a LoRA
     adapter on its base), else None (everything trains)."""
     parameters = list(model.named_parameters())
@@ -55,7 +56,7 @@ def _keep_trained_weights(models: list[nn.Module], weights: list[dict], output_d
     ones only. Resuming rebuilds the frozen rest from the base, so saving it again would only cost
     disk and time (557 MB a checkpoint for SmolLM2 with a 19 MB adapter)."""
     for model, state in zip(models, weights, strict=True):
-        trained = trained_names(model)
+        trained = _trained_names(model)
         if trained is not None:
             for name in [name for name in state if name not in trained]:
                 del state[name]
@@ -69,14 +70,17 @@ def _load_trained_weights(models: list[nn.Module], input_dir: str) -> None:
     for index, model in enumerate(models):
         path = Path(input_dir) / f"{SAFE_MODEL_NAME}{f'_{index}' if index else ''}.safetensors"
         device = str(next(model.parameters()).device)
-        trained = trained_names(model)
+        trained = _trained_names(model)
         if trained is None:
             load_model(model, path, device=device)
             continue
         with safe_open(path, framework="pt", device=device) as saved:
             missing = trained - set(saved.keys())
             if missing:
-                raise ValueError(f"{path} lacks trained weights the run has: {sorted(missing)[:5]}")
+                raise AlignlabError(
+                    f"{path} lacks trained weights of this run ({', '.join(sorted(missing)[:3])}, ...): "
+                    "it was written by another model or adapter layout; start the run afresh"
+                )
             state = {name: saved.get_tensor(name) for name in trained}
         model.load_state_dict(state, strict=False)
     models.clear()
