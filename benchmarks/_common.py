@@ -18,6 +18,8 @@ import datasets  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
+from alignlab.batch import Sequences  # noqa: E402
+
 transformers.utils.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
 datasets.disable_progress_bars()
@@ -56,6 +58,17 @@ def matmul_peak(size: int = 2048, repeats: int = 10, dtype: torch.dtype = torch.
             torch.cuda.synchronize()
 
     return 2 * size**3 * repeats / best_time(matmuls, repeats=3)
+
+
+def batch(rows: int, prompt: int, response: int, vocab: int) -> Sequences:
+    """``rows`` random sequences of ``prompt`` + ``response`` tokens, no padding (ids from 3 on,
+    past the special tokens)."""
+    return Sequences(
+        prompt_ids=torch.randint(3, vocab, (rows, prompt)),
+        prompt_mask=torch.ones(rows, prompt, dtype=torch.long),
+        response_ids=torch.randint(3, vocab, (rows, response)),
+        response_mask=torch.ones(rows, response, dtype=torch.long),
+    )
 
 
 def environment() -> dict[str, Any]:

@@ -21,22 +21,12 @@ from __future__ import annotations
 import time
 
 import torch
-from _common import best_time, parser, report
+from _common import batch, best_time, parser, report
 
-from alignlab.batch import Sequences
 from alignlab.config import ModelConfig
 from alignlab.losses import clipped_surrogate, clipped_value_losses, dpo_loss, masked_mean, sequence_logprobs
 from alignlab.models import hidden_size_of, load_policy
 from alignlab.scoring import PolicyForward, ValueHead, causal_lm_parts
-
-
-def batch(rows: int, prompt: int, response: int, vocab: int) -> Sequences:
-    return Sequences(
-        prompt_ids=torch.randint(3, vocab, (rows, prompt)),
-        prompt_mask=torch.ones(rows, prompt, dtype=torch.long),
-        response_ids=torch.randint(3, vocab, (rows, response)),
-        response_mask=torch.ones(rows, response, dtype=torch.long),
-    )
 
 
 def steps(model_name: str, n: int, prompt: int, response: int, compiled: bool) -> dict:

@@ -15,10 +15,9 @@ the step really does, that recomputation included.
 from __future__ import annotations
 
 import torch
-from _common import best_time, matmul_peak, parser, report
+from _common import batch, best_time, matmul_peak, parser, report
 from torch.utils.flop_counter import FlopCounterMode
 
-from alignlab.batch import Sequences
 from alignlab.config import ModelConfig
 from alignlab.losses import clipped_surrogate, clipped_value_losses, dpo_loss, masked_mean, sequence_logprobs
 from alignlab.models import hidden_size_of, load_policy
@@ -30,15 +29,6 @@ def measure(step, repeats: int = 5) -> tuple[float, float]:
     with FlopCounterMode(display=False) as counter:
         step()
     return counter.get_total_flops(), best_time(step, repeats=repeats, warmup=2)
-
-
-def batch(rows: int, prompt: int, response: int, vocab: int) -> Sequences:
-    return Sequences(
-        prompt_ids=torch.randint(3, vocab, (rows, prompt)),
-        prompt_mask=torch.ones(rows, prompt, dtype=torch.long),
-        response_ids=torch.randint(3, vocab, (rows, response)),
-        response_mask=torch.ones(rows, response, dtype=torch.long),
-    )
 
 
 def main() -> None:
