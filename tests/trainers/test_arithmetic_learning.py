@@ -19,16 +19,13 @@ import math
 from pathlib import Path
 
 import pytest
-import torch
-from scipy.stats import ttest_1samp
 
 from alignlab.config import load_config, method_config
 from alignlab.experiment import Experiment
 from alignlab.layout import ComparisonDir, TrainingDir
-from alignlab.models import load_causal_lm
 from alignlab.tasks import load_task
 from alignlab.trainers import TrainInputs, train
-from tests.trainers.test_learning import sample_gold
+from tests.trainers.test_learning import gain_over_base, sample_gold
 
 PRESET = Path(__file__).resolve().parents[2] / "configs" / "arithmetic.yaml"
 SETTINGS = [
@@ -52,14 +49,6 @@ def held_out(tmp_path_factory):
     return config, evaluator, sample_gold(evaluator, evaluator.reference)
 
 
-def right_answer_gain(evaluator, base_right: list[float], model_dir: Path, cfg) -> tuple[float, float]:
-    """(mean gain in test accuracy over the base policy, its one-sided paired p over prompts)."""
-    policy = load_causal_lm(cfg.model, torch.device("cpu"), str(model_dir), trainable=False)
-    right = torch.tensor(sample_gold(evaluator, policy)) - torch.tensor(base_right)
-    per_prompt = right.view(-1, cfg.evaluation.samples_per_prompt).mean(-1)
-    return float(per_prompt.mean()), float(ttest_1samp(per_prompt.numpy(), 0.0, alternative="greater").pvalue)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("method", list(ITERATIONS))
 def test_method_raises_the_test_accuracy(method, held_out, tmp_path: Path) -> None:
@@ -73,5 +62,5 @@ def test_method_raises_the_test_accuracy(method, held_out, tmp_path: Path) -> No
     assert summary["cost"]["sequences"] > 0
     history = json.loads((tmp_path / "history.json").read_text())["train"]
     assert len(history) == iterations and all(math.isfinite(v) for row in history for v in row.values())
-    gain, p = right_answer_gain(evaluator, base_right, tmp_path / "model", cfg)
+    gain, p = gain_over_base(evaluator, base_right, tmp_path / "model", cfg)
     assert p < 1e-4, (gain, p)

@@ -63,10 +63,13 @@ def _keep_trained_weights(models: list[nn.Module], weights: list[dict], output_d
 
 
 def _load_trained_weights(models: list[nn.Module], input_dir: str) -> None:
-    """``accelerator.load_state`` pre-hook, the counterpart of :func:`_keep_trained_weights`: every
-    model is loaded here (accelerate names a model's file by its place in the list, so none can be
-    left to it alone), a model with frozen parameters from its trained ones, all of which must be
-    in the file; the list is then emptied so that accelerate loads only the rest of the state."""
+    """``accelerator.load_state`` pre-hook, the counterpart of :func:`_keep_trained_weights`. When
+    no model has frozen parameters, accelerate loads them all itself. Otherwise every model is
+    loaded here (accelerate names a model's file by its place in the list, so none can be left to
+    it alone), a model with frozen parameters from its trained ones, all of which must be in the
+    file; the list is then emptied so that accelerate loads only the rest of the state."""
+    if all(_trained_names(model) is None for model in models):
+        return
     for index, model in enumerate(models):
         path = Path(input_dir) / f"{SAFE_MODEL_NAME}{f'_{index}' if index else ''}.safetensors"
         device = str(next(model.parameters()).device)
