@@ -19,6 +19,15 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 
 from alignlab.batch import Sequences  # noqa: E402
+from alignlab.losses import (  # noqa: E402
+    clipped_surrogate,
+    clipped_value_losses,
+    dpo_loss,
+    masked_mean,
+    sequence_logprobs,
+)
+from alignlab.models import hidden_size_of  # noqa: E402
+from alignlab.scoring import PolicyForward, ValueHead  # noqa: E402
 
 transformers.utils.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
@@ -69,6 +78,39 @@ def batch(rows: int, prompt: int, response: int, vocab: int) -> Sequences:
         response_ids=torch.randint(3, vocab, (rows, response)),
         response_mask=torch.ones(rows, response, dtype=torch.long),
     )
+
+
+def dpo_and_ppo_steps(model: torch.nn.Module, n: int, prompt: int, response: int) -> dict[str, Callable[[], None]]:
+    """A DPO step (``n`` pairs, chosen and rejected in one forward, backward, AdamW) and a PPO
+    minibatch update (``n`` rollouts, policy and a value head on its trunk, the ``ppo.critic:
+    shared`` layout) of ``model``, on random tokens of ``prompt`` + ``response``."""
+    vocab = model.config.vocab_size
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    pairs = batch(2 * n, prompt, response, vocab)
+    reference = torch.zeros(n)
+    scorer = PolicyForward(model)
+
+    def dpo_step() -> None:
+        logps = sequence_logprobs(scorer(pairs).logprobs, pairs.response_mask)
+        dpo_loss(logps[:n], logps[n:], reference, reference, beta=0.1).losses.mean().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+    actor_critic = PolicyForward(model, value_head=ValueHead(hidden_size_of(model)))
+    ppo_optimizer = torch.optim.AdamW(actor_critic.parameters(), lr=1e-5)
+    rollout = batch(n, prompt, response, vocab)
+    mask = rollout.response_mask.float()
+    old = torch.zeros(n, response)
+
+    def ppo_step() -> None:
+        new = actor_critic(rollout, with_entropy=True)
+        per_token = clipped_surrogate(new.logprobs, old, old + 1.0, mask, 0.2).losses
+        per_token = per_token + 0.1 * clipped_value_losses(new.values, old, old, mask, 0.2)[0]
+        masked_mean(per_token, mask).backward()
+        ppo_optimizer.step()
+        ppo_optimizer.zero_grad()
+
+    return {"dpo": dpo_step, "ppo": ppo_step}
 
 
 def environment() -> dict[str, Any]:

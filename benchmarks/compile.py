@@ -21,12 +21,11 @@ from __future__ import annotations
 import time
 
 import torch
-from _common import batch, best_time, parser, report
+from _common import best_time, dpo_and_ppo_steps, parser, report
 
 from alignlab.config import ModelConfig
-from alignlab.losses import clipped_surrogate, clipped_value_losses, dpo_loss, masked_mean, sequence_logprobs
-from alignlab.models import hidden_size_of, load_policy
-from alignlab.scoring import PolicyForward, ValueHead, causal_lm_parts
+from alignlab.models import load_policy
+from alignlab.scoring import causal_lm_parts
 
 
 def steps(model_name: str, n: int, prompt: int, response: int, compiled: bool) -> dict:
@@ -36,33 +35,7 @@ def steps(model_name: str, n: int, prompt: int, response: int, compiled: bool) -
     if compiled:
         trunk, _ = causal_lm_parts(model)
         trunk.compile()
-    vocab = model.config.vocab_size
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
-    pairs = batch(2 * n, prompt, response, vocab)
-    reference = torch.zeros(n)
-    scorer = PolicyForward(model)
-
-    def dpo_step() -> None:
-        logps = sequence_logprobs(scorer(pairs).logprobs, pairs.response_mask)
-        dpo_loss(logps[:n], logps[n:], reference, reference, beta=0.1).losses.mean().backward()
-        optimizer.step()
-        optimizer.zero_grad()
-
-    actor_critic = PolicyForward(model, value_head=ValueHead(hidden_size_of(model)))
-    ppo_optimizer = torch.optim.AdamW(actor_critic.parameters(), lr=1e-5)
-    rollout = batch(n, prompt, response, vocab)
-    mask = rollout.response_mask.float()
-    old = torch.zeros(n, response)
-
-    def ppo_step() -> None:
-        new = actor_critic(rollout, with_entropy=True)
-        per_token = clipped_surrogate(new.logprobs, old, old + 1.0, mask, 0.2).losses
-        per_token = per_token + 0.1 * clipped_value_losses(new.values, old, old, mask, 0.2)[0]
-        masked_mean(per_token, mask).backward()
-        ppo_optimizer.step()
-        ppo_optimizer.zero_grad()
-
-    return {"dpo": dpo_step, "ppo": ppo_step}
+    return dpo_and_ppo_steps(model, n, prompt, response)
 
 
 def first_call(step) -> float:

@@ -15,13 +15,11 @@ the step really does, that recomputation included.
 from __future__ import annotations
 
 import torch
-from _common import batch, best_time, matmul_peak, parser, report
+from _common import best_time, dpo_and_ppo_steps, matmul_peak, parser, report
 from torch.utils.flop_counter import FlopCounterMode
 
 from alignlab.config import ModelConfig
-from alignlab.losses import clipped_surrogate, clipped_value_losses, dpo_loss, masked_mean, sequence_logprobs
-from alignlab.models import hidden_size_of, load_policy
-from alignlab.scoring import PolicyForward, ValueHead
+from alignlab.models import load_policy
 
 
 def measure(step, repeats: int = 5) -> tuple[float, float]:
@@ -51,35 +49,11 @@ def main() -> None:
         optimizer.step()
         optimizer.zero_grad()
 
-    pairs = batch(2 * n, args.prompt_tokens, args.response_tokens, vocab)
-    reference = torch.zeros(n)
-    scorer = PolicyForward(model)
-
-    def dpo_step() -> None:
-        scores = scorer(pairs)
-        logps = sequence_logprobs(scores.logprobs, pairs.response_mask)
-        dpo_loss(logps[:n], logps[n:], reference, reference, beta=0.1).losses.mean().backward()
-        optimizer.step()
-        optimizer.zero_grad()
-
-    actor_critic = PolicyForward(model, value_head=ValueHead(hidden_size_of(model)))
-    ppo_optimizer = torch.optim.AdamW(actor_critic.parameters(), lr=1e-5)
-    rollout = batch(n, args.prompt_tokens, args.response_tokens, vocab)
-    mask = rollout.response_mask.float()
-    old = torch.zeros(n, args.response_tokens)
-
-    def ppo_step() -> None:
-        new = actor_critic(rollout, with_entropy=True)
-        per_token = clipped_surrogate(new.logprobs, old, old + 1.0, mask, 0.2).losses
-        per_token = per_token + 0.1 * clipped_value_losses(new.values, old, old, mask, 0.2)[0]
-        loss = masked_mean(per_token, mask)
-        loss.backward()
-        ppo_optimizer.step()
-        ppo_optimizer.zero_grad()
+    steps = dpo_and_ppo_steps(model, n, args.prompt_tokens, args.response_tokens)
 
     peak = matmul_peak(args.peak_size)
     figures: dict[str, float] = {"matmul_peak_gflops": peak / 1e9}
-    for name, step in [("pretrain", pretrain_step), ("dpo", dpo_step), ("ppo", ppo_step)]:
+    for name, step in [("pretrain", pretrain_step), ("dpo", steps["dpo"]), ("ppo", steps["ppo"])]:
         flops, seconds = measure(step)
         figures[f"{name}_step_gflops"] = flops / seconds / 1e9
         figures[f"{name}_mfu"] = flops / seconds / peak
