@@ -139,7 +139,8 @@ def main() -> None:
     if args.prompts is not None:
         overrides.append(f"task.num_train_prompts={args.prompts}")
     config = load_config(REPO / "configs" / "default.yaml", overrides)
-    task = load_task(config.task)
+    # A chat model's prompts rendered in its template; TRL gets the same prompt strings.
+    task = load_task(config.task, load_tokenizer(config.model))
     pairs = sample_preferences(config, task)[: args.pairs]
     steps = len(pairs) // args.batch_size
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,7 +1,9 @@
 """Online RL against TRL: alignlab's GRPO and RLOO against TRL's GRPOTrainer and RLOOTrainer.
 
-Both sides do the same work, on the CPU in float32: the embedded base model, the sentiment
-task's training prompts and its gold reward (VADER), ``--group`` (4) completions of each of
+Both sides do the same work, on the CPU in float32: the embedded base model (or ``--model``, e.g.
+``smollm2-135m-instruct``, whose prompts are then rendered in its chat template as alignlab
+renders them, and given to TRL as those strings), the sentiment task's training prompts and its
+gold reward (VADER), ``--group`` (4) completions of each of
 ``--prompts-per-step`` (16) prompts per step, at most ``--new-tokens`` (40) new tokens at
 temperature 1 without top-k/top-p, one optimizer step per generation batch (one pass, one
 minibatch of all 64 completions), the same learning rate (constant, no warmup), AdamW, gradient
@@ -49,7 +51,7 @@ from _common import parser, report  # noqa: E402
 from alignlab.base import embedded_model_dir  # noqa: E402
 from alignlab.config import load_config, method_config  # noqa: E402
 from alignlab.layout import TrainingDir  # noqa: E402
-from alignlab.models import resolve_model_path  # noqa: E402
+from alignlab.models import load_tokenizer, resolve_model_path  # noqa: E402
 from alignlab.tasks import load_task  # noqa: E402
 from alignlab.trainers import TrainInputs, train  # noqa: E402
 
@@ -208,7 +210,8 @@ def main() -> None:
     )
     args.lr = base.grpo.lr if args.lr is None else args.lr
     args.last = max(1, min(args.last, args.steps + args.warmup))
-    task = load_task(base.task)
+    # A chat model's prompts rendered in its template; both sides get the same prompt strings.
+    task = load_task(base.task, load_tokenizer(base.model))
     rows = args.prompts_per_step * args.group
     shared = {
         "reward_source": "gold",

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from alignlab.errors import AlignlabError
 from alignlab.experiment import RunSpec
 from alignlab.files import read_json
-from alignlab.launchers import Launcher
+from alignlab.launchers import Launcher, _ray_train_run
 from alignlab.layout import ComparisonDir
 from tests.killing import train_until
 
@@ -143,18 +143,58 @@ def test_ray_train_keeps_only_markers_beside_the_runs(comparisons) -> None:
     assert kept and all(p.name.startswith(".") for p in kept), kept
 
 
-@pytest.mark.slow
-def test_a_batch_that_does_not_split_over_the_workers_is_refused(tmp_path, embedded_dir) -> None:
-    """15 pairs a step over two processes: the trainer's refusal, alone, with exit code 2 (as
-    from one process), not Ray Train's report of its workers' tracebacks."""
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            "dpo.batch_size=15",
+            "error: dpo: batch_size 15 does not split evenly into grad_accum_steps=1 x 2 process(es)",
+        ),
+        (
+            "grpo.grad_accum_steps=16",
+            "error: grpo.batch_size: 16 does not split into grad_accum_steps=16 x 2 process(es)",
+        ),
+    ],
+)
+def test_batches_that_do_not_split_over_the_workers_are_refused_before_anything_runs(
+    tmp_path, setting, message
+) -> None:
+    """The trainers' refusal, alone, with exit code 2 (as from one process), before the shared
+    stages, Ray or the run directory."""
     config = tmp_path / "config.yaml"
-    config.write_text(SMOKE.read_text(encoding="utf-8").split("methods:")[0] + "methods:\n  - method: dpo\n")
-    arguments = ["--launcher", "ray", "--workers-per-run", "2", "--set", "dpo.batch_size=15"]
+    config.write_text(SMOKE.read_text(encoding="utf-8").split("methods:")[0] + METHODS, encoding="utf-8")
+    arguments = ["--launcher", "ray", "--workers-per-run", "2", "--set", setting]
     result = compare(str(config), "--out", str(tmp_path / "run"), *arguments)
     assert result.returncode == 2, result.stderr[-3000:]
-    message = " ".join(result.stderr.split())
-    assert "error: dpo: batch_size 15 does not split evenly into grad_accum_steps=1 x 2 process(es)" in message
-    assert "Traceback" not in message
+    assert message in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+
+
+def test_a_refusal_inside_the_workers_reads_as_in_one_process(tmp_path, monkeypatch) -> None:
+    """A refusal met inside a Ray Train job (after tuning chose a setting the early check could
+    not see) is raised as it is, not as Ray Train's report of its workers' failures; any other
+    failure keeps that report."""
+    import ray.train.torch
+    from ray.train import WorkerGroupError
+
+    refusal = AlignlabError("dpo: batch_size 15 does not split evenly")
+    failures = {1: RuntimeError("gloo: peer closed"), 0: refusal}
+
+    class FailingTrainer:
+        def __init__(self, *args, **kwargs) -> None:
+            pass
+
+        def fit(self) -> None:
+            raise WorkerGroupError("workers failed", failures)
+
+    monkeypatch.setattr(ray.train.torch, "TorchTrainer", FailingTrainer)
+    launcher = Launcher(kind="ray", workers_per_run=2)
+    with pytest.raises(AlignlabError) as raised:
+        _ray_train_run({}, str(tmp_path), KILLED, launcher)
+    assert raised.value is refusal and raised.value.__suppress_context__
+    failures.pop(0)
+    with pytest.raises(WorkerGroupError):
+        _ray_train_run({}, str(tmp_path), KILLED, launcher)
 
 
 @pytest.mark.parametrize(

@@ -85,9 +85,15 @@ def test_killed_dpo_run_resumes_to_the_same_result(prefs_jsonl, tmp_path, strip_
         "--set",
         f"model.lora.enabled={str(lora).lower()}",
     ]
-    run_in_this_process(monkeypatch, [*args, "--out", str(tmp_path / "whole")])
+    whole = tmp_path / "whole"
+    run_in_this_process(monkeypatch, [*args, "--out", str(whole)])
     run_killed_then_resumed(args, tmp_path / "killed", kill_after_step=4)
-    assert strip_timing(final_results(tmp_path / "killed")) == strip_timing(final_results(tmp_path / "whole"))
+    assert strip_timing(final_results(tmp_path / "killed")) == strip_timing(final_results(whole))
+    # A finished run keeps no checkpoints, and resuming it trains nothing and rewrites nothing.
+    assert not (whole / "checkpoints").exists() and not (tmp_path / "killed" / "checkpoints").exists()
+    written = {p: p.stat().st_mtime_ns for p in whole.rglob("*") if p.is_file()}
+    run_in_this_process(monkeypatch, [*args, "--out", str(whole), "--resume"])
+    assert {p: p.stat().st_mtime_ns for p in whole.rglob("*") if p.is_file()} == written
 
 
 @pytest.mark.slow

@@ -170,13 +170,17 @@ def train(
         raise AlignlabError(f"--reward-model: '{reward_model}' is not a model directory (no config.json)")
     # The method's own settings (e.g. ppo-gt's reward source) and budget, then the user's --set
     # of its section on top (and into the budget's arithmetic: a batch size set here counts).
+    from alignlab.layout import TrainingDir
+
+    if resume and TrainingDir(out).trained:
+        logger.info("%s: '%s' has finished training; nothing to resume", method, out)
+        return
     section = METHODS[method].section
     given = None
     if config is not None or not resume:
         given = method_config(_load(config, overrides), method, parse_overrides(overrides or []).get(section, {}))
     cfg = _resumed_config(out, overrides, config, given) if resume else given
     from alignlab.api import training_inputs
-    from alignlab.layout import TrainingDir
     from alignlab.trainers import train as train_method
 
     # Read the inputs first: bad data fails before the run directory exists.

@@ -133,6 +133,7 @@ def run_comparison(
     launcher = launcher or Launcher()
     if not config.methods:
         raise AlignlabError("the config lists no methods to compare (methods: [...])")
+    launcher.check_splits(config, tuning_trials(config) + expand(config))
     directory = ComparisonDir(out_dir or new_run_dir(config))
     if not resume and prepare_out_dir(directory.path, resume=False):
         save_config(config, directory.config)

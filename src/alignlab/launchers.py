@@ -20,12 +20,14 @@ from typing import Any
 import torch
 
 from alignlab import distributed
-from alignlab.config import ExperimentConfig, from_dict, to_dict
+from alignlab.config import METHODS, ExperimentConfig, from_dict, to_dict
 from alignlab.errors import AlignlabError
-from alignlab.experiment import Experiment, RunSpec, trains
+from alignlab.experiment import Experiment, RunSpec, run_config, trains
 from alignlab.files import read_json
 from alignlab.layout import ComparisonDir, run_key
 from alignlab.log import logger, setup_logging
+from alignlab.optim import micro_batches
+from alignlab.trainers.online import check_online_config
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,22 @@ class Launcher:
                 f"--gpus-per-run {self.gpus_per_run:g} is fewer than --workers-per-run {workers}: "
                 "each process of a run needs a GPU of its own (NCCL)"
             )
+
+    def check_splits(self, config: ExperimentConfig, runs: list[RunSpec]) -> None:
+        """Refuse, before any stage runs, a run whose batches do not split over this launcher's
+        ``workers_per_run`` processes: the trainers' own checks, made early, where a Ray Train job
+        would meet them only after the shared stages, inside its workers."""
+        if self.workers_per_run == 1:
+            return
+        for run in [r for r in runs if trains(r.method)]:
+            cfg, method = run_config(config, run), METHODS[run.method]
+            section = getattr(cfg, method.section)
+            if method.online:
+                check_online_config(
+                    run.method, section, cfg.generation, self.workers_per_run, method.samples_per_prompt(cfg)
+                )
+            else:
+                micro_batches(section.batch_size, section, self.workers_per_run, run.method)
 
 
 def set_threads(config: ExperimentConfig, default: int | None = None) -> None:

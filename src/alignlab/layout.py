@@ -7,7 +7,7 @@ A training run (``alignlab train``, one run of a comparison, a reward model, an 
     model/            the trained policy (save_pretrained; a LoRA run's merged weights)
     adapter/          a LoRA run's adapter, as trained
     logs/             TensorBoard
-    checkpoints/      resumable checkpoints (``latest`` names the newest)
+    checkpoints/      resumable checkpoints (``latest`` names the newest; removed once trained)
     snapshots/step-N/model/   the policy along training, for the evaluation's checkpoint curves
     history.json      training curves
     summary.json      training cost and final training metrics

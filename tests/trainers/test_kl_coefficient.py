@@ -33,7 +33,7 @@ WITH_KL = [
     and hasattr(getattr(ExperimentConfig(), method.section), "kl_coef")
 ]
 # Fast drift: a high learning rate on the gold reward, 32 samples and two minibatches per iteration.
-DRIFT = {"lr": 5e-4, "iterations": 6, "reward_source": "gold", "warmup_ratio": 0.0}
+DRIFT = {"lr": 5e-4, "iterations": 4, "reward_source": "gold", "warmup_ratio": 0.0}
 # RFT trains only on accepted samples: sentiment has no right answer (its default accept_reward of
 # 1.0 accepts nothing), so accept the clearly positive ones, as the smoke preset does.
 ACCEPT = {"rft": {"accept_reward": 0.5}}
@@ -70,7 +70,7 @@ def test_every_online_method_but_online_dpo_has_a_kl_coefficient() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("method", WITH_KL)
 def test_a_larger_kl_coefficient_gives_a_smaller_kl(method, embedded_dir, make_config, tmp_path) -> None:
-    # Measured: the KL with the term is 0.10-0.36 of the KL without it (REINFORCE++ the most).
+    # Measured: the KL with the term is 0.08-0.42 of the KL without it (REINFORCE++ the most).
     free = trained_kl(method, OFF, make_config, tmp_path / "free")
     held = trained_kl(method, STRONG, make_config, tmp_path / "held")
     assert held < 0.6 * free, (free, held)

@@ -242,7 +242,8 @@ def train_offline(
             advance(1, loss=row["train/loss"])
     if not eval_history.rows or eval_history.rows[-1]["step"] != step:
         run_eval()
-    save_checkpoint()
+    # No checkpoint after the last step: the run's own files follow at once, and a run killed
+    # before they are written resumes from its last periodic checkpoint.
     finish_trackers(accelerator)
     return model, LoopResult(history.rows, eval_history.rows, step, tokens, sequences, elapsed)
 

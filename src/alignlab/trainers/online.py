@@ -288,7 +288,8 @@ class OnlineRun:
                 )
                 last = self.history.rows[-1]
                 advance(1, gold=last["reward/gold"], kl=last.get("objective/kl", 0.0))
-        self._save_checkpoint()
+        # No checkpoint after the last iteration: finish() writes the run's files at once, and a
+        # run killed before that resumes from its last periodic checkpoint.
         finish_trackers(self.accelerator)
 
     def more_prompts(self, iteration: int, round_: int) -> list[str]:

@@ -4,6 +4,7 @@ summary."""
 from __future__ import annotations
 
 import copy
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,3 +78,6 @@ def write_run_files(
     if accelerator.is_main_process:
         write_json(run.history, history)
         write_json(run.summary, summary)
+        # A trained run is never resumed: its checkpoints would only hold disk (3 GB for a
+        # fully trained 268M reward model).
+        shutil.rmtree(run.checkpoints, ignore_errors=True)
