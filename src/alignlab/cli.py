@@ -168,13 +168,13 @@ def train(
         raise AlignlabError(f"unknown method '{method}'; known: {', '.join(TRAINABLE)}")
     if reward_model is not None and Path(reward_model).exists() and not (Path(reward_model) / "config.json").is_file():
         raise AlignlabError(f"--reward-model: '{reward_model}' is not a model directory (no config.json)")
-    # The method's own settings (e.g. ppo-gt's reward source) and budget, then the user's --set
-    # of its section on top (and into the budget's arithmetic: a batch size set here counts).
     from alignlab.layout import TrainingDir
 
     if resume and TrainingDir(out).trained:
         logger.info("%s: '%s' has finished training; nothing to resume", method, out)
         return
+    # The method's own settings (e.g. ppo-gt's reward source) and budget, then the user's --set
+    # of its section on top (and into the budget's arithmetic: a batch size set here counts).
     section = METHODS[method].section
     given = None
     if config is not None or not resume:
