@@ -168,11 +168,6 @@ def train(
         raise AlignlabError(f"unknown method '{method}'; known: {', '.join(TRAINABLE)}")
     if reward_model is not None and Path(reward_model).exists() and not (Path(reward_model) / "config.json").is_file():
         raise AlignlabError(f"--reward-model: '{reward_model}' is not a model directory (no config.json)")
-    from alignlab.layout import TrainingDir
-
-    if resume and TrainingDir(out).trained:
-        logger.info("%s: '%s' has finished training; nothing to resume", method, out)
-        return
     # The method's own settings (e.g. ppo-gt's reward source) and budget, then the user's --set
     # of its section on top (and into the budget's arithmetic: a batch size set here counts).
     section = METHODS[method].section
@@ -181,6 +176,7 @@ def train(
         given = method_config(_load(config, overrides), method, parse_overrides(overrides or []).get(section, {}))
     cfg = _resumed_config(out, overrides, config, given) if resume else given
     from alignlab.api import training_inputs
+    from alignlab.layout import TrainingDir
     from alignlab.trainers import train as train_method
 
     # Read the inputs first: bad data fails before the run directory exists.

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from alignlab.config.methods import METHODS, Method
 from alignlab.errors import AlignlabError
+from alignlab.files import read_json
 from alignlab.layout import TrainingDir
+from alignlab.log import logger
 
 if TYPE_CHECKING:
     from alignlab.config import ExperimentConfig
@@ -88,7 +90,11 @@ def trainer_of(name: str) -> Trainer:
 
 
 def train(inputs: TrainInputs, run: TrainingDir) -> dict[str, Any]:
-    """Train ``inputs.method`` into ``run``; the trainer's summary."""
+    """Train ``inputs.method`` into ``run``; the trainer's summary (a finished run's own, when it is
+    resumed: it keeps no checkpoints, see ``outputs.write_run_files``, and has nothing to train)."""
+    if run.resume and run.trained:
+        logger.info("%s: '%s' has finished training; nothing to resume", inputs.method, run.path)
+        return read_json(run.summary)
     trainer = trainer_of(inputs.method)
     method = inputs.spec
     if method.inputs in ("pairs", "demonstrations"):
