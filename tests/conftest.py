@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
@@ -18,7 +20,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 from alignlab.config import BaseBuildConfig, ExperimentConfig, load_config  # noqa: E402
-from alignlab.data import PreferencePair  # noqa: E402
+from alignlab.data import PreferencePair, read_preferences, write_preferences  # noqa: E402
 from alignlab.pipeline import sample_preferences  # noqa: E402
 from alignlab.tasks import load_task  # noqa: E402
 
@@ -132,8 +134,36 @@ def make_config() -> Callable[..., ExperimentConfig]:
     return make_test_config
 
 
+def _built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    path = root / name
+    with FileLock(f"{path}.lock"):
+        if not path.is_dir():
+            partial = root / f"{name}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir()
+            build(partial)
+            partial.rename(path)
+    return path
+
+
 @pytest.fixture(scope="session")
-def pairs(embedded_dir) -> list[PreferencePair]:
+def built_once(tmp_path_factory) -> Callable[[str, Callable[[Path], None]], Path]:
+    """``built_once(name, build)``: the directory ``name`` that ``build(directory)`` fills, built
+    by the first pytest-xdist worker that asks for it and read by the others (they share the
+    parent of their temporary roots), so that what a session fixture trains or samples is paid
+    for once, not once per worker."""
+    return lambda name, build: _built_once(tmp_path_factory, name, build)
+
+
+@pytest.fixture(scope="session")
+def pairs(embedded_dir, built_once) -> list[PreferencePair]:
     """The default experiment's kind of preference pairs (about 1,500), sampled once per session."""
-    config = make_test_config()
-    return sample_preferences(config, load_task(config.task))
+
+    def sample(directory: Path) -> None:
+        config = make_test_config()
+        write_preferences(directory / "pairs.jsonl", sample_preferences(config, load_task(config.task)))
+
+    return read_preferences(built_once("pairs", sample) / "pairs.jsonl")

@@ -106,22 +106,24 @@ MODELS_IN_MEMORY |= {"reinforce++": 2, "online-dpo": 2}
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", list(BUDGETS))
-def test_method_raises_the_held_out_gold_reward(method, held_out, pairs, reward_model_dir, tmp_path: Path) -> None:
+def test_method_raises_the_held_out_gold_reward(method, held_out, request, tmp_path: Path) -> None:
     config, evaluator, base_gold, shared = held_out
     cfg = method_config(config, method, BUDGETS[method])
     task = load_task(cfg.task)
     spec = METHODS[method]
     budget = BUDGETS[method]
     # Offline: as many pairs as the steps take (KTO draws its examples from all of them); the
-    # DPO family's runs share one reference pass.
+    # DPO family's runs share one reference pass. The pairs and the reward model are asked for
+    # only where used: a worker that runs online methods alone makes neither.
     used = budget.get("max_steps", 0) * budget["batch_size"]
+    optimises_reward_model = spec.optimises_reward_model(cfg)
     inputs = TrainInputs(
         method,
         cfg,
-        pairs=pairs[:used],
+        pairs=request.getfixturevalue("pairs")[:used] if used else None,
         prompts=task.train_prompts,
         gold_reward=task.reward,
-        reward_model=str(reward_model_dir) if spec.optimises_reward_model(cfg) else None,
+        reward_model=str(request.getfixturevalue("reward_model_dir")) if optimises_reward_model else None,
         reference_cache=shared / "reference_logps.safetensors" if spec.section == "dpo" else None,
     )
     summary = train(inputs, TrainingDir(tmp_path))
