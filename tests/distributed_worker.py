@@ -50,7 +50,9 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
             "grpo.reward_source=gold",
             "grpo.iterations=2",
             "grpo.prompts_per_iteration=4",
-            "grpo.batch_size=8",
+            # One optimizer step an iteration: log pi_old comes from the update's own forward.
+            "grpo.batch_size=16",
+            "grpo.update_epochs=1",
             "grpo.grad_accum_steps=2",
         ],
     ),

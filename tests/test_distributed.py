@@ -1,6 +1,7 @@
 """Data parallelism is exact: two processes (torchrun, gloo, CPU) train to the same weights and log
 the same global metrics as one process on the same global batch, for the offline trainers (DPO,
-the reward model) and the online ones (PPO, GRPO, RLOO, gradient accumulation on top); the
+the reward model) and the online ones (PPO, RLOO, and GRPO at one optimizer step an iteration,
+where log pi_old and the logged KL come from the update's forward; gradient accumulation on top); the
 advantage pipeline on a gathered batch equals the single-process one; an uneven prompt split is
 refused before anything runs.
 

@@ -54,8 +54,9 @@ def test_the_loss_is_dpo_on_the_labelled_pairs_only(loss_type: str) -> None:
     batch = rollout(6, 3)
     weights, units = labelled_pairs(batch, data)
     assert units == 2.0
-    cfg = OnlineDPOConfig(beta=0.3, loss_type=loss_type)
-    loss, stats = online_dpo_loss(cfg, 1.0, FixedLogprobs(logprobs), Minibatch(batch, data, weights, 1 / units))
+    cfg = OnlineDPOConfig(beta=0.3, loss_type=loss_type, batch_size=6)
+    minibatch = Minibatch(batch, data, weights, 1 / units)
+    loss, stats = online_dpo_loss(cfg, 1.0, False, FixedLogprobs(logprobs), minibatch)
 
     sequence = logprobs.sum(-1)
     # Pair 1: row 0 chosen over row 1; pair 2: row 3 chosen over row 2.
@@ -69,3 +70,19 @@ def test_the_loss_is_dpo_on_the_labelled_pairs_only(loss_type: str) -> None:
     ).losses.mean()
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
     assert stats["rewards/accuracy"].item() <= 1.0
+
+
+def test_the_kl_logged_from_the_update_is_the_policys_on_every_row() -> None:
+    """With one minibatch an iteration the update's forward logs the sampled policy's KL to the
+    reference: the mean over the minibatch's rows (ties too) of each sequence's summed log-ratio."""
+    logprobs = torch.tensor([[-1.0, -2.0], [-0.5, -0.5], [-3.0, -1.0], [-2.0, -2.0]])
+    ref = torch.tensor([-4.0, -2.0, -4.0, -5.0])  # sequence log-ratios 1, 1, 0, 1
+    first_chosen, labelled = pair_labels(torch.tensor([0.9, 0.1, 0.5, 0.5]))
+    data = PairData(ref, first_chosen, labelled)
+    batch = rollout(4, 2)
+    weights, units = labelled_pairs(batch, data)
+    cfg = OnlineDPOConfig(batch_size=4)
+    _, stats = online_dpo_loss(cfg, 1.0, True, FixedLogprobs(logprobs), Minibatch(batch, data, weights, 1 / units))
+    assert stats["objective/kl"].item() == pytest.approx(0.75)
+    _, without = online_dpo_loss(cfg, 1.0, False, FixedLogprobs(logprobs), Minibatch(batch, data, weights, 1 / units))
+    assert "objective/kl" not in without

@@ -71,3 +71,33 @@ def test_settings_that_change_the_objective_are_refused(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         _train("grpo", make_config(*overrides), tmp_path, **settings)
+
+
+@pytest.mark.parametrize(("method", "policy_passes"), [("grpo", 0), ("online-dpo", 0), ("rloo", 1)])
+def test_one_step_an_iteration_takes_log_pi_old_from_the_update(
+    method, policy_passes, embedded_dir, make_config, tmp_path, monkeypatch
+) -> None:
+    """With one optimizer step an iteration the policy has not moved when the update's forward
+    runs, so its log-probs, detached, are log pi_old (TRL's num_iterations=1): the policy's
+    no-grad pass is skipped, to the training and logged KL the pass gives. RLOO's KL in the
+    reward needs log pi_old before the update, so it keeps the pass."""
+    from safetensors.torch import load_file
+
+    from alignlab.trainers import online
+
+    passes = []
+    score = online.score_in_chunks
+    monkeypatch.setattr(online, "score_in_chunks", lambda *args: passes.append(1) or score(*args))
+    runs = {}
+    for name in ("skipped", "made"):
+        if name == "made":
+            monkeypatch.setattr(online.OnlineRun, "update_sees_sampling_policy", property(lambda self: False))
+        passes.clear()
+        summary = _train(method, make_config(), tmp_path / name, update_epochs=1)
+        runs[name] = summary["final"], load_file(str(tmp_path / name / "model" / "model.safetensors")), len(passes)
+    (skipped, skipped_weights, skipped_passes), (made, made_weights, made_passes) = runs["skipped"], runs["made"]
+    # Two iterations: the reference's pass in each, and the policy's where it is made.
+    assert (skipped_passes, made_passes) == (2 * (1 + policy_passes), 2 * 2)
+    assert skipped["reward/gold"] == made["reward/gold"]
+    assert skipped["objective/kl"] == pytest.approx(made["objective/kl"], rel=1e-4, abs=1e-6)
+    assert max(float((skipped_weights[k] - made_weights[k]).abs().max()) for k in made_weights) < 1e-5

@@ -47,12 +47,16 @@ class RowData:
     field alike."""
 
     def select(self, rows: torch.Tensor) -> Self:
-        return type(self)(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return type(self)(**{k: None if v is None else v[rows] for k, v in values.items()})
 
     def cropped(self, width: int, device: torch.device) -> Self:
-        """Per-token fields cut to the micro-batch's ``width`` response columns, on ``device``."""
+        """Per-token fields cut to the micro-batch's ``width`` response columns, on ``device``
+        (a field left None stays None)."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
-        return type(self)(**{k: (v[:, :width] if v.dim() == 2 else v).to(device) for k, v in values.items()})
+        return type(self)(
+            **{k: None if v is None else (v[:, :width] if v.dim() == 2 else v).to(device) for k, v in values.items()}
+        )
 
 
 @dataclass

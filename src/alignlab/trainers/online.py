@@ -126,10 +126,11 @@ class ScoredRollout:
     """An iteration's samples over the global batch, on the CPU: the rollout, log pi_old and
     (with a critic) the values of its response tokens ``(B, R)``, log pi_ref ``(B, R)``, the
     score optimised and the gold reward ``(B,)``, and with a verifiable gold reward whether each
-    answer is right ``(B,)``."""
+    answer is right ``(B,)``. log pi_old is None where the update's own forward gives it
+    (``OnlineRun.update_sees_sampling_policy``)."""
 
     rollout: Rollout
-    logprobs: torch.Tensor
+    logprobs: torch.Tensor | None
     values: torch.Tensor | None
     ref_logprobs: torch.Tensor
     score: torch.Tensor
@@ -160,7 +161,7 @@ class ScoredRollout:
     def select(self, rows: torch.Tensor) -> ScoredRollout:
         return ScoredRollout(
             rollout=self.rollout.select(rows),
-            logprobs=self.logprobs[rows],
+            logprobs=None if self.logprobs is None else self.logprobs[rows],
             values=None if self.values is None else self.values[rows],
             ref_logprobs=self.ref_logprobs[rows],
             score=self.score[rows],
@@ -180,7 +181,7 @@ def concat_scored(parts: Sequence[ScoredRollout], pad_token_id: int) -> ScoredRo
 
     return ScoredRollout(
         rollout=concat([p.rollout for p in parts], pad_token_id),
-        logprobs=right([p.logprobs for p in parts]),
+        logprobs=None if parts[0].logprobs is None else right([p.logprobs for p in parts]),
         values=None if parts[0].values is None else right([p.values for p in parts]),
         ref_logprobs=right([p.ref_logprobs for p in parts]),
         score=torch.cat([p.score for p in parts]),
@@ -292,16 +293,27 @@ class OnlineRun:
         # run killed before that resumes from its last periodic checkpoint.
         finish_trackers(self.accelerator)
 
+    @property
+    def update_sees_sampling_policy(self) -> bool:
+        """Whether the update's forward passes run on the policy that sampled: one optimizer
+        step an iteration (one epoch, one minibatch; its micro-batches all come before the step).
+        Then log pi_old is that forward's, detached, and its no-grad pass can be skipped, as TRL
+        does with ``num_iterations=1``."""
+        return self.steps_per_iteration == 1
+
     def more_prompts(self, iteration: int, round_: int) -> list[str]:
         """The prompts of an extra sampling round of ``iteration`` (DAPO's dynamic sampling): a
         draw of the training prompts of their own, fixed by (seed, round, iteration)."""
         return iteration_prompts(self.prompts, self.cfg.prompts_per_iteration, iteration, self.seed + 7_919 * round_)
 
-    def sample_and_score(self, prompts: list[str], iteration: int, round_: int = 0) -> ScoredRollout:
+    def sample_and_score(
+        self, prompts: list[str], iteration: int, round_: int = 0, old_logprobs: bool = True
+    ) -> ScoredRollout:
         """This process's share of ``prompts``: ``group`` samples each, then old log-probs (and
-        values), reference log-probs and sequence scores; everything gathered into the global
-        batch. The sampling draws are fixed by (seed, iteration, round) for the global batch, so
-        a sample does not depend on the number of processes."""
+        values; none with ``old_logprobs=False``), reference log-probs and sequence scores;
+        everything gathered into the global batch. The sampling draws are fixed by (seed,
+        iteration, round) for the global batch, so a sample does not depend on the number of
+        processes."""
         generation, chunk = self.config.generation, self.config.generation.batch_size
         temperature = generation.temperature
         mine = my_share(prompts)
@@ -320,7 +332,7 @@ class OnlineRun:
             texts = decode_responses(self.tokenizer, rollout)
         with self.watch.phase("scoring"):
             on_device = rollout.to(self.device)
-            old = score_in_chunks(self.model, on_device, temperature, chunk)
+            old = score_in_chunks(self.model, on_device, temperature, chunk) if old_logprobs else None
             # Under the policy's autocast: before the first update the two give the same log-probs.
             with (
                 reference_mode(self.policy, self.reference) as reference,
@@ -335,8 +347,8 @@ class OnlineRun:
         self.samples_scored += len(prompts) * self.group
         return ScoredRollout(
             rollout=gather_rollout(rollout, self.tokenizer.pad_token_id),
-            logprobs=distributed.gather_rows(old.logprobs.cpu()),
-            values=None if old.values is None else distributed.gather_rows(old.values.cpu()),
+            logprobs=None if old is None else distributed.gather_rows(old.logprobs.cpu()),
+            values=None if old is None or old.values is None else distributed.gather_rows(old.values.cpu()),
             ref_logprobs=distributed.gather_rows(ref.cpu()),
             score=distributed.gather_rows(score),
             gold=distributed.gather_rows(gold),

@@ -7,6 +7,8 @@ One iteration:
 3. no-grad forward of the fixed reference gives its sequence log-probs;
 4. ``update_epochs`` passes of minibatches of pairs with the DPO (or IPO) loss, the mean over
    the minibatch's labelled pairs.
+The policy's own no-grad pass serves only the logged KL: with one optimizer step an iteration the
+update's forward gives it, and the pass is skipped.
 """
 
 from __future__ import annotations
@@ -49,10 +51,12 @@ def pair_labels(score: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def online_dpo_loss(
-    cfg: OnlineDPOConfig, temperature: float, model: nn.Module, mb: Minibatch[PairData]
+    cfg: OnlineDPOConfig, temperature: float, logs_kl: bool, model: nn.Module, mb: Minibatch[PairData]
 ) -> tuple[torch.Tensor, dict]:
     """The DPO loss of the micro-batch's pairs (adjacent rows), summed and scaled to the mean
-    over the minibatch's labelled pairs."""
+    over the minibatch's labelled pairs; with ``logs_kl`` (one minibatch an iteration, on the
+    policy that sampled) also the policy's KL to the reference, summed over sequences and
+    averaged over the minibatch's rows (``objective/kl``)."""
     new = model(mb.sequences, temperature)
     logps = sequence_logprobs(new.logprobs, mb.mask).view(-1, PAIR)
     ref = mb.data.ref_sequence_logprobs.view(-1, PAIR)
@@ -63,11 +67,14 @@ def online_dpo_loss(
     out = dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta=cfg.beta, loss_type=cfg.loss_type)
     w = labelled * mb.scale
     margin = out.chosen_rewards - out.rejected_rewards
-    return (out.losses * w).sum(), {
+    stats = {
         "loss/policy": (out.losses * w).sum().detach(),
         "rewards/margin": (margin * w).sum(),
         "rewards/accuracy": ((margin > 0).float() * w).sum(),
     }
+    if logs_kl:
+        stats["objective/kl"] = (logps.detach() - ref).sum() / cfg.batch_size
+    return (out.losses * w).sum(), stats
 
 
 def labelled_pairs(rollout: Rollout, data: PairData) -> TokenWeights:
@@ -81,22 +88,24 @@ def train_online_dpo(inputs: TrainInputs, run: TrainingDir) -> dict:
     temperature = inputs.config.generation.temperature
     with OnlineRun(inputs, run, PAIR) as online:
         online.prepare(PolicyForward(online.load_policy()))
+        kl_in_update = online.update_sees_sampling_policy
         for iteration, batch_prompts in online.iterations():
             # 1-3: two samples per prompt, scored and labelled; the reference's log-probs.
-            batch = online.sample_and_score(batch_prompts, iteration)
+            batch = online.sample_and_score(batch_prompts, iteration, old_logprobs=not kl_in_update)
             first_chosen, labelled = pair_labels(batch.score)
             # 4: DPO epochs on the labelled pairs.
             data = PairData(sequence_logprobs(batch.ref_logprobs, batch.mask), first_chosen, labelled)
             update = online.update(
-                partial(online_dpo_loss, cfg, temperature), batch.rollout, data, labelled_pairs, iteration
+                partial(online_dpo_loss, cfg, temperature, kl_in_update),
+                batch.rollout,
+                data,
+                labelled_pairs,
+                iteration,
             )
             # The KL is not part of online DPO's objective (beta regularises it implicitly): logged only.
-            log_ratio = kl_estimate(batch.logprobs, batch.ref_logprobs, "k1") * batch.mask
-            metrics = {
-                **batch.metrics(),
-                **update.stats,
-                "objective/kl": float(log_ratio.sum(-1).mean()),
-                "rollout/labelled_fraction": float(labelled.mean()),
-            }
+            if not kl_in_update:
+                log_ratio = kl_estimate(batch.logprobs, batch.ref_logprobs, "k1") * batch.mask
+                update.stats["objective/kl"] = float(log_ratio.sum(-1).mean())
+            metrics = {**batch.metrics(), **update.stats, "rollout/labelled_fraction": float(labelled.mean())}
             online.end_iteration(metrics, update)
         return online.finish({"method": "online-dpo", "beta": cfg.beta})

@@ -5,7 +5,9 @@ setting of ``PolicyGradientConfig``.
 
 One iteration:
 1. sample ``group_size`` completions of each of ``prompts_per_iteration`` prompts;
-2. no-grad forwards give the old log-probs (policy) and the reference log-probs;
+2. no-grad forwards give the old log-probs (policy) and the reference log-probs; with one
+   optimizer step an iteration and the KL out of the reward, the old log-probs are the update's
+   own forward's, detached, and their pass is skipped (the policy has not moved by then);
 3. score every completion (reward model or gold reward);
 4. advantages (``advantage``):
    - ``group`` (GRPO, Shao et al. 2024): reward minus the group mean, divided by the group std
@@ -27,6 +29,7 @@ One iteration:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import partial
 
@@ -60,9 +63,10 @@ from alignlab.trainers.online import OnlineRun, ScoredRollout, concat_scored
 @dataclass
 class PolicyGradientData(RowData):
     """Per row of an iteration: log pi_old and log pi_ref of the response tokens ``(B, R)``, the
-    advantages ``(B,)`` or ``(B, R)``, and 1 for rows that train, 0 for left-out groups ``(B,)``."""
+    advantages ``(B,)`` or ``(B, R)``, and 1 for rows that train, 0 for left-out groups ``(B,)``.
+    log pi_old is None where the update's own forward gives it."""
 
-    logprobs: torch.Tensor
+    logprobs: torch.Tensor | None
     ref_logprobs: torch.Tensor
     advantages: torch.Tensor
     active: torch.Tensor
@@ -108,7 +112,8 @@ def dynamic_sampling(online: OnlineRun, cfg: PolicyGradientConfig, first: Scored
         signal = torch.cat([informative_groups(r.score.view(-1, groups)) for r in rounds])
         if int(signal.sum()) >= cfg.prompts_per_iteration or len(rounds) >= cfg.max_sampling_rounds:
             break
-        rounds.append(online.sample_and_score(online.more_prompts(iteration, len(rounds)), iteration, len(rounds)))
+        more = online.more_prompts(iteration, len(rounds))
+        rounds.append(online.sample_and_score(more, iteration, len(rounds), first.logprobs is not None))
     sampled = concat_scored(rounds, online.tokenizer.pad_token_id)
     signal = informative_groups(sampled.score.view(-1, groups))
     if cfg.dynamic_sampling:
@@ -148,19 +153,26 @@ def policy_gradient_loss(
     cfg: PolicyGradientConfig, temperature: float, model: nn.Module, mb: Minibatch[PolicyGradientData]
 ) -> tuple[torch.Tensor, dict]:
     """The policy loss (``surrogate``, plus kl_coef * the KL estimate when the KL is a loss term),
-    aggregated by ``cfg.loss_type`` over the whole minibatch (``mb.weights * mb.scale``)."""
+    aggregated by ``cfg.loss_type`` over the whole minibatch (``mb.weights * mb.scale``). Without
+    log pi_old in ``mb.data`` (one minibatch an iteration) it is this forward's, detached, and
+    the statistics carry the sampling policy's KL to the reference (``objective/kl``)."""
     new = model(mb.sequences, temperature, with_entropy=True)
     mask, w = mb.mask, mb.weights * mb.scale
-    pg = surrogate(cfg, new.logprobs, mb.data, mask)
+    data, stats = mb.data, {}
+    if data.logprobs is None:
+        data = dataclasses.replace(data, logprobs=new.logprobs.detach())
+        # Summed over the micro-batch's sequences, over the minibatch's rows (the whole batch).
+        stats["objective/kl"] = (kl_estimate(data.logprobs, data.ref_logprobs, "k1") * mask).sum() / cfg.batch_size
+    pg = surrogate(cfg, new.logprobs, data, mask)
     per_token = pg.losses
-    stats = {
+    stats |= {
         "loss/policy": (pg.losses * w).sum(),
         "policy/entropy": (new.entropy * mask * w).sum(),
         "policy/clipfrac": (pg.clipped * w).sum(),
         "policy/approx_kl": (pg.approx_kl * w).sum(),
     }
     if not cfg.kl_in_reward and cfg.kl_coef > 0:
-        kl = kl_loss_term(cfg, new.logprobs, mb.data, mask)
+        kl = kl_loss_term(cfg, new.logprobs, data, mask)
         per_token = per_token + cfg.kl_coef * kl
         stats["loss/kl"] = (kl * w).sum()
     return (per_token * w).sum(), stats
@@ -181,14 +193,19 @@ def train_policy_gradient(inputs: TrainInputs, run: TrainingDir) -> dict:
     generation = inputs.config.generation
     with OnlineRun(inputs, run, cfg.group_size) as online:
         online.prepare(PolicyForward(online.load_policy()))
+        # A KL in the reward needs log pi_old before the update; otherwise, with one optimizer
+        # step an iteration, the update's forward gives it.
+        old_logprobs = cfg.kl_in_reward or not online.update_sees_sampling_policy
         for iteration, batch_prompts in online.iterations():
             # 1-3: sample the groups, old and reference log-probs, scores (DAPO: until the
             # batch is full of groups with signal).
-            batch = dynamic_sampling(online, cfg, online.sample_and_score(batch_prompts, iteration), iteration)
+            first = online.sample_and_score(batch_prompts, iteration, old_logprobs=old_logprobs)
+            batch = dynamic_sampling(online, cfg, first, iteration)
             samples = batch.samples
-            # 4: advantages from the baseline.
-            log_ratio = kl_estimate(samples.logprobs, samples.ref_logprobs, "k1") * samples.mask
-            penalty = kl_estimate(samples.logprobs, samples.ref_logprobs, cfg.kl_estimator) * samples.mask
+            # 4: advantages from the baseline (without log pi_old the KL is no part of them).
+            penalty = torch.zeros_like(samples.mask)
+            if old_logprobs:
+                penalty = kl_estimate(samples.logprobs, samples.ref_logprobs, cfg.kl_estimator) * samples.mask
             advantages = advantages_of(cfg, samples.score, penalty, samples.mask)
             # Rejection sampling fine-tunes on the accepted samples alone: the others are no units.
             active = batch.active * advantages if cfg.advantage == "rejection" else batch.active
@@ -201,11 +218,13 @@ def train_policy_gradient(inputs: TrainInputs, run: TrainingDir) -> dict:
                 partial(loss_weights, cfg, generation.max_new_tokens),
                 iteration,
             )
+            if old_logprobs:
+                log_ratio = kl_estimate(samples.logprobs, samples.ref_logprobs, "k1") * samples.mask
+                update.stats["objective/kl"] = float(log_ratio.sum(-1).mean())
             metrics = {
                 # The rewards and lengths of everything sampled (not only the groups kept).
                 **batch.sampled.metrics(),
                 **update.stats,
-                "objective/kl": float(log_ratio.sum(-1).mean()),
                 "objective/kl_coef": cfg.kl_coef,
                 "advantage/abs_mean": float(advantages.abs().mean()),
                 "rollout/informative_fraction": float(active.mean()),
