@@ -211,13 +211,19 @@ def test_killed_run_resumes_to_the_serial_record(serial, on_ray, strip_timing) -
 @pytest.mark.slow
 def test_the_python_api_gives_a_table_with_one_row_per_run(serial, tmp_path) -> None:
     """``alignlab.compare`` on a finished comparison (resumed: nothing left to train) returns its
-    records as a DataFrame, one row per method, setting and seed, and draws the frontier."""
+    records as a DataFrame, one row per method, setting and seed, and draws the frontier; its
+    total time is that of both sittings."""
     import alignlab
 
     serial_dir, metrics = serial
     out = tmp_path / "again"
     shutil.copytree(serial_dir, out)
     results = alignlab.compare(out / "config.yaml", out=out, resume=True)
+    first, again = json.loads((out / "sittings.json").read_text())
+    assert first["time_s"] == pytest.approx(metrics["total_time_s"]) and metrics["sittings"] == 1
+    assert results.metrics["sittings"] == 2
+    assert results.metrics["total_time_s"] == pytest.approx(first["time_s"] + again["time_s"])
+    assert "over 2 sittings" in results.report_path.read_text(encoding="utf-8")
     table = results.table
     assert sorted(zip(table["method"], table["seed"])) == [(m, s) for m in ("base", "dpo", "grpo") for s in (0, 1)]
     assert set(table["setting"]) == {"default"}

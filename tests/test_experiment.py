@@ -3,6 +3,7 @@ have got while it runs."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from alignlab import comparison
@@ -86,3 +87,14 @@ def test_the_statistics_know_the_configs_experiment_controls() -> None:
     from alignlab.report.statistics.controls import CONTROL_KEYS
 
     assert CONTROL_KEYS == EXPERIMENT_CONTROLS
+
+
+def test_a_resumed_comparison_counts_the_time_of_its_earlier_sittings(tmp_path) -> None:
+    path = tmp_path / "sittings.json"
+    path.write_text(json.dumps([{"started": "2026-01-01T00:00:00", "time_s": 100.0}]))
+    total, count = comparison.Sittings(path, resume=True).record()
+    assert count == 2 and 100.0 <= total < 110.0
+    assert [s["time_s"] for s in json.loads(path.read_text())][0] == 100.0
+    # A fresh comparison in the same place starts the count again.
+    total, count = comparison.Sittings(path, resume=False).record()
+    assert count == 1 and total < 10.0 and len(json.loads(path.read_text())) == 1

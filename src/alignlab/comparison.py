@@ -12,6 +12,7 @@ continues from its last checkpoint.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -67,22 +68,44 @@ class FindingProgress:
                 logger.info("finding %s: %d of %d runs done", finding, len(needed & self.done), len(needed))
 
 
-def run_all(experiment: Experiment, launcher: Launcher) -> Outcome:
+class Sittings:
+    """A comparison's wall time over its sittings. A resumed comparison adds its own sitting to
+    the earlier ones in ``sittings.json``; the file is rewritten as each piece finishes, so a
+    killed sitting counts up to its last finished piece."""
+
+    def __init__(self, path: Path, resume: bool) -> None:
+        self.path = path
+        self.earlier: list[dict[str, Any]] = (read_json_if_any(path) or []) if resume else []
+        self.started_at = datetime.now().isoformat(timespec="seconds")
+        self.started = time.perf_counter()
+
+    def record(self) -> tuple[float, int]:
+        """Write the sittings so far; returns their total wall time (seconds) and their number."""
+        sittings = [*self.earlier, {"started": self.started_at, "time_s": time.perf_counter() - self.started}]
+        write_json(self.path, sittings)
+        return sum(s["time_s"] for s in sittings), len(sittings)
+
+
+def run_all(experiment: Experiment, launcher: Launcher, on_piece: Callable[[], object] = lambda: None) -> Outcome:
     """The comparison's stages in order: what runs share (pairs, SFT start, reward models,
     reference log-probs), the base policy's records, the tuning search on validation prompts (if
-    any), then every reported run at its setting, wherever the launcher places it."""
+    any), then every reported run at its setting, wherever the launcher places it. ``on_piece``
+    is called after each finished piece (the shared stages, each base record, each run)."""
     config = experiment.config
     trials, runs, seeds = tuning_trials(config), expand(config), config.seeds
     with progress_task("comparison", len(trials) + len(runs) + len(seeds)) as advance:
         experiment.prepare_shared(trials + runs)
+        on_piece()
         records = []
         for seed in seeds:
             records.append(experiment.base_record(seed))
             advance(1)
+            on_piece()
         experiment.evaluator.release_reference()
 
         def show_progress(run: RunSpec, record: dict[str, Any]) -> None:
             advance(1, last=f"{run.method} gold={record['gold_reward']:.3f}")
+            on_piece()
 
         search = None
         if trials:
@@ -110,8 +133,9 @@ def baseline_name(config: ExperimentConfig, records: list[dict[str, Any]]) -> st
     return run_name(method, settings.pop()) if len(settings) == 1 else method
 
 
-def finish(experiment: Experiment, outcome: Outcome, total_time_s: float | None) -> None:
-    """metrics.json and report.html of a finished comparison, and the summary table."""
+def finish(experiment: Experiment, outcome: Outcome, total_time_s: float | None, sittings: int = 1) -> None:
+    """metrics.json and report.html of a finished comparison, and the summary table;
+    ``total_time_s`` is the wall time over all ``sittings``."""
     from alignlab.report import print_summary, write_metrics, write_report
 
     directory, records = experiment.dir, outcome.records
@@ -119,7 +143,15 @@ def finish(experiment: Experiment, outcome: Outcome, total_time_s: float | None)
     relevance_note = experiment.evaluator.relevance_note
     baseline = baseline_name(experiment.config, records)
     write_metrics(
-        directory.path, experiment.config, records, stages, total_time_s, relevance_note, baseline, outcome.tuning
+        directory.path,
+        experiment.config,
+        records,
+        stages,
+        total_time_s,
+        relevance_note,
+        baseline,
+        outcome.tuning,
+        sittings,
     )
     report_path = write_report(directory.path)
     print_summary(directory.path)
@@ -139,9 +171,10 @@ def run_comparison(
         save_config(config, directory.config)
     logger.info("run directory: %s", directory.path)
     set_threads(config)
-    started = time.perf_counter()
+    sittings = Sittings(directory.sittings, resume)
     experiment = Experiment(config, directory)
-    finish(experiment, run_all(experiment, launcher), time.perf_counter() - started)
+    outcome = run_all(experiment, launcher, sittings.record)
+    finish(experiment, outcome, *sittings.record())
     return directory.path
 
 

@@ -16,6 +16,7 @@ A training run (``alignlab train``, one run of a comparison, a reward model, an 
 A comparison (``alignlab compare``)::
 
     config.yaml, preferences.jsonl, stages.json, metrics.json, report.html
+    sittings.json                 the wall time of each sitting (a resumed comparison has several)
     reference_logps[-average][-noise-E].safetensors   the DPO family's shared reference pass
     sft/                          the SFT stage (a training run)
     reward_model/seed-S[-noise-E]/ each seed's reward model (a training run)
@@ -45,6 +46,7 @@ EVAL_FILE = "eval.json"
 
 PREFERENCES_FILE = "preferences.jsonl"
 STAGES_FILE = "stages.json"
+SITTINGS_FILE = "sittings.json"
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.html"
 RUNS_DIR = "runs"
@@ -143,6 +145,10 @@ class ComparisonDir:
     @property
     def stages(self) -> Path:
         return self.path / STAGES_FILE
+
+    @property
+    def sittings(self) -> Path:
+        return self.path / SITTINGS_FILE
 
     @property
     def metrics(self) -> Path:

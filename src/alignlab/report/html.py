@@ -105,6 +105,13 @@ def _safe(section: Callable[[Page], str], page: Page) -> str:
         return f'<p class="note">{escape(page.t("section.failed", error=type(error).__name__))}</p>'
 
 
+def _total_time(page: Page) -> str:
+    """The comparison's wall time, with the number of sittings when it was resumed."""
+    text = human_duration(page.metrics.get("total_time_s"), page.lang)
+    sittings = page.metrics.get("sittings") or 1
+    return text if sittings == 1 else page.t("meta.sittings", time=text, n=sittings)
+
+
 def _header(page: Page) -> str:
     metrics = page.metrics
     # Words are translated; software names (python, torch, transformers) are not.
@@ -112,7 +119,7 @@ def _header(page: Page) -> str:
     config = metrics.get("config") or {}
     items = {
         page.t("meta.created"): _format_created(metrics.get("created")),
-        page.t("meta.total_time"): human_duration(metrics.get("total_time_s"), page.lang),
+        page.t("meta.total_time"): _total_time(page),
         page.t("meta.model"): (config.get("model") or {}).get("name_or_path"),
         page.t("meta.task"): (config.get("task") or {}).get("name"),
         page.t("meta.seeds"): ", ".join(str(s) for s in config.get("seeds", [])) or None,

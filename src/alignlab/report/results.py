@@ -159,8 +159,10 @@ def write_metrics(
     relevance_note: str | None = None,
     baseline: str | None = None,
     tuning: dict[str, Any] | None = None,
+    sittings: int = 1,
 ) -> dict[str, Any]:
-    """Write ``metrics.json`` for a finished comparison and return it. ``relevance_note`` says
+    """Write ``metrics.json`` for a finished comparison and return it. ``total_time_s`` is its
+    wall time over its ``sittings`` (a resumed comparison's earlier ones included). ``relevance_note`` says
     why relevance is missing, when it is; ``baseline`` names the run the methods are compared
     with (e.g. "dpo (beta=0.1)", the setting chosen on validation prompts), else the report
     picks the best dpo setting on these records and says so; ``tuning`` is the search that
@@ -180,6 +182,7 @@ def write_metrics(
         "name": config.name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "total_time_s": total_time_s,
+        "sittings": sittings,
         "environment": environment(),
         "config": to_dict(config),
         "results": results,
