@@ -26,6 +26,8 @@ Inputs = Literal["pairs", "prompts", "demonstrations", "base_samples"]
 Signal = Literal["preferences", "reward_model", "gold"]
 
 _DPO = "alignlab.trainers.dpo:train_dpo"
+# Online DPO samples a pair per prompt and labels it (Guo et al. 2024).
+ONLINE_DPO_PAIR = 2
 _POLICY_GRADIENT = "alignlab.trainers.policy_gradient:train_policy_gradient"
 
 
@@ -100,7 +102,9 @@ class Method:
         """Completions an online method samples per prompt (its group), 1 for the others."""
         if not self.online:
             return 1
-        return int(getattr(getattr(config, self.section), "group_size", 2 if self.section == "online_dpo" else 1))
+        return int(
+            getattr(getattr(config, self.section), "group_size", ONLINE_DPO_PAIR if self.section == "online_dpo" else 1)
+        )
 
     def budget_settings(self, config: Any, sequences: int) -> dict[str, int]:
         """The settings of this method's section that make it train ``sequences`` sequences in

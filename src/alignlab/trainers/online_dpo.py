@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from alignlab.config import OnlineDPOConfig
+from alignlab.config.methods import ONLINE_DPO_PAIR as PAIR
 from alignlab.layout import TrainingDir
 from alignlab.losses import TokenWeights, dpo_loss, kl_estimate, sequence_logprobs
 from alignlab.rollout import Rollout
@@ -27,8 +28,6 @@ from alignlab.scoring import PolicyForward
 from alignlab.trainers import TrainInputs
 from alignlab.trainers.minibatches import Minibatch, RowData
 from alignlab.trainers.online import OnlineRun
-
-PAIR = 2
 
 
 @dataclass
