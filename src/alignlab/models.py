@@ -208,8 +208,9 @@ def load_causal_lm(
     return disable_dropout(model)
 
 
-def add_lora(model: PreTrainedModel, lora: AdapterConfig) -> nn.Module:
-    """Wrap ``model`` (frozen) with a fresh LoRA adapter; only the adapter trains, in float32."""
+def add_lora(model: PreTrainedModel, lora: AdapterConfig, task_type: str = "CAUSAL_LM") -> nn.Module:
+    """Wrap ``model`` (frozen) with a fresh LoRA adapter; only the adapter trains, in float32. A
+    sequence classifier (``task_type="SEQ_CLS"``) also trains a copy of its score head in full."""
     from peft import LoraConfig, get_peft_model
 
     peft_config = LoraConfig(
@@ -217,9 +218,14 @@ def add_lora(model: PreTrainedModel, lora: AdapterConfig) -> nn.Module:
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
         target_modules=lora.target_modules,
-        task_type="CAUSAL_LM",
+        task_type=task_type,
     )
-    return get_peft_model(model, peft_config, autocast_adapter_dtype=True)
+    wrapped = get_peft_model(model, peft_config, autocast_adapter_dtype=True)
+    # The trained copy of a score head starts in the frozen dtype (bf16 on a GPU): masters in float32.
+    for parameter in wrapped.parameters():
+        if parameter.requires_grad and parameter.dtype != torch.float32:
+            parameter.data = parameter.data.float()
+    return wrapped
 
 
 def load_policy(config: ModelConfig, device: torch.device, source: ModelSource | None = None) -> nn.Module:

@@ -123,12 +123,14 @@ def causal_lm_parts(model: nn.Module) -> tuple[nn.Module, LMHead]:
     return getattr(base, base.base_model_prefix), LMHead(base.get_output_embeddings(), logit_transform(base.config))
 
 
-def classifier_parts(model: nn.Module) -> tuple[nn.Module, nn.Linear]:
-    """(trunk, score head) of a sequence classifier (a reward model or a critic)."""
-    head = getattr(model, "score", None)
-    if not isinstance(head, nn.Linear):
-        raise ModelLoadError(f"{type(model).__name__} has no linear 'score' head to read scores from")
-    return getattr(model, model.base_model_prefix), head
+def classifier_parts(model: nn.Module) -> tuple[nn.Module, nn.Module]:
+    """(trunk, score head) of a sequence classifier (a reward model or a critic), or of a peft
+    model around one (LoRA layers included; the head is peft's wrapper of its trained copy)."""
+    base = base_model(model)
+    head = getattr(base, "score", None)
+    if not isinstance(getattr(head, "original_module", head), nn.Linear):
+        raise ModelLoadError(f"{type(base).__name__} has no linear 'score' head to read scores from")
+    return getattr(base, base.base_model_prefix), head
 
 
 # Causal LM classes (with their logit transform) that the packed head does not reproduce: scored

@@ -21,3 +21,53 @@ def test_reward_model_ranks_held_out_pairs(reward_model_dir) -> None:
     mean, std = load_reward_normalization(reward_model_dir)
     assert std > 0 and (mean, std) == (summary["normalization"]["mean"], summary["normalization"]["std"])
     assert (reward_model_dir / "config.json").is_file()
+
+
+def test_a_lora_reward_model_trains_its_adapter_and_head_and_saves_them_merged(
+    embedded_dir, pairs, make_config, tmp_path, monkeypatch
+) -> None:
+    """With ``reward_model.lora`` only the adapter and the score head train (in float32), and the
+    saved classifier, adapter merged, scores pairs as the trained adapter did before the merge."""
+    import torch
+
+    from alignlab.data import collate_pairs, tokenize_pairs
+    from alignlab.layout import TrainingDir
+    from alignlab.models import load_reward_model, load_tokenizer
+    from alignlab.scoring import sequence_scores
+    from alignlab.trainers import TrainInputs, reward, train
+
+    config = make_config(
+        "reward_model.lora=true",
+        "reward_model.max_steps=4",
+        "reward_model.batch_size=16",
+        "reward_model.normalize=false",
+    )
+    tokenizer = load_tokenizer(config.model)
+    tokenized, _ = tokenize_pairs(tokenizer, pairs[128:136], 64, 64)
+    batch = collate_pairs(tokenized, tokenizer.pad_token_id)
+    seen = {}
+    make = reward.trainable_reward_model
+
+    def recorded(*args):
+        """The trainer's model, with the names it trains and its scores of ``batch`` just before the merge."""
+        model = make(*args)
+        seen["trains"] = [name for name, p in model.named_parameters() if p.requires_grad]
+        merge = model.merge_and_unload
+
+        def scored_then_merged():
+            with torch.no_grad():
+                seen["scores"] = sequence_scores(model, batch)
+            return merge()
+
+        model.merge_and_unload = scored_then_merged
+        return model
+
+    monkeypatch.setattr(reward, "trainable_reward_model", recorded)
+    summary = train(TrainInputs("rm", config, pairs=pairs[:128], prompts=[]), TrainingDir(tmp_path))
+    cost = summary["cost"]
+    assert 0 < cost["trainable_params"] < cost["total_params"] / 5 and summary["trainable_dtypes"] == ["float32"]
+    assert all(any(part in name for part in ("lora_A", "lora_B", "score")) for name in seen["trains"])
+    assert all(any(part in name for name in seen["trains"]) for part in ("lora_A", "lora_B", "score"))
+    saved = load_reward_model(config.model, torch.device("cpu"), str(tmp_path / "model"))
+    with torch.no_grad():
+        torch.testing.assert_close(sequence_scores(saved, batch), seen["scores"])

@@ -107,6 +107,11 @@ class RewardModelConfig(OfflineTrainConfig):
     )
     normalize: Bool = setting(True, help="Shift and scale scores to mean 0, std 1 on base-policy samples.")
     normalize_samples: Int = setting(256, gt=0, help="Base-policy completions used to estimate the normalisation.")
+    lora: Bool = setting(
+        False,
+        help="Train a LoRA adapter (model.lora's rank, alpha, dropout and modules) and the score head, in float32, "
+        "on the frozen backbone, instead of every weight; the saved reward model has the adapter merged in.",
+    )
 
 
 PairLoss = Literal["sigmoid", "ipo", "hinge", "robust", "simpo", "orpo"]

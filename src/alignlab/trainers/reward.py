@@ -21,6 +21,9 @@ from alignlab.layout import TrainingDir
 from alignlab.losses import bradley_terry_loss
 from alignlab.models import (
     ModelSource,
+    add_lora,
+    disable_dropout,
+    is_peft,
     load_causal_lm,
     load_reward_model,
     load_tokenizer,
@@ -58,6 +61,15 @@ class RewardForward(torch.nn.Module):
         return sequence_scores(self.classifier, batch)
 
 
+def trainable_reward_model(config: ExperimentConfig, device: torch.device, base: ModelSource) -> torch.nn.Module:
+    """The classifier to train: every weight, or with ``reward_model.lora`` a LoRA adapter and
+    the score head on the frozen backbone."""
+    if not config.reward_model.lora:
+        return load_reward_model(config.model, device, base, trainable=True)
+    frozen = disable_dropout(load_reward_model(config.model, device, base, trainable=False))
+    return add_lora(frozen, config.model.lora, task_type="SEQ_CLS").train()
+
+
 def reward_step(model: torch.nn.Module, batch: Sequences) -> StepResult:
     """Summed Bradley-Terry loss of a pair batch (chosen rows first); the unit is one pair."""
     scores = model(batch)
@@ -87,7 +99,7 @@ def train_reward_model(inputs: TrainInputs, run: TrainingDir) -> dict:
     base = inputs.init if inputs.init is not None else resolve_model_path(config.model.name_or_path)
     inputs = dataclasses.replace(inputs, init=base)
     with OfflineRun(inputs, run) as offline:
-        model = load_reward_model(config.model, offline.device, base, trainable=True)
+        model = trainable_reward_model(config, offline.device, base)
         model.config.pad_token_id = offline.tokenizer.pad_token_id
         train_items, eval_items = split_train_eval(
             offline.tokenize(inputs.require_pairs()), cfg.eval_fraction, inputs.seed, lambda pair: pair.prompt
@@ -95,6 +107,9 @@ def train_reward_model(inputs: TrainInputs, run: TrainingDir) -> dict:
         collate = partial(collate_pairs, pad_token_id=offline.tokenizer.pad_token_id)
         offline.train(RewardForward(model), train_items, eval_items, collate, reward_step, snapshots=False)
         model = offline.accelerator.unwrap_model(offline.model).classifier.eval()
+        if is_peft(model):
+            # Saved as a plain classifier: whoever scores with it loads it like any other.
+            model = model.merge_and_unload()
         mean, std = 0.0, 1.0
         if cfg.normalize:
             prompts = list(inputs.prompts or [])
