@@ -60,11 +60,12 @@ def test_dpo_vs_ppo_notebook_runs(tmp_path, embedded_dir) -> None:
 def test_the_chinese_edition_runs_on_gemma3_with_the_seeds_prompts(tmp_path) -> None:
     from alignlab.tasks.seed import seed_prompts
 
-    # Gemma 3's 262,144-token head makes every sampled token dear, and its reward model is
-    # trained in full: half the answer length, one pair per prompt, one
-    # sample per held-out prompt, half the extra training prompts, a quarter of the reward
-    # model's normalisation samples, one PPO iteration and no best-of-n.
+    # Gemma 3's 262,144-token head makes every sampled token dear: half the answer length, one
+    # pair per prompt, one sample per held-out prompt, half the extra training prompts, a LoRA
+    # reward model (the notebook trains its 268M weights) with a quarter of its normalisation
+    # samples, one PPO iteration and no best-of-n.
     edits = {
+        '"reward_model.lr=1e-5"': '"reward_model.lr=1e-5", "reward_model.lora=true"',
         "preferences.pairs_per_prompt=2": "preferences.pairs_per_prompt=1",
         "reward_model.normalize_samples=32": "reward_model.normalize_samples=8",
         "max_new_tokens=24": "max_new_tokens=12",

@@ -8,6 +8,7 @@ KL coefficient meaningful across reward models.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Sequence
 from functools import partial
@@ -108,8 +109,10 @@ def train_reward_model(inputs: TrainInputs, run: TrainingDir) -> dict:
         offline.train(RewardForward(model), train_items, eval_items, collate, reward_step, snapshots=False)
         model = offline.accelerator.unwrap_model(offline.model).classifier.eval()
         if is_peft(model):
-            # Saved as a plain classifier: whoever scores with it loads it like any other.
-            model = model.merge_and_unload()
+            # Saved as a plain classifier, whoever scores with it loads it like any other: merged
+            # into a float32 copy (bf16 base weights would round small updates away), so that the
+            # run's cost still counts the adapter as what trained.
+            model = copy.deepcopy(model).to(torch.float32).merge_and_unload()
         mean, std = 0.0, 1.0
         if cfg.normalize:
             prompts = list(inputs.prompts or [])
