@@ -163,10 +163,10 @@ def write_metrics(
 ) -> dict[str, Any]:
     """Write ``metrics.json`` for a finished comparison and return it. ``total_time_s`` is its
     wall time over its ``sittings`` (a resumed comparison's earlier ones included);
-    ``relevance_note`` says why relevance is missing, when it is; ``baseline`` names the run the methods are compared
-    with (e.g. "dpo (beta=0.1)", the setting chosen on validation prompts), else the report
-    picks the best dpo setting on these records and says so; ``tuning`` is the search that
-    chose the tuned methods' settings (``tuning.search_summary``)."""
+    ``relevance_note`` says why relevance is missing, when it is; ``baseline`` names the run the
+    methods are compared with (e.g. "dpo (beta=0.1)", the setting chosen on validation prompts),
+    else the report picks the best dpo setting on these records and says so; ``tuning`` is the
+    search that chose the tuned methods' settings (``tuning.search_summary``)."""
     results, examples = [], {}
     for record in records:
         flat = {k: v for k, v in record.items() if k != "examples"}
