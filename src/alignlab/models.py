@@ -228,16 +228,23 @@ def add_lora(model: PreTrainedModel, lora: AdapterConfig, task_type: str = "CAUS
     return wrapped
 
 
+def with_adapter(frozen: PreTrainedModel, config: ModelConfig, task_type: str = "CAUSAL_LM") -> nn.Module:
+    """A model loaded frozen, wrapped with a fresh LoRA adapter of ``config.lora`` and put in
+    training mode: dropout off in the base, activations recomputed in backward with
+    ``config.gradient_checkpointing`` (the inputs then require grad, so the adapters get one)."""
+    base = disable_dropout(frozen)
+    if config.gradient_checkpointing:
+        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        base.enable_input_require_grads()
+    return add_lora(base, config.lora, task_type).train()
+
+
 def load_policy(config: ModelConfig, device: torch.device, source: ModelSource | None = None) -> nn.Module:
     """The trainable policy: the base model, or with LoRA the frozen base (in the frozen dtype)
     wrapped with an adapter."""
     if not config.lora.enabled:
         return load_causal_lm(config, device, source, trainable=True)
-    base = disable_dropout(load_causal_lm(config, device, source, trainable=False))
-    if config.gradient_checkpointing:
-        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        base.enable_input_require_grads()
-    return add_lora(base, config.lora).train()
+    return with_adapter(load_causal_lm(config, device, source, trainable=False), config)
 
 
 def is_peft(model: nn.Module) -> bool:

@@ -26,15 +26,16 @@ def test_reward_model_ranks_held_out_pairs(reward_model_dir) -> None:
 def test_a_lora_reward_model_trains_its_adapter_and_head_and_saves_them_merged(
     embedded_dir, pairs, make_config, tmp_path, monkeypatch
 ) -> None:
-    """With ``reward_model.lora`` only the adapter and the score head train (in float32), and the
-    saved classifier, adapter merged, scores pairs as the trained adapter does (which the merge,
-    made on a copy, leaves as it was)."""
+    """With ``reward_model.lora`` only the adapter and the score head train (in float32), with the
+    model's gradient checkpointing as a LoRA policy has it, and the saved classifier, adapter
+    merged, scores pairs as the trained adapter does (which the merge, made on a copy, leaves as
+    it was)."""
     import torch
 
     from alignlab.data import collate_pairs, tokenize_pairs
     from alignlab.layout import TrainingDir
     from alignlab.models import load_reward_model, load_tokenizer
-    from alignlab.scoring import sequence_scores
+    from alignlab.scoring import base_model, sequence_scores
     from alignlab.trainers import TrainInputs, reward, train
 
     config = make_config(
@@ -42,6 +43,7 @@ def test_a_lora_reward_model_trains_its_adapter_and_head_and_saves_them_merged(
         "reward_model.max_steps=4",
         "reward_model.batch_size=16",
         "reward_model.normalize=false",
+        "model.gradient_checkpointing=true",
     )
     tokenizer = load_tokenizer(config.model)
     tokenized, _ = tokenize_pairs(tokenizer, pairs[128:136], 64, 64)
@@ -58,6 +60,7 @@ def test_a_lora_reward_model_trains_its_adapter_and_head_and_saves_them_merged(
     monkeypatch.setattr(reward, "trainable_reward_model", recorded)
     summary = train(TrainInputs("rm", config, pairs=pairs[:128], prompts=[]), TrainingDir(tmp_path))
     cost = summary["cost"]
+    assert base_model(seen["model"]).is_activation_checkpointing
     trained = sum(p.numel() for p in seen["model"].parameters() if p.requires_grad)
     assert cost["trainable_params"] == trained < cost["total_params"] / 5 and summary["trainable_dtypes"] == ["float32"]
     assert all(any(part in name for part in ("lora_A", "lora_B", "score")) for name in seen["trains"])

@@ -22,14 +22,13 @@ from alignlab.layout import TrainingDir
 from alignlab.losses import bradley_terry_loss
 from alignlab.models import (
     ModelSource,
-    add_lora,
-    disable_dropout,
     is_peft,
     load_causal_lm,
     load_reward_model,
     load_tokenizer,
     resolve_model_path,
     save_reward_normalization,
+    with_adapter,
 )
 from alignlab.rollout import generate
 from alignlab.scoring import sequence_scores, sequence_scores_in_chunks
@@ -67,8 +66,7 @@ def trainable_reward_model(config: ExperimentConfig, device: torch.device, base:
     the score head on the frozen backbone."""
     if not config.reward_model.lora:
         return load_reward_model(config.model, device, base, trainable=True)
-    frozen = disable_dropout(load_reward_model(config.model, device, base, trainable=False))
-    return add_lora(frozen, config.model.lora, task_type="SEQ_CLS").train()
+    return with_adapter(load_reward_model(config.model, device, base, trainable=False), config.model, "SEQ_CLS")
 
 
 def reward_step(model: torch.nn.Module, batch: Sequences) -> StepResult:
