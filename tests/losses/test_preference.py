@@ -17,6 +17,7 @@ from alignlab.losses import (
     kto_reference_point,
     orpo_loss,
     simpo_loss,
+    with_chosen_nll,
 )
 
 
@@ -258,3 +259,14 @@ def test_bradley_terry_loss_on_a_hand_worked_pair() -> None:
     assert bradley_terry_loss(t(0.0), t(0.0)).item() == pytest.approx(math.log(2))
     # Only the score difference matters.
     assert bradley_terry_loss(t(5.0, -1.0), t(3.0, -3.0)).tolist() == pytest.approx([softplus(-2)] * 2)
+
+
+def test_rpo_adds_alpha_times_the_chosen_nll_per_token_and_keeps_the_rewards() -> None:
+    # DPO at margin 0 is log 2 a pair; chosen responses at -2 and -0.5 nats a token.
+    out = dpo_loss(torch.zeros(2), torch.zeros(2), torch.zeros(2), torch.zeros(2), beta=0.1)
+    rpo = with_chosen_nll(out, torch.tensor([-2.0, -0.5]), alpha=0.5)
+    assert rpo.losses.tolist() == pytest.approx([math.log(2) + 1.0, math.log(2) + 0.25])
+    assert torch.equal(rpo.chosen_rewards, out.chosen_rewards) and torch.equal(
+        rpo.rejected_rewards, out.rejected_rewards
+    )
+    assert torch.equal(with_chosen_nll(out, torch.tensor([-2.0, -0.5]), alpha=0.0).losses, out.losses)

@@ -46,6 +46,7 @@ from alignlab.losses import (
     sequence_logprobs,
     simpo_loss,
     token_weights,
+    with_chosen_nll,
 )
 
 with warnings.catch_warnings():  # "You are importing from 'trl.experimental'": CPO and ORPO live there in 1.16
@@ -218,6 +219,32 @@ def test_dpo_loss_matches_trl_dpo_trainer(loss_type: str, beta: float, label_smo
     assert out.rejected_rewards.mean().item() == pytest.approx(
         trainer._metrics["train"]["rewards/rejected"][-1], abs=ATOL
     )
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.3])
+def test_rpo_matches_trl_sigmoid_plus_sft(alpha: float) -> None:
+    """RPO as TRL 1.16 writes it (loss_type ['sigmoid', 'sft'], loss_weights [1, alpha]): its NLL
+    is a mean over the batch's chosen tokens, alignlab's a mean per chosen response, the same
+    when the chosen responses are equally long (as here; the rejected ones vary)."""
+    lengths = [(3, 4), (2, 4), (5, 4), (1, 4)]
+    batch = token_batch(lengths + [(p, r + i) for i, (p, r) in enumerate(lengths)], seed=8)
+    n = len(lengths)
+    ref = -torch.rand(2 * n, generator=torch.Generator().manual_seed(9), dtype=torch.float64) * 8
+    inputs = {**batch, "ref_chosen_logps": ref[:n], "ref_rejected_logps": ref[n:]}
+
+    trl_table = random_table(10)
+    trainer = dpo_trainer(TableLM(trl_table), "sigmoid", 0.1, 0.0)
+    trainer.loss_types, trainer.loss_weights = ["sigmoid", "sft"], [1.0, alpha]
+    trl_loss = trainer._compute_loss(trainer.model, inputs, return_outputs=False)
+    trl_loss.backward()
+
+    table = trl_table.detach().clone().requires_grad_()
+    logps = our_sequence_logps(table, batch["input_ids"], batch["completion_mask"])
+    chosen_mean = our_sequence_logps(table, batch["input_ids"][:n], batch["completion_mask"][:n], average=True)
+    out = with_chosen_nll(dpo_loss(logps[:n], logps[n:], ref[:n], ref[n:], 0.1), chosen_mean, alpha)
+    out.losses.mean().backward()
+    assert close(out.losses.mean(), trl_loss)
+    assert close(table.grad, trl_table.grad)
 
 
 @pytest.mark.parametrize("beta", [0.1, 0.5])

@@ -89,3 +89,31 @@ def test_gradient_accumulation_matches_one_big_batch(embedded_dir, pairs, make_c
     moved = sum(((weights[0][k] - base[k].float()) ** 2).sum() for k in weights[0]) ** 0.5
     apart = sum(((weights[0][k] - weights[1][k]) ** 2).sum() for k in weights[0]) ** 0.5
     assert moved > 0 and apart / moved < 1e-3, float(apart / moved)
+
+
+@pytest.mark.slow
+def test_rpo_holds_the_chosen_responses_likelihood_above_dpos(embedded_dir, pairs, make_config, tmp_path) -> None:
+    """RPO's NLL term (``rpo_alpha``) trains the chosen responses' likelihood up on top of DPO's
+    margin: after the same steps on the same pairs the chosen responses are likelier under the
+    RPO policy than under the DPO one."""
+    tokenizer = load_tokenizer(ModelConfig())
+    tokenized, _ = tokenize_pairs(tokenizer, pairs[:64], 64, 64)
+    batch = collate_pairs(tokenized, tokenizer.pad_token_id)
+    chosen = {}
+    for alpha in (0.0, 1.0):
+        out = tmp_path / str(alpha)
+        config = make_config(f"dpo.rpo_alpha={alpha}", "dpo.max_steps=16", "dpo.lr=1e-3", "dpo.warmup_ratio=0")
+        train(TrainInputs("dpo", config, pairs=pairs[:256]), TrainingDir(out))
+        policy = load_causal_lm(config.model, torch.device("cpu"), str(out / "model"), trainable=False)
+        with torch.no_grad():
+            chosen[alpha] = policy_sequence_logprobs(policy, batch, average=True)[:64]
+    # Measured here: 0.18 nats a token higher on average, and higher for 97 % of the responses.
+    gain = chosen[1.0] - chosen[0.0]
+    assert gain.mean() > 0.05 and (gain > 0).float().mean() > 0.8, gain
+
+
+def test_rpo_is_refused_for_the_losses_with_their_own_likelihood_term(make_config) -> None:
+    from alignlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="rpo_alpha"):
+        make_config("dpo.loss_type=orpo", "dpo.rpo_alpha=1.0")

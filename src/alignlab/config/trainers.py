@@ -143,6 +143,21 @@ class DPOFamilyConfig(OfflineTrainConfig):
         False,
         help="DPO family: average response log-probs per token instead of summing (SimPO and ORPO always average).",
     )
+    rpo_alpha: Float = setting(
+        0.0,
+        ge=0.0,
+        help="RPO (Pang et al. 2024, DPO+NLL): add alpha times the chosen response's negative log-likelihood per "
+        "token to each pair's loss (the paper's alpha is 1; TRL's 'sft' term); 0 = off. Losses against a "
+        "reference only: ORPO has an NLL term of its own.",
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(
+            self.rpo_alpha == 0 or self.loss_type not in ("simpo", "orpo"),
+            "rpo_alpha",
+            f"adds to the losses against a reference (sigmoid, ipo, hinge, robust), not to {self.loss_type}",
+        )
 
 
 @dataclass(config=STRICT_SCHEMA)

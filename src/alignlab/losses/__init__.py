@@ -34,6 +34,7 @@ from alignlab.losses.preference import (
     kto_reference_point,
     orpo_loss,
     simpo_loss,
+    with_chosen_nll,
 )
 from alignlab.losses.tokens import (
     kl_from_logits,
@@ -85,4 +86,5 @@ __all__ = [
     "simpo_loss",
     "token_rewards",
     "token_weights",
+    "with_chosen_nll",
 ]

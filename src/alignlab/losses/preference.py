@@ -58,6 +58,17 @@ def dpo_loss(
     return PairLossOutput(losses, beta * chosen_logratio.detach(), beta * rejected_logratio.detach())
 
 
+def with_chosen_nll(out: PairLossOutput, chosen_mean_logps: torch.Tensor, alpha: float) -> PairLossOutput:
+    """RPO (Pang et al. 2024, "Iterative Reasoning Preference Optimization"): each pair's loss plus
+    alpha times its chosen response's negative log-likelihood per token, from that response's mean
+    token log-prob ``(B,)``. TRL adds the same term as its 'sft' loss (loss_type ['sigmoid',
+    'sft'], loss_weights [1, alpha]) but means the log-probs over the batch's chosen tokens; the
+    two agree when the chosen responses are equally long, and the per-response mean does not
+    depend on how a batch is split over micro-batches and processes. The paper (alpha 1) divides
+    by the prompt's length too."""
+    return out._replace(losses=out.losses - alpha * chosen_mean_logps)
+
+
 def simpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, beta: float, gamma: float) -> PairLossOutput:
     """SimPO (Meng et al. 2024, eq. 6): -log sigma(beta avg log pi(y_w) - beta avg log pi(y_l) - gamma),
     from per-token mean log-probs ``(B,)``; no reference model. Implicit rewards beta * avg log pi."""

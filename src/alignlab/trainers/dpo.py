@@ -1,5 +1,6 @@
 """DPO and its relatives on preference pairs: DPO, conservative DPO, IPO, hinge (SLiC), robust
-DPO against a frozen reference; SimPO and ORPO without one.
+DPO against a frozen reference, each with RPO's NLL term on the chosen response if asked
+(``rpo_alpha``); SimPO and ORPO without one.
 
 The recipe:
 1. tokenise the pairs and hold out ``eval_fraction`` of them;
@@ -26,7 +27,7 @@ from alignlab.batch import Sequences
 from alignlab.config import DPOFamilyConfig, ExperimentConfig
 from alignlab.data import PreferencePair, TokenizedPair, collate_pairs, tokenize_pairs
 from alignlab.layout import TrainingDir
-from alignlab.losses import PairLossOutput, dpo_loss, orpo_loss, sequence_logprobs, simpo_loss
+from alignlab.losses import PairLossOutput, dpo_loss, orpo_loss, sequence_logprobs, simpo_loss, with_chosen_nll
 from alignlab.models import (
     is_peft,
     load_causal_lm,
@@ -125,6 +126,9 @@ def pair_losses(cfg: DPOFamilyConfig, model: torch.nn.Module, batch: PairBatch) 
         loss_type=cfg.loss_type,
         label_smoothing=cfg.label_smoothing,
     )
+    if cfg.rpo_alpha > 0:
+        chosen = logps[:n] if uses_average(cfg) else sequence_logprobs(scores.logprobs[:n], mask[:n], average=True)
+        out = with_chosen_nll(out, chosen, cfg.rpo_alpha)
     return out, logps
 
 
