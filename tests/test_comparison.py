@@ -94,6 +94,8 @@ methods:
     overrides: {checkpoint_every: 1}
 """
 KILLED = RunSpec("grpo", (), 1)
+# The tests of the two-by-two comparison run on one pytest-xdist worker, which builds it once.
+TWO_BY_TWO_WORKER = pytest.mark.xdist_group("two-by-two")
 
 
 def run_compare(config: Path, out: Path, *extra: str) -> dict:
@@ -158,6 +160,7 @@ def _results(metrics: dict, strip_timing) -> list[dict]:
     return sorted(strip_timing(metrics)["results"], key=lambda r: (r["method"], r["seed"], str(r["params"])))
 
 
+@TWO_BY_TWO_WORKER
 @pytest.mark.slow
 def test_same_seed_gives_identical_metrics(serial, on_ray, strip_timing) -> None:
     """A second comparison of the same config and seeds (on Ray, resumed) gives the whole
@@ -167,6 +170,7 @@ def test_same_seed_gives_identical_metrics(serial, on_ray, strip_timing) -> None
     assert first == second
 
 
+@TWO_BY_TWO_WORKER
 @pytest.mark.slow
 def test_ray_launcher_gives_the_serial_records(serial, on_ray, strip_timing) -> None:
     """Dispatched as Ray tasks, every run's record equals the serial launcher's at the same torch
@@ -176,6 +180,7 @@ def test_ray_launcher_gives_the_serial_records(serial, on_ray, strip_timing) -> 
     assert ray_records == serial_records
 
 
+@TWO_BY_TWO_WORKER
 @pytest.mark.slow
 def test_ray_workers_share_the_stages_made_once(on_ray) -> None:
     """The driver makes each seed's reward model and the DPO reference log-probs once, before any
@@ -194,6 +199,7 @@ def test_ray_workers_share_the_stages_made_once(on_ray) -> None:
     assert not any((r / "reference_logps.safetensors").exists() for r in runs)
 
 
+@TWO_BY_TWO_WORKER
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_serial_record(serial, on_ray, strip_timing) -> None:
     """The run killed after its first checkpoint continued from it (its snapshot of that point was
@@ -208,6 +214,7 @@ def test_killed_run_resumes_to_the_serial_record(serial, on_ray, strip_timing) -
     assert strip_timing(histories[0]) == strip_timing(histories[1])
 
 
+@TWO_BY_TWO_WORKER
 @pytest.mark.slow
 def test_the_python_api_gives_a_table_with_one_row_per_run(serial, tmp_path) -> None:
     """``alignlab.compare`` on a finished comparison (resumed: nothing left to train) returns its

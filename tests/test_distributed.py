@@ -26,6 +26,9 @@ from safetensors.torch import load_file
 
 from tests.distributed_worker import advantage_batch, advantage_pipeline, train_scorer, write_pairs
 
+# Built once, on one pytest-xdist worker: the torchrun launches the tests share.
+pytestmark = pytest.mark.xdist_group("torchrun")
+
 WORKER = str(Path(__file__).resolve().parent / "distributed_worker.py")
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 # float32 sums in another order (per process, then all-reduced) differ in the last bits.

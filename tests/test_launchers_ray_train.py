@@ -22,6 +22,9 @@ from alignlab.launchers import Launcher, _ray_train_run
 from alignlab.layout import ComparisonDir
 from tests.killing import train_until
 
+# Built once, on one pytest-xdist worker: the serial and the Ray Train comparisons the tests share.
+pytestmark = pytest.mark.xdist_group("ray-train")
+
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "configs" / "smoke.yaml"
 # One DPO run of two steps, checkpointed after each, at one torch thread: float results depend

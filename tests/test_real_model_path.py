@@ -22,6 +22,9 @@ from alignlab.tasks import load_task
 from alignlab.trainers import TrainInputs, train
 from tests.fixtures.qwen3 import CHATML, ENDOFTEXT, IM_END, QWEN3_VOCAB, save_qwen3
 
+# Built once, on one pytest-xdist worker: the saved Qwen3-shaped checkpoints the tests share.
+pytestmark = pytest.mark.xdist_group("real-model-path")
+
 REPO = Path(__file__).resolve().parents[1]
 
 

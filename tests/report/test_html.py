@@ -20,6 +20,9 @@ from alignlab.report.plots import (
 )
 from alignlab.report.results import SCHEMA_VERSION, aggregate, setting_label
 
+# Built once, on one pytest-xdist worker: the rendered report the tests share.
+pytestmark = pytest.mark.xdist_group("report-html")
+
 SCRIPT = "<script>alert(1)</script>"
 CHINESE = "今天天气很好，我们去公园散步吧。"
 VERDICT = [

@@ -27,6 +27,9 @@ from alignlab.report.plots import (
 )
 from alignlab.report.results import add_analyses, aggregate, verdict
 
+# Built once, on one pytest-xdist worker: the rendered English report the tests share.
+pytestmark = pytest.mark.xdist_group("report-panels")
+
 EN_PANELS = (
     "Paired comparison with dpo (β=0.1)",
     "Between training runs (seeds)",
